@@ -1,0 +1,14 @@
+// pcpress wasm module: one file per op, re-exported here.
+// Memory is managed from JS through alloc/free (16-byte aligned TLSF blocks).
+
+/** Allocates `bytes` bytes of linear memory; returns a 16-byte aligned pointer. */
+export function alloc(bytes: usize): usize {
+  return heap.alloc(bytes);
+}
+
+/** Frees a block returned by alloc. */
+export function free(ptr: usize): void {
+  heap.free(ptr);
+}
+
+export { matmulF32 } from "./matmul";

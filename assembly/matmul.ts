@@ -1,0 +1,206 @@
+// f32 matmul on wasm SIMD: C[b] = op(A[b]) x op(B[b]), row-major.
+//
+// Blocked as in BLIS: B is packed into NR-wide column slivers per (KC x NC) panel,
+// A into MR-tall row slivers per (MC x KC) block, and a 6x8 register micro-kernel
+// (12 f32x4 accumulators) runs over the packed data. Transposition is absorbed by
+// the packing routines, so the micro-kernel only ever sees one layout.
+
+const MR: i32 = 6;
+const NR: i32 = 8;
+const KC: i32 = 256;
+const MC: i32 = 96; // multiple of MR
+const NC: i32 = 2048; // multiple of NR
+
+// Scratch for one 6x8 edge tile.
+let edge: usize = 0;
+
+// Packs op(B)[pc..pc+kc, jc..jc+nc] into slivers of NR columns: dst[s][kk][0..NR].
+// Columns past n are zero so the micro-kernel needs no bounds checks.
+function packB(b: usize, k: i32, n: i32, transB: bool, pc: i32, kc: i32, jc: i32, nc: i32, dst: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const j0 = jc + jr;
+    const cols = min(NR, n - j0);
+    const sliver = dst + (<usize>(jr * kc) << 2);
+    if (!transB) {
+      if (cols == NR) {
+        for (let kk = 0; kk < kc; kk++) {
+          const src = b + (<usize>((pc + kk) * n + j0) << 2);
+          const d = sliver + (<usize>(kk * NR) << 2);
+          v128.store(d, v128.load(src));
+          v128.store(d, v128.load(src, 16), 16);
+        }
+      } else {
+        for (let kk = 0; kk < kc; kk++) {
+          const src = b + (<usize>((pc + kk) * n + j0) << 2);
+          const d = sliver + (<usize>(kk * NR) << 2);
+          for (let t = 0; t < NR; t++) {
+            store<f32>(d + (<usize>t << 2), t < cols ? load<f32>(src + (<usize>t << 2)) : 0);
+          }
+        }
+      }
+    } else {
+      // B stored as [n][k]: element (kk, j) at b[j*k + kk].
+      for (let t = 0; t < NR; t++) {
+        if (t < cols) {
+          const src = b + (<usize>((j0 + t) * k + pc) << 2);
+          for (let kk = 0; kk < kc; kk++) {
+            store<f32>(sliver + (<usize>(kk * NR + t) << 2), load<f32>(src + (<usize>kk << 2)));
+          }
+        } else {
+          for (let kk = 0; kk < kc; kk++) store<f32>(sliver + (<usize>(kk * NR + t) << 2), 0);
+        }
+      }
+    }
+  }
+}
+
+// Packs op(A)[ic..ic+mc, pc..pc+kc] into slivers of MR rows: dst[s][kk][0..MR].
+function packA(a: usize, m: i32, k: i32, transA: bool, ic: i32, mc: i32, pc: i32, kc: i32, dst: usize): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const i0 = ic + ir;
+    const rows = min(MR, m - i0);
+    const sliver = dst + (<usize>(ir * kc) << 2);
+    if (!transA) {
+      for (let r = 0; r < MR; r++) {
+        if (r < rows) {
+          const src = a + (<usize>((i0 + r) * k + pc) << 2);
+          for (let kk = 0; kk < kc; kk++) {
+            store<f32>(sliver + (<usize>(kk * MR + r) << 2), load<f32>(src + (<usize>kk << 2)));
+          }
+        } else {
+          for (let kk = 0; kk < kc; kk++) store<f32>(sliver + (<usize>(kk * MR + r) << 2), 0);
+        }
+      }
+    } else {
+      // A stored as [k][m]: element (i, kk) at a[kk*m + i].
+      for (let kk = 0; kk < kc; kk++) {
+        const src = a + (<usize>((pc + kk) * m + i0) << 2);
+        const d = sliver + (<usize>(kk * MR) << 2);
+        for (let r = 0; r < MR; r++) {
+          store<f32>(d + (<usize>r << 2), r < rows ? load<f32>(src + (<usize>r << 2)) : 0);
+        }
+      }
+    }
+  }
+}
+
+// 6x8 micro-kernel: C[0..6, 0..8] (+)= Ap(kc x 6)^T * Bp(kc x 8). ldc in floats.
+// When `accumulate` is false the tile is overwritten.
+// @ts-ignore: decorator
+@inline
+function kernel6x8(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, accumulate: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  let pa = ap, pb = bp;
+  for (let kk = 0; kk < kc; kk++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let av = v128.load32_splat(pa);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(pa, 4);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(pa, 8);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(pa, 12);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    av = v128.load32_splat(pa, 16);
+    c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
+    av = v128.load32_splat(pa, 20);
+    c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
+    pa += <usize>(MR << 2);
+    pb += <usize>(NR << 2);
+  }
+  const ld = <usize>ldc << 2;
+  if (accumulate) {
+    let r = c;
+    v128.store(r, f32x4.add(v128.load(r), c00)); v128.store(r, f32x4.add(v128.load(r, 16), c01), 16); r += ld;
+    v128.store(r, f32x4.add(v128.load(r), c10)); v128.store(r, f32x4.add(v128.load(r, 16), c11), 16); r += ld;
+    v128.store(r, f32x4.add(v128.load(r), c20)); v128.store(r, f32x4.add(v128.load(r, 16), c21), 16); r += ld;
+    v128.store(r, f32x4.add(v128.load(r), c30)); v128.store(r, f32x4.add(v128.load(r, 16), c31), 16); r += ld;
+    v128.store(r, f32x4.add(v128.load(r), c40)); v128.store(r, f32x4.add(v128.load(r, 16), c41), 16); r += ld;
+    v128.store(r, f32x4.add(v128.load(r), c50)); v128.store(r, f32x4.add(v128.load(r, 16), c51), 16);
+  } else {
+    let r = c;
+    v128.store(r, c00); v128.store(r, c01, 16); r += ld;
+    v128.store(r, c10); v128.store(r, c11, 16); r += ld;
+    v128.store(r, c20); v128.store(r, c21, 16); r += ld;
+    v128.store(r, c30); v128.store(r, c31, 16); r += ld;
+    v128.store(r, c40); v128.store(r, c41, 16); r += ld;
+    v128.store(r, c50); v128.store(r, c51, 16);
+  }
+}
+
+function matmulOne(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA: bool, transB: bool, packedA: usize, packedB: usize): void {
+  if (k == 0) {
+    memory.fill(c, 0, <usize>(m * n) << 2);
+    return;
+  }
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    const ncPad = (nc + NR - 1) / NR * NR;
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      const accumulate = pc > 0;
+      packB(b, k, n, transB, pc, kc, jc, ncPad, packedB);
+      for (let ic = 0; ic < m; ic += MC) {
+        const mc = min(MC, m - ic);
+        const mcPad = (mc + MR - 1) / MR * MR;
+        packA(a, m, k, transA, ic, mcPad, pc, kc, packedA);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const cols = min(NR, nc - jr);
+          const bp = packedB + (<usize>(jr * kc) << 2);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const rows = min(MR, mc - ir);
+            const ap = packedA + (<usize>(ir * kc) << 2);
+            const cTile = c + (<usize>((ic + ir) * n + jc + jr) << 2);
+            if (rows == MR && cols == NR) {
+              kernel6x8(kc, ap, bp, cTile, n, accumulate);
+            } else {
+              // Edge tile: compute into scratch, then copy the valid part.
+              kernel6x8(kc, ap, bp, edge, NR, false);
+              for (let r = 0; r < rows; r++) {
+                const dst = cTile + (<usize>(r * n) << 2);
+                const src = edge + (<usize>(r * NR) << 2);
+                for (let t = 0; t < cols; t++) {
+                  const p = dst + (<usize>t << 2);
+                  const v = load<f32>(src + (<usize>t << 2));
+                  store<f32>(p, accumulate ? load<f32>(p) + v : v);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Batched f32 matmul. Pointers are byte offsets into this module's memory; sizes and
+ * batch strides are in elements (a stride of 0 broadcasts that operand over the batch).
+ * op(A) is m x k (A stored k x m when transA), op(B) is k x n (B stored n x k when transB).
+ */
+export function matmulF32(
+  a: usize, b: usize, c: usize,
+  m: i32, k: i32, n: i32,
+  transA: i32, transB: i32,
+  batch: i32, strideA: i32, strideB: i32, strideC: i32,
+): void {
+  if (edge == 0) edge = heap.alloc(<usize>(MR * NR) << 2);
+  const kcMax = min(KC, max(k, 1));
+  const packedA = heap.alloc(<usize>(MC * kcMax) << 2);
+  const ncPad = (min(NC, max(n, 1)) + NR - 1) / NR * NR;
+  const packedB = heap.alloc(<usize>(ncPad * kcMax) << 2);
+  for (let i = 0; i < batch; i++) {
+    matmulOne(
+      a + (<usize>(i * strideA) << 2), b + (<usize>(i * strideB) << 2), c + (<usize>(i * strideC) << 2),
+      m, k, n, transA != 0, transB != 0, packedA, packedB,
+    );
+  }
+  heap.free(packedB);
+  heap.free(packedA);
+}

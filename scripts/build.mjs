@@ -1,0 +1,35 @@
+// Build: AssemblyScript -> build/pcpress.wasm; esbuild bundles src/ (wasm bytes and .wgsl text inlined)
+// into ESM in dist/; tsc writes the .d.ts files.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+
+const root = path.resolve(import.meta.dirname, '..');
+process.chdir(root);
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+const t0 = performance.now();
+
+execFileSync(bin('asc'), ['assembly/index.ts', '--target', 'release', '--config', 'asconfig.json'], { stdio: 'inherit' });
+
+fs.rmSync('dist', { recursive: true, force: true });
+await esbuild.build({
+  entryPoints: ['src/index.ts', 'src/node.ts', 'src/conformance.ts', 'src/cli.ts', 'src/browser.ts'],
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2022',
+  chunkNames: 'chunks/[name]-[hash]',
+  loader: { '.wasm': 'binary', '.wgsl': 'text' },
+  external: ['webgpu', 'puppeteer-core', 'node:*'],
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+const cli = path.join('dist', 'cli.js');
+fs.writeFileSync(cli, '#!/usr/bin/env node\n' + fs.readFileSync(cli, 'utf8'));
+fs.chmodSync(cli, 0o755);
+
+execFileSync(bin('tsc'), ['-p', 'tsconfig.json'], { stdio: 'inherit' });
+console.log(`build done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

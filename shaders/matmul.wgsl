@@ -1,0 +1,123 @@
+// Batched f32 matmul: C[b] = op(A[b]) x op(B[b]), row-major.
+//
+// Each workgroup (16 x 16 invocations) computes a 64 x 64 tile of C; each invocation
+// a 4 x 4 block held in registers. K is walked in steps of 16: the A and B tiles
+// (64 x 16 each, 8 KiB in total) are staged in workgroup memory, loaded as vec4
+// along the stored rows when those rows are a multiple of 4 long (VEC_A / VEC_B),
+// element by element otherwise. Every load and store is bounds-checked, so any
+// m, k, n works. Transposition only changes how the tiles are loaded.
+
+override TRANS_A: bool = false; // A stored k x m
+override TRANS_B: bool = false; // B stored n x k
+override VEC_A: bool = false;   // stored rows of A have a multiple of 4 elements
+override VEC_B: bool = false;
+
+struct Params {
+  m: u32,
+  k: u32,
+  n: u32,
+  batch: u32,
+  strideA: u32, // elements between batch entries (0 = broadcast)
+  strideB: u32,
+  strideC: u32,
+  _pad: u32,
+}
+
+// Buffers are allocated in multiples of 16 bytes, so vec4 views cover every element.
+@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(3) var<uniform> P: Params;
+
+const TILE: u32 = 64u;
+const BK: u32 = 16u;
+
+var<workgroup> As: array<f32, 1024>; // [BK][TILE], k-major
+var<workgroup> Bs: array<f32, 1024>; // [BK][TILE], k-major
+
+// Four consecutive elements (row r, columns c..c+3) of a stored rows x cols matrix at `base`.
+fn loadA4(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  if (r >= rows || c >= cols) { return v; }
+  let i = base + r * cols + c;
+  if (VEC_A) { return A[i >> 2u]; }
+  for (var t = 0u; t < 4u; t++) {
+    if (c + t < cols) { let j = i + t; v[t] = A[j >> 2u][j & 3u]; }
+  }
+  return v;
+}
+
+fn loadB4(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  if (r >= rows || c >= cols) { return v; }
+  let i = base + r * cols + c;
+  if (VEC_B) { return B[i >> 2u]; }
+  for (var t = 0u; t < 4u; t++) {
+    if (c + t < cols) { let j = i + t; v[t] = B[j >> 2u][j & 3u]; }
+  }
+  return v;
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let m0 = wid.y * TILE;
+  let n0 = wid.x * TILE;
+  let baseA = wid.z * P.strideA;
+  let baseB = wid.z * P.strideB;
+  var acc: array<vec4<f32>, 4>;
+
+  for (var k0 = 0u; k0 < P.k; k0 += BK) {
+    // A tile: op(A)[m0 .. m0+64, k0 .. k0+16] -> As[kk][mm]
+    if (TRANS_A) {
+      let kk = li / 16u;
+      let mq = (li % 16u) * 4u;
+      let v = loadA4(baseA, k0 + kk, m0 + mq, P.k, P.m);
+      let o = kk * TILE + mq;
+      As[o] = v.x; As[o + 1u] = v.y; As[o + 2u] = v.z; As[o + 3u] = v.w;
+    } else {
+      let mm = li / 4u;
+      let kq = (li % 4u) * 4u;
+      let v = loadA4(baseA, m0 + mm, k0 + kq, P.m, P.k);
+      let o = kq * TILE + mm;
+      As[o] = v.x; As[o + TILE] = v.y; As[o + 2u * TILE] = v.z; As[o + 3u * TILE] = v.w;
+    }
+    // B tile: op(B)[k0 .. k0+16, n0 .. n0+64] -> Bs[kk][nn]
+    if (TRANS_B) {
+      let nn = li / 4u;
+      let kq = (li % 4u) * 4u;
+      let v = loadB4(baseB, n0 + nn, k0 + kq, P.n, P.k);
+      let o = kq * TILE + nn;
+      Bs[o] = v.x; Bs[o + TILE] = v.y; Bs[o + 2u * TILE] = v.z; Bs[o + 3u * TILE] = v.w;
+    } else {
+      let kk = li / 16u;
+      let nq = (li % 16u) * 4u;
+      let v = loadB4(baseB, k0 + kk, n0 + nq, P.k, P.n);
+      let o = kk * TILE + nq;
+      Bs[o] = v.x; Bs[o + 1u] = v.y; Bs[o + 2u] = v.z; Bs[o + 3u] = v.w;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      let ao = kk * TILE + lid.y * 4u;
+      let bo = kk * TILE + lid.x * 4u;
+      let a = vec4<f32>(As[ao], As[ao + 1u], As[ao + 2u], As[ao + 3u]);
+      let b = vec4<f32>(Bs[bo], Bs[bo + 1u], Bs[bo + 2u], Bs[bo + 3u]);
+      acc[0] += a.x * b;
+      acc[1] += a.y * b;
+      acc[2] += a.z * b;
+      acc[3] += a.w * b;
+    }
+    workgroupBarrier();
+  }
+
+  let baseC = wid.z * P.strideC;
+  for (var i = 0u; i < 4u; i++) {
+    let row = m0 + lid.y * 4u + i;
+    if (row >= P.m) { break; }
+    for (var t = 0u; t < 4u; t++) {
+      let col = n0 + lid.x * 4u + t;
+      if (col < P.n) { C[baseC + row * P.n + col] = acc[i][t]; }
+    }
+  }
+}

@@ -1,0 +1,108 @@
+// The wasm backend: one instance of the AssemblyScript module (bytes embedded at build time).
+import wasmBytes from '../../build/pcpress.wasm';
+import { DisposedError, LimitError } from '../errors.js';
+
+/** Exports of the AssemblyScript module (see assembly/index.ts). */
+export interface WasmExports {
+  memory: WebAssembly.Memory;
+  alloc(bytes: number): number;
+  free(ptr: number): void;
+  matmulF32(a: number, b: number, c: number, m: number, k: number, n: number, transA: number, transB: number,
+    batch: number, strideA: number, strideB: number, strideC: number): void;
+}
+
+/** A block of f32 values resident in wasm memory. */
+export interface WasmStorage {
+  ptr: number;
+  length: number;
+}
+
+/** Largest total wasm memory we allow one runtime to use (4 GiB address space, minus headroom). */
+export const WASM_MAX_BYTES = 2 ** 32 - 2 ** 26;
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+/** Compiles the embedded module once per process. */
+function compileModule(): Promise<WebAssembly.Module> {
+  compiled ??= WebAssembly.compile(wasmBytes as Uint8Array<ArrayBuffer>);
+  return compiled;
+}
+
+/** True when this JS engine validates the module (it needs wasm SIMD). */
+export function wasmSimdSupported(): boolean {
+  try {
+    return WebAssembly.validate(wasmBytes as Uint8Array<ArrayBuffer>);
+  } catch {
+    return false;
+  }
+}
+
+/** Wasm backend state: the instance and a tiny allocator facade. */
+export class WasmBackend {
+  readonly kind = 'wasm' as const;
+  destroyed = false;
+  /** Testing aid: fill every new output block with NaN so unwritten elements show. */
+  poison = false;
+  private constructor(readonly ex: WasmExports) {}
+
+  /** Instantiates a fresh module (its own memory). */
+  static async create(): Promise<WasmBackend> {
+    const module = await compileModule();
+    const instance = await WebAssembly.instantiate(module, {
+      env: {
+        abort(_msg: number, _file: number, line: number, col: number) {
+          throw new Error(`pcpress wasm abort at ${line}:${col}`);
+        },
+      },
+    });
+    return new WasmBackend(instance.exports as unknown as WasmExports);
+  }
+
+  /** Throws if the runtime was destroyed. */
+  check(): void {
+    if (this.destroyed) throw new DisposedError('runtime');
+  }
+
+  /** Allocates room for `length` f32 values. */
+  allocF32(length: number): WasmStorage {
+    const bytes = Math.max(16, length * 4);
+    if (this.ex.memory.buffer.byteLength + bytes > WASM_MAX_BYTES) {
+      throw new LimitError(`wasm: allocating ${bytes} bytes would exceed the 4 GiB wasm memory limit`);
+    }
+    const ptr = this.ex.alloc(bytes) >>> 0;
+    const s = { ptr, length };
+    if (this.poison) this.view(s).fill(NaN);
+    return s;
+  }
+
+  /** A live view of a storage block (recreate after any allocation: memory may grow). */
+  view(s: WasmStorage): Float32Array {
+    return new Float32Array(this.ex.memory.buffer, s.ptr, s.length);
+  }
+
+  /** Copies `data` into a new storage block. */
+  upload(data: Float32Array): WasmStorage {
+    const s = this.allocF32(data.length);
+    this.view(s).set(data);
+    return s;
+  }
+
+  /** Copies a storage block out to a new Float32Array. */
+  read(s: WasmStorage): Float32Array {
+    return this.view(s).slice();
+  }
+
+  /** Frees a storage block. */
+  release(s: WasmStorage): void {
+    if (!this.destroyed) this.ex.free(s.ptr);
+  }
+
+  /** Adds nothing: wasm features are fixed at build time. */
+  info(): Record<string, unknown> {
+    return { features: ['simd128'], memoryBytes: this.ex.memory.buffer.byteLength, maxMemoryBytes: WASM_MAX_BYTES };
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+  }
+}

@@ -1,0 +1,106 @@
+// The pcpress command line. Runs in Node (npx pcpress ...) and Deno (deno run -A dist/cli.js ...).
+import * as pc from './node.js';
+import { runConformance, formatTable, summarize, type CaseResult, type ConformanceReport } from './conformance.js';
+
+const USAGE = `pcpress ${pc.version}
+
+Usage:
+  pcpress conformance [--browser] [--json] [--backend wasm|webgpu] [--filter TEXT] [--seed N] [--require-webgpu]
+      Run the shared conformance cases in this runtime (or in headless Chromium with --browser)
+      on each backend and print a runtime x backend x op table. Exit 1 on any failure.
+  pcpress info [--backend auto|wasm|webgpu]
+      Show which backend a runtime gets here, and why.
+  pcpress help
+`;
+
+type Flags = Record<string, string | boolean>;
+
+function parseArgs(argv: string[]): { cmd: string; flags: Flags; rest: string[] } {
+  const flags: Flags = {};
+  const rest: string[] = [];
+  const withValue = new Set(['backend', 'filter', 'seed', 'o', 'output']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--') || (a.startsWith('-') && a.length === 2)) {
+      const key = a.replace(/^--?/, '');
+      const eq = key.indexOf('=');
+      if (eq >= 0) flags[key.slice(0, eq)] = key.slice(eq + 1);
+      else if (withValue.has(key)) flags[key] = argv[++i] ?? '';
+      else flags[key] = true;
+    } else rest.push(a);
+  }
+  return { cmd: rest.shift() ?? 'help', flags, rest };
+}
+
+function args(): string[] {
+  const g = globalThis as { Deno?: { args: string[] }; process?: { argv: string[] } };
+  if (g.Deno) return g.Deno.args;
+  return g.process?.argv.slice(2) ?? [];
+}
+
+function exit(code: number): never {
+  const g = globalThis as { Deno?: { exit(c: number): never }; process?: { exit(c: number): never } };
+  if (g.Deno) g.Deno.exit(code);
+  return g.process!.exit(code);
+}
+
+async function conformance(flags: Flags): Promise<number> {
+  const backends = typeof flags.backend === 'string' ? [flags.backend as 'wasm' | 'webgpu'] : undefined;
+  const seed = typeof flags.seed === 'string' ? Number(flags.seed) : undefined;
+  const filter = typeof flags.filter === 'string' ? flags.filter : undefined;
+  let report: ConformanceReport;
+  if (flags.browser) {
+    const { runConformanceInBrowser } = await import('./browser.js');
+    report = await runConformanceInBrowser({ backends, seed, filter });
+  } else {
+    report = await runConformance(pc, {
+      backends, seed, filter,
+      onResult: flags.json ? undefined : (r: CaseResult) => {
+        if (r.status === 'fail') console.error(`FAIL [${r.backend}] ${r.op} ${r.name}: ${r.error}`);
+      },
+    });
+  }
+  const s = summarize(report);
+  if (flags.json) {
+    console.log(JSON.stringify({ ...report, summary: s }, null, 2));
+  } else {
+    for (const [b, v] of Object.entries(report.backends)) console.log(`${b}: ${v.reason}`);
+    console.log('');
+    console.log(formatTable(report.results));
+    console.log('');
+    console.log(`conformance: ${s.passed} passed, ${s.failed} failed${s.unavailable ? `, ${s.unavailable} skipped` : ''}`);
+  }
+  if (s.failed) return 1;
+  if (flags['require-webgpu'] && s.unavailable) return 1;
+  return 0;
+}
+
+async function info(flags: Flags): Promise<number> {
+  const backend = (typeof flags.backend === 'string' ? flags.backend : 'auto') as pc.BackendChoice;
+  const rt = await pc.createRuntime({ backend });
+  console.log(JSON.stringify({ backend: rt.backend, reason: rt.reason, info: rt.info }, null, 2));
+  rt.destroy();
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const { cmd, flags } = parseArgs(args());
+  switch (cmd) {
+    case 'conformance':
+      return conformance(flags);
+    case 'info':
+      return info(flags);
+    case 'help':
+    case '--help':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`pcpress: unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main().then(exit, (e) => {
+  console.error(e instanceof pc.PcpressError ? `pcpress: ${e.name}: ${e.message}` : e);
+  exit(1);
+});

@@ -1,0 +1,205 @@
+// createRuntime: honest backend choice, and the Runtime facade every op hangs off.
+import { ArgumentError, BackendUnavailableError, DTypeError } from './errors.js';
+import { WasmBackend, wasmSimdSupported } from './backends/wasm.js';
+import { WebGpuBackend, type AdapterSummary } from './backends/webgpu.js';
+import { Tensor, type BackendImpl } from './tensor.js';
+import { checkMatmulLimits, matmulTensors, type MatmulOptions } from './ops/matmul.js';
+import { checkF32, checkInt, describe } from './validate.js';
+
+/** Which backend to use: `'auto'` picks WebGPU only when it is expected to beat wasm. */
+export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
+
+/** Options of `createRuntime`. */
+export interface RuntimeOptions {
+  /** Default `'auto'`. `'webgpu'` and `'wasm'` force a backend and throw BackendUnavailableError if it cannot start. */
+  backend?: BackendChoice;
+  /** Passed to `requestAdapter`. */
+  powerPreference?: GPUPowerPreference;
+  /** Testing aid: fill every freshly allocated output with NaN before a kernel writes it. */
+  poisonOutputs?: boolean;
+}
+
+/** What the runtime runs on. */
+export interface RuntimeInfo {
+  /** `'wasm'` or `'webgpu'`. */
+  backend: 'wasm' | 'webgpu';
+  /** Adapter facts and limits (WebGPU), or wasm features. */
+  adapter?: AdapterSummary;
+  /** Where the GPU object came from (WebGPU). */
+  source?: string;
+  /** Wasm features (wasm). */
+  features?: string[];
+  /** JS engine the runtime lives in. */
+  engine: string;
+}
+
+/** Which JS runtime this is. */
+export function detectEngine(): string {
+  const g = globalThis as Record<string, unknown>;
+  if (typeof g.Deno === 'object') return `deno ${(g.Deno as { version?: { deno?: string } }).version?.deno ?? ''}`.trim();
+  const proc = g.process as { versions?: { node?: string } } | undefined;
+  if (proc?.versions?.node) return `node ${proc.versions.node}`;
+  const nav = g.navigator as { userAgent?: string } | undefined;
+  if (nav?.userAgent) return `browser ${nav.userAgent}`;
+  return 'unknown';
+}
+
+/** Creates a runtime on the chosen backend. See RuntimeOptions. */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const choice = options.backend ?? 'auto';
+  if (choice !== 'auto' && choice !== 'webgpu' && choice !== 'wasm') {
+    throw new ArgumentError(`createRuntime: backend must be 'auto', 'webgpu' or 'wasm', got ${describe(choice)}`);
+  }
+  if (choice === 'wasm') {
+    return new Runtime(await startWasm(), 'wasm forced by backend: "wasm"', options.poisonOutputs);
+  }
+  if (choice === 'webgpu') {
+    const found = await WebGpuBackend.requestAdapter(options.powerPreference);
+    const be = await WebGpuBackend.create(found);
+    const a = found.summary;
+    const note = a.isSoftware ? ' (a software adapter: for correctness, not speed; wasm SIMD is faster on CPUs)' : '';
+    return new Runtime(be, `webgpu forced by backend: "webgpu" on ${adapterName(a)}${note}`, options.poisonOutputs);
+  }
+  // auto
+  let found: Awaited<ReturnType<typeof WebGpuBackend.requestAdapter>>;
+  try {
+    found = await WebGpuBackend.requestAdapter(options.powerPreference);
+  } catch (e) {
+    if (!(e instanceof BackendUnavailableError)) throw e;
+    return new Runtime(await startWasm(), `wasm chosen: ${e.message}`, options.poisonOutputs);
+  }
+  const a = found.summary;
+  if (a.isSoftware) {
+    return new Runtime(await startWasm(),
+      `wasm chosen: the WebGPU adapter (${adapterName(a)}) is a software/fallback adapter, and wasm SIMD is 5-50x faster than WebGPU emulated on the CPU`,
+      options.poisonOutputs);
+  }
+  try {
+    const be = await WebGpuBackend.create(found);
+    return new Runtime(be, `webgpu chosen: hardware adapter ${adapterName(a)}`, options.poisonOutputs);
+  } catch (e) {
+    if (!(e instanceof BackendUnavailableError)) throw e;
+    return new Runtime(await startWasm(), `wasm chosen: ${e.message}`, options.poisonOutputs);
+  }
+}
+
+async function startWasm(): Promise<WasmBackend> {
+  if (!wasmSimdSupported()) {
+    throw new BackendUnavailableError('wasm', 'this JavaScript engine does not support WebAssembly SIMD (simd128)');
+  }
+  try {
+    return await WasmBackend.create();
+  } catch (e) {
+    throw new BackendUnavailableError('wasm', `instantiating the module failed: ${(e as Error)?.message ?? e}`, { cause: e });
+  }
+}
+
+function adapterName(a: AdapterSummary): string {
+  const parts = [a.vendor, a.architecture, a.description || a.device].filter(Boolean);
+  return parts.length ? parts.join(' / ') : 'unnamed adapter';
+}
+
+/** Input to ops: a typed array (copied in) or a tensor already on this runtime. */
+export type TensorInput = Float32Array | Tensor;
+
+/**
+ * A runtime bound to one backend. Ops take typed arrays and return typed arrays (Promise),
+ * or take Tensors and return a Tensor that stays on the backend.
+ */
+export class Runtime {
+  /** The backend ops run on. */
+  readonly backend: 'wasm' | 'webgpu';
+  /** Why this backend was chosen, in words. */
+  readonly reason: string;
+  /** Adapter info and limits, or wasm features. */
+  readonly info: RuntimeInfo;
+
+  /** @internal */
+  constructor(readonly impl: BackendImpl, reason: string, poison = false) {
+    impl.poison = poison;
+    this.backend = impl.kind;
+    this.reason = reason;
+    const engine = detectEngine();
+    this.info = impl.kind === 'webgpu'
+      ? { backend: 'webgpu', adapter: impl.adapter, source: impl.source, engine }
+      : { backend: 'wasm', features: ['simd128'], engine };
+  }
+
+  /** Uploads `data` as a tensor of `shape` (defaults to [data.length]). */
+  tensor(data: Float32Array, shape?: readonly number[]): Tensor {
+    checkF32('tensor', 'data', data);
+    const s = shape ?? [data.length];
+    if (!Array.isArray(s)) throw new ArgumentError(`tensor: shape must be an array of integers, got ${describe(s)}`);
+    let size = 1;
+    s.forEach((d, i) => {
+      size *= checkInt('tensor', `shape[${i}]`, d, 0);
+    });
+    if (size !== data.length) {
+      throw new ArgumentError(`tensor: shape [${s.join(', ')}] holds ${size} elements but data has ${data.length}`);
+    }
+    this.impl.check();
+    if (this.impl.kind === 'webgpu') this.impl.checkBindable('tensor', 'data', data.length);
+    return new Tensor(this.impl, this.impl.upload(data), [...s]);
+  }
+
+  /**
+   * C = op(A) x op(B), f32, row-major; `batch` products at once.
+   * With typed arrays it resolves to a Float32Array; with any Tensor input it returns a Tensor on this backend.
+   */
+  matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Promise<Float32Array>;
+  matmul(a: TensorInput, b: TensorInput, options: MatmulOptions): Tensor;
+  matmul(a: TensorInput, b: TensorInput, options: MatmulOptions): Tensor | Promise<Float32Array> {
+    const ta = this.input('matmul', 'a', a), tb = this.input('matmul', 'b', b);
+    checkMatmulLimits(this.impl, ta, tb, options);
+    if (a instanceof Tensor || b instanceof Tensor) {
+      return this.withTemps([a, b], (ts) => matmulTensors(this.impl, ts[0], ts[1], options));
+    }
+    return this.runArrays([a, b], (ts) => matmulTensors(this.impl, ts[0], ts[1], options));
+  }
+
+  /** Frees the backend (GPU device or wasm instance). Further calls throw DisposedError. */
+  destroy(): void {
+    this.impl.destroy();
+  }
+
+  /** Validates an op input and returns its element count. */
+  private input(op: string, name: string, x: unknown): number {
+    if (x instanceof Tensor) {
+      if (x.backend !== this.impl) throw new ArgumentError(`${op}: ${name} is a Tensor of another runtime`);
+      return x.data().length;
+    }
+    if (x instanceof Float32Array) return x.length;
+    throw new DTypeError(`${op}: ${name} must be a Float32Array or a Tensor, got ${describe(x)}`);
+  }
+
+  /** Uploads typed-array inputs as temporaries, runs `fn`, frees the temporaries. */
+  private withTemps(inputs: TensorInput[], fn: (ts: Tensor[]) => Tensor): Tensor {
+    this.impl.check();
+    const temps: Tensor[] = [];
+    try {
+      const ts = inputs.map((x) => {
+        if (x instanceof Tensor) return x;
+        const t = new Tensor(this.impl, this.impl.upload(x), [x.length]);
+        temps.push(t);
+        return t;
+      });
+      return fn(ts);
+    } finally {
+      for (const t of temps) t.dispose();
+    }
+  }
+
+  /** Typed arrays in, typed array out; GPU errors become GpuError. */
+  private async runArrays(inputs: Float32Array[], fn: (ts: Tensor[]) => Tensor): Promise<Float32Array> {
+    const run = async () => {
+      const out = this.withTemps(inputs, fn);
+      try {
+        return await out.read();
+      } finally {
+        out.dispose();
+      }
+    };
+    if (this.impl.kind === 'webgpu') return this.impl.scoped(run);
+    return run();
+  }
+}
