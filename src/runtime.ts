@@ -40,7 +40,12 @@ export function detectEngine(): string {
   const proc = g.process as { versions?: { node?: string } } | undefined;
   if (proc?.versions?.node) return `node ${proc.versions.node}`;
   const nav = g.navigator as { userAgent?: string } | undefined;
-  if (nav?.userAgent) return `browser ${nav.userAgent}`;
+  if (nav?.userAgent) {
+    const m = /(Firefox|Edg|Chromium|Chrome|Version(?=.*Safari))\/(\d+)/.exec(nav.userAgent);
+    if (!m) return `browser ${nav.userAgent}`;
+    const name = m[1] === 'Edg' ? 'edge' : m[1] === 'Version' ? 'safari' : m[1].toLowerCase();
+    return `${name} ${m[2]}`;
+  }
   return 'unknown';
 }
 

@@ -1,0 +1,88 @@
+// npm test: build, then the same suite in Node (vitest), Deno (deno test) and Chromium (puppeteer-core).
+// WebGPU runs on whatever adapter each runtime finds; on machines with Debian's chromium installed,
+// Node gets SwiftShader through VK_ICD_FILENAMES and a missing adapter fails the run.
+// Usage: npm test [-- --skip-build] [-- --only node,deno,browser]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+process.chdir(root);
+const argv = process.argv.slice(2);
+const onlyArg = argv.find((a) => a.startsWith('--only'));
+const only = onlyArg ? (onlyArg.split('=')[1] ?? argv[argv.indexOf(onlyArg) + 1]).split(',') : ['node', 'deno', 'browser'];
+const bin = (n) => path.join(root, 'node_modules', '.bin', n);
+const cache = path.join(root, '.cache');
+fs.mkdirSync(cache, { recursive: true });
+
+const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const env = { ...process.env };
+if (!env.XDG_RUNTIME_DIR) {
+  env.XDG_RUNTIME_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'pcpress-xdg-'));
+  fs.chmodSync(env.XDG_RUNTIME_DIR, 0o700);
+}
+if (fs.existsSync(swiftshader)) env.PCPRESS_REQUIRE_WEBGPU ??= '1';
+
+function run(label, cmd, args, extraEnv = {}) {
+  console.log(`\n=== ${label}: ${[cmd, ...args].join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, ...extraEnv }, encoding: 'utf8', maxBuffer: 1 << 28 });
+  process.stdout.write(r.stdout ?? '');
+  return { status: r.status ?? 1, stdout: r.stdout ?? '' };
+}
+
+if (!argv.includes('--skip-build')) {
+  const b = spawnSync('node', ['scripts/build.mjs'], { stdio: 'inherit' });
+  if (b.status !== 0) {
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+}
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const stages = [];
+
+if (only.includes('node')) {
+  const out = path.join(cache, 'vitest.json');
+  fs.rmSync(out, { force: true });
+  const nodeEnv = fs.existsSync(swiftshader) && !env.VK_ICD_FILENAMES ? { VK_ICD_FILENAMES: swiftshader } : {};
+  const r = run('node (vitest)', bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile=${out}`], nodeEnv);
+  let p = 0, f = 0, s = 0;
+  if (fs.existsSync(out)) {
+    const j = JSON.parse(fs.readFileSync(out, 'utf8'));
+    p = j.numPassedTests; f = j.numFailedTests + (j.numRuntimeErrorTestSuites ?? 0); s = j.numPendingTests + (j.numTodoTests ?? 0);
+  }
+  if (r.status !== 0 && f === 0) f = 1;
+  stages.push(['node', p, f, s]);
+}
+
+if (only.includes('deno')) {
+  const junit = path.join(cache, 'deno.xml');
+  fs.rmSync(junit, { force: true });
+  const r = run('deno (deno test)', bin('deno'), ['test', '-A', '--no-check', `--junit-path=${junit}`, 'test/deno/']);
+  let p = 0, f = 0;
+  if (fs.existsSync(junit)) {
+    // Count leaf test cases (steps are reported as testcases too).
+    const xml = fs.readFileSync(junit, 'utf8');
+    const cases = xml.match(/<testcase [^>]*?(\/>|>[\s\S]*?<\/testcase>)/g) ?? [];
+    for (const c of cases) (/<failure/.test(c) ? f++ : p++);
+  }
+  if (r.status !== 0 && f === 0) f = 1;
+  stages.push(['deno', p, f, 0]);
+}
+
+if (only.includes('browser')) {
+  const r = run('chromium (puppeteer-core)', 'node', ['test/browser/run.mjs']);
+  const m = /browser: (\d+) passed, (\d+) failed/.exec(r.stdout);
+  let p = m ? +m[1] : 0, f = m ? +m[2] : 0;
+  if (r.status !== 0 && f === 0) f = 1;
+  stages.push(['chromium', p, f, 0]);
+}
+
+console.log('\n=== summary');
+for (const [name, p, f, s] of stages) {
+  console.log(`${name.padEnd(9)} ${p} passed, ${f} failed${s ? `, ${s} skipped` : ''}`);
+  totals.passed += p; totals.failed += f; totals.skipped += s;
+}
+console.log(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+process.exit(totals.failed ? 1 : 0);
