@@ -3,6 +3,7 @@
 import { benchMatmulWasm } from './matmul-wasm.mjs';
 import { benchMatmulWebgpu } from './matmul-webgpu.mjs';
 import { fmt, markdownTable } from './lib.mjs';
+import os from 'node:os';
 import { machineInfo, packageVersion } from './env.mjs';
 
 /** Largest accepted error (max |x - ref| / max |ref|) against the f64 reference. */
@@ -98,6 +99,7 @@ export async function run({ flags = [], log = console.log } = {}) {
     }
   } else json.notRun.webgpu = 'skipped by --no-webgpu';
   json.seconds = +((Date.now() - started.getTime()) / 1000).toFixed(1);
+  json.loadavgEnd = os.loadavg().map((x) => +x.toFixed(2));
 
   // correctness over everything measured
   const failures = [];
@@ -127,7 +129,7 @@ export async function run({ flags = [], log = console.log } = {}) {
   md.push(`Date: ${json.date} (took ${json.seconds} s). Command: \`npm run bench${flags.length ? ` -- ${flags.join(' ')}` : ''}\` ` +
     `(\`node bench/run.mjs matmul${flags.length ? ` ${flags.join(' ')}` : ''}\`).`, '');
   md.push(`Machine: ${machine.nproc} CPUs, ${machine.cpuModel}${machine.cpuFlags ? ` (${machine.cpuFlags})` : ''}, ${machine.memGiB} GiB, ` +
-    `${machine.os}; load average at start ${machine.loadavg.join(' ')} (shared box: other processes may run).`, '');
+    `${machine.os}; load average ${machine.loadavg.join(' ')} at start, ${json.loadavgEnd.join(' ')} at the end (a shared box: other processes ran alongside, so absolute numbers are noisy; the round-robin sampling keeps ratios comparable).`, '');
   md.push(`Versions: ${Object.entries(json.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
   md.push('Method: same f32 inputs (uniform in [-1, 1), fixed seeds) for every library; warm-up calls first; then the libraries ' +
     'are sampled in turn (round-robin), each sample repeating the call until it lasts a few tens of ms; the table gives the ' +
@@ -142,6 +144,15 @@ export async function run({ flags = [], log = console.log } = {}) {
       Number.isFinite(t.otherPathRatio) ? `${fmt(t.otherPathRatio)}x (${t.path === 'resident' ? 'arrays' : 'resident'})` : '–',
       t.allSizes.map((x) => `${x.shape}: ${fmt(x.ratio)}x`).join(', ') || '–'])), '');
   md.push(failures.length ? `**Correctness failures:** ${failures.join('; ')}` : `Correctness: every measured result is within ${TOLERANCE} of the f64 reference.`, '');
+  md.push('Caveats:', '');
+  md.push('- The targets are judged on the resident (kernel) path; the typed-array path is shown beside it.');
+  md.push('- Resident wasm path: tfjs-backend-wasm keeps the XNNPACK operator (with B already packed) for as long as the B tensor ' +
+    'lives, and onnxruntime-web prepacks a constant B at session creation; pcpress packs B inside every call. That is each ' +
+    'library\'s real behaviour for repeated weights, but it favours the peers, most of all on the skinny shape where packing B ' +
+    'costs about as much as the multiply. The typed-array path packs B on every call for all three.');
+  md.push('- One thread everywhere on wasm. The WebGPU numbers come from SwiftShader (WGSL compiled to CPU code, using both cores), ' +
+    'so they rank shader designs on this adapter, not on a GPU.');
+  md.push('- A shared 2-core machine: absolute GFLOP/s move by 10-30% between runs; the libraries are sampled in turn so ratios move less.', '');
 
   if (json.wasm) {
     const w = json.wasm;
