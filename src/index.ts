@@ -15,6 +15,9 @@ export { createRuntime, detectEngine, Runtime } from './runtime.js';
 export type { BackendChoice, RuntimeOptions, RuntimeInfo, TensorInput } from './runtime.js';
 export { Tensor } from './tensor.js';
 export type { MatmulOptions } from './ops/matmul.js';
+export type { AttentionOptions, DecodeOptions, AttentionResult } from './ops/attention.js';
+export { KVCache } from './kvcache.js';
+export type { KVCacheOptions, KVCacheContents } from './kvcache.js';
 export { setGpuProvider, summarizeAdapter } from './backends/webgpu.js';
 export type { AdapterSummary, GpuProvider } from './backends/webgpu.js';
 export {
@@ -23,3 +26,4 @@ export {
 } from './errors.js';
 /** Package version. */
 export const version = '0.1.0';
+export * from './kv/index.js';

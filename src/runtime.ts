@@ -5,6 +5,8 @@ import { WebGpuBackend, type AdapterSummary } from './backends/webgpu.js';
 import { Tensor, type BackendImpl } from './tensor.js';
 import { checkMatmulLimits, matmulTensors, type MatmulOptions } from './ops/matmul.js';
 import { checkF32, checkInt, describe } from './validate.js';
+import { attentionOp, decodeOp, type AttentionOptions, type AttentionResult, type DecodeOptions } from './ops/attention.js';
+import { KVCache, type KVCacheOptions } from './kvcache.js';
 
 /** Which backend to use: `'auto'` picks WebGPU only when it is expected to beat wasm. */
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
@@ -160,6 +162,37 @@ export class Runtime {
       return this.withTemps([a, b], (ts) => matmulTensors(this.impl, ts[0], ts[1], options));
     }
     return this.runArrays([a, b], (ts) => matmulTensors(this.impl, ts[0], ts[1], options));
+  }
+
+  /**
+   * Attention: softmax(scale * q k^T + mask) v per query head, with grouped-query heads, causal
+   * mask aligned to the end, sliding window and sinks (see AttentionOptions for the layout).
+   * Memory is O(seq x headDim): the seqQ x seqK matrix is never formed. Typed arrays resolve to a
+   * Float32Array (or { out, lse } with returnLse); any Tensor input returns Tensors.
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions & { returnLse: true }): Promise<AttentionResult<Float32Array>>;
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<Float32Array>;
+  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions & { returnLse: true }): AttentionResult<Tensor>;
+  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Tensor;
+  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): unknown {
+    return attentionOp(this.impl, q, k, v, options);
+  }
+
+  /** A KV cache for one attention layer on this runtime's backend (see KVCache). */
+  createKVCache(options: KVCacheOptions): KVCache {
+    return new KVCache(this.impl, options);
+  }
+
+  /**
+   * Attention of q `[numHeads][seqQ][headDim]` over everything `cache` holds (dense or compacted),
+   * at the keys' original positions. On WebGPU a split-K kernel; on wasm the SIMD kernel.
+   */
+  decode(q: Float32Array, cache: KVCache, options: DecodeOptions & { returnLse: true }): Promise<AttentionResult<Float32Array>>;
+  decode(q: Float32Array, cache: KVCache, options: DecodeOptions): Promise<Float32Array>;
+  decode(q: Tensor, cache: KVCache, options: DecodeOptions & { returnLse: true }): AttentionResult<Tensor>;
+  decode(q: Tensor, cache: KVCache, options: DecodeOptions): Tensor;
+  decode(q: TensorInput, cache: KVCache, options: DecodeOptions): unknown {
+    return decodeOp(this.impl, q, cache, options);
   }
 
   /** Frees the backend (GPU device or wasm instance). Further calls throw DisposedError. */

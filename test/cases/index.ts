@@ -1,5 +1,6 @@
 // Every conformance case, in one list. Add an op's cases here when the op lands.
 import { matmulCases } from './matmul.js';
+import { attentionCases } from './attention.js';
 import type { Case } from './util.js';
 
 export type { Case, CaseContext, Pkg } from './util.js';
@@ -7,4 +8,4 @@ export { Rng, CheckFailed, relErr } from './util.js';
 export { matmulRef } from './matmul.js';
 
 /** All cases, grouped by op in the order they run. */
-export const cases: Case[] = [...matmulCases];
+export const cases: Case[] = [...matmulCases, ...attentionCases];

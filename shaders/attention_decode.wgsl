@@ -1,0 +1,213 @@
+// Attention decode over a KV cache: split-K ("flash decoding"), plus the cache's row gather.
+//
+// The cache holds every KV head's tokens in one flat buffer: head g's tokens start at token
+// META[g] and number META[numKvHeads + g], each with its original position in POS. A dense cache
+// and a compacted (evicted) one look the same to these kernels: nothing is gathered back.
+//
+// `partial`: workgroup (c, g, b) takes chunk c (tilesPerChunk tiles of BK keys) of KV head g
+//   against row block b of that head's query rows (every query position of every query head in
+//   the GQA group, position-major), and writes per row the unnormalised output and (max, sum) of
+//   its chunk. Same tiling as the prefill kernel: 64 invocations, LANES per row, Q / K / V tiles
+//   and the score tile in 28 KiB of workgroup memory.
+// `merge`: one workgroup per query row combines the chunks' partials:
+//   M = max m_c, L = sum l_c e^(m_c - M), out = sum o_c e^(m_c - M) / L, lse = M + log L.
+// `gather`: dst[t] = src[IDX[t]] row by row for keys and values (cache compaction and growth).
+//
+// Bindings are numbered per entry point (0-7 partial, 8-12 merge, 13-18 gather) so the three
+// entry points can share one module.
+
+override LANES: u32 = 4u;
+
+struct Params {
+  seqQ: u32,
+  headDim: u32,
+  group: u32,
+  numKvHeads: u32,
+  bk: u32,
+  tilesPerChunk: u32,
+  nChunks: u32,
+  causal: u32,
+  window: u32,
+  sinks: u32,
+  scale: f32,
+  qpos0: i32,
+  negInf: u32,   // 0xff800000: -inf, bitcast at run time
+  rows: u32,     // seqQ * group: query rows per KV head
+  hasLse: u32,
+  _p: u32,
+}
+
+@group(0) @binding(0) var<storage, read> Q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> K: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> V: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> POS: array<i32>;
+@group(0) @binding(4) var<storage, read> META: array<u32>;
+@group(0) @binding(5) var<storage, read_write> PO: array<vec4<f32>>;   // [numHeads * seqQ][nChunks][headDim / 4]
+@group(0) @binding(6) var<storage, read_write> PML: array<vec2<f32>>;  // [numHeads * seqQ][nChunks] (max, sum)
+@group(0) @binding(7) var<uniform> P: Params;
+
+const WG: u32 = 64u;
+const SROW: u32 = 64u;
+const NEG: f32 = -3.0e38;
+const MASKED: f32 = -3.4e38;
+
+var<workgroup> Qs: array<vec4<f32>, 512>;
+var<workgroup> Ks: array<vec4<f32>, 512>;
+var<workgroup> Vs: array<vec4<f32>, 512>;
+var<workgroup> S: array<f32, 1024>;
+
+fn visible(pq: i32, p: i32) -> bool {
+  let d = pq - p;
+  var vis = P.causal == 0u || d >= 0;
+  if (P.window > 0u) {
+    let w = i32(P.window);
+    var inWin = d < w;
+    if (P.causal == 0u) { inWin = inWin && d > -w; }
+    vis = vis && (inWin || p < i32(P.sinks));
+  }
+  return vis;
+}
+
+@compute @workgroup_size(64)
+fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let bq = WG / LANES;
+  let r = t / LANES;
+  let lane = t % LANES;
+  let hd4 = P.headDim / 4u;
+  let c = wid.x;
+  let g = wid.y;
+  let row = wid.z * bq + r;
+  let rowOk = row < P.rows;
+  let i = row / P.group;
+  let hq = g * P.group + row % P.group;
+  let pq = P.qpos0 + i32(i);
+
+  for (var x = t; x < bq * hd4; x += WG) {
+    let rr = wid.z * bq + x / hd4;
+    var qv = vec4<f32>(0.0);
+    if (rr < P.rows) {
+      let qh = g * P.group + rr % P.group;
+      qv = Q[(qh * P.seqQ + rr / P.group) * hd4 + x % hd4] * P.scale;
+    }
+    Qs[x] = qv;
+  }
+
+  let off = META[g];
+  let len = i32(META[P.numKvHeads + g]);
+  let cs = i32(c * P.tilesPerChunk * P.bk);
+  var m = NEG;
+  var l = 0.0;
+  var acc: array<vec4<f32>, 8>;
+
+  for (var tile = 0u; tile < P.tilesPerChunk; tile++) {
+    let j0 = cs + i32(tile * P.bk);
+    let n = u32(clamp(len - j0, 0, i32(P.bk)));
+    workgroupBarrier();
+    let base = (off + u32(max(j0, 0))) * hd4;
+    for (var x = t; x < n * hd4; x += WG) {
+      Ks[x] = K[base + x];
+      Vs[x] = V[base + x];
+    }
+    workgroupBarrier();
+    for (var jj = lane; jj < n; jj += LANES) {
+      var s = MASKED;
+      if (visible(pq, POS[off + u32(j0) + jj])) {
+        var d4 = vec4<f32>(0.0);
+        for (var k = 0u; k < hd4; k++) { d4 += Qs[r * hd4 + k] * Ks[jj * hd4 + k]; }
+        s = d4.x + d4.y + d4.z + d4.w;
+      }
+      S[r * SROW + jj] = s;
+    }
+    workgroupBarrier();
+    var mt = NEG;
+    for (var jj = 0u; jj < n; jj++) { mt = max(mt, S[r * SROW + jj]); }
+    let mNew = max(m, mt);
+    var alpha = 0.0;
+    if (m > NEG) { alpha = exp(m - mNew); }
+    m = mNew;
+    l *= alpha;
+    for (var u = 0u; u < 8u; u++) { acc[u] *= alpha; }
+    for (var jj = 0u; jj < n; jj++) {
+      let s = S[r * SROW + jj];
+      if (s > NEG) {
+        let p = exp(s - mNew);
+        l += p;
+        for (var u = 0u; u < 8u; u++) {
+          let col = lane + u * LANES;
+          if (col < hd4) { acc[u] += p * Vs[jj * hd4 + col]; }
+        }
+      }
+    }
+  }
+
+  if (rowOk) {
+    let pidx = (hq * P.seqQ + i) * P.nChunks + c;
+    for (var u = 0u; u < 8u; u++) {
+      let col = lane + u * LANES;
+      if (col < hd4) { PO[pidx * hd4 + col] = acc[u]; }
+    }
+    if (lane == 0u) { PML[pidx] = vec2<f32>(m, l); }
+  }
+}
+
+@group(0) @binding(8) var<storage, read> MPO: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> MML: array<vec2<f32>>;
+@group(0) @binding(10) var<storage, read_write> OUT: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> LSE: array<f32>;
+@group(0) @binding(12) var<uniform> MP: Params;
+
+@compute @workgroup_size(64)
+fn merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let row = wid.x;
+  let hd4 = MP.headDim / 4u;
+  let nc = MP.nChunks;
+  var M = NEG;
+  for (var c = 0u; c < nc; c++) {
+    let ml = MML[row * nc + c];
+    if (ml.y > 0.0) { M = max(M, ml.x); }
+  }
+  var L = 0.0;
+  for (var c = 0u; c < nc; c++) {
+    let ml = MML[row * nc + c];
+    if (ml.y > 0.0) { L += ml.y * exp(ml.x - M); }
+  }
+  var inv = 0.0;
+  if (L > 0.0) { inv = 1.0 / L; }
+  for (var col = t; col < hd4; col += WG) {
+    var o = vec4<f32>(0.0);
+    for (var c = 0u; c < nc; c++) {
+      let ml = MML[row * nc + c];
+      if (ml.y > 0.0) { o += MPO[(row * nc + c) * hd4 + col] * exp(ml.x - M); }
+    }
+    OUT[row * hd4 + col] = o * inv;
+  }
+  if (t == 0u && MP.hasLse != 0u) {
+    var v = bitcast<f32>(MP.negInf);
+    if (L > 0.0) { v = M + log(L); }
+    LSE[row] = v;
+  }
+}
+
+struct GatherParams {
+  count: u32,  // rows to copy
+  hd4: u32,    // vec4s per row
+  nx: u32,     // workgroups along x
+  _p: u32,
+}
+
+@group(0) @binding(13) var<storage, read> GK: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read> GV: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read> IDX: array<u32>;
+@group(0) @binding(16) var<storage, read_write> DK: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read_write> DV: array<vec4<f32>>;
+@group(0) @binding(18) var<uniform> GP: GatherParams;
+
+@compute @workgroup_size(64)
+fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let e = (wid.y * GP.nx + wid.x) * WG + t;
+  let row = e / GP.hd4;
+  if (row >= GP.count) { return; }
+  let src = IDX[row] * GP.hd4 + e % GP.hd4;
+  DK[e] = GK[src];
+  DV[e] = GV[src];
+}

@@ -1,0 +1,455 @@
+// attention: validate, then dispatch to the wasm kernel or the WGSL kernels.
+// Prefill (q, k, v given densely) and decode (q against a KVCache) share the options, the mask
+// rules and the wasm kernel; on WebGPU prefill is one flash kernel and decode is split-K.
+import prefillShader from '../../shaders/attention_prefill.wgsl';
+import decodeShader from '../../shaders/attention_decode.wgsl';
+import { ArgumentError, DTypeError, LimitError, ShapeError } from '../errors.js';
+import { Tensor, type BackendImpl } from '../tensor.js';
+import type { WasmBackend, WasmExports, WasmStorage } from '../backends/wasm.js';
+import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
+import { checkBool, checkInt, describe } from '../validate.js';
+import type { KVCache } from '../kvcache.js';
+
+/**
+ * Options of `rt.attention(q, k, v, options)`.
+ *
+ * Layout (row-major f32): q and the output are `[batch][numHeads][seqQ][headDim]`, k and v are
+ * `[batch][numKvHeads][seqK][headDim]`, lse is `[batch][numHeads][seqQ]`. `batch` defaults to 1;
+ * seqQ and seqK follow from the lengths (pass them to have them checked).
+ * Query head h reads KV head floor(h / (numHeads / numKvHeads)) (grouped-query attention).
+ */
+export interface AttentionOptions {
+  /** Query heads per batch entry; a multiple of numKvHeads. */
+  numHeads: number;
+  /** Key/value heads per batch entry (1 = multi-query attention). */
+  numKvHeads: number;
+  /** Values per head vector: a multiple of 4, at most 256. */
+  headDim: number;
+  /** Causal mask, aligned to the end: query i sits at position seqK - seqQ + i and sees keys at positions <= its own. Default false. */
+  causal?: boolean;
+  /** Multiplies q.k before the softmax; default 1 / sqrt(headDim). */
+  scale?: number;
+  /** Sliding window: a query at position p sees only keys at positions p - window + 1 .. p (and, without `causal`, up to p + window - 1). 0 or absent: no window. */
+  window?: number;
+  /** Attention sinks: keys at positions < sinks stay visible despite the window (still subject to `causal`). Default 0. */
+  sinks?: number;
+  /**
+   * Also return `lse` = natural log of the softmax denominator of each query row,
+   * log(sum_j exp(scale * q.k_j)) over the keys the row sees (the scale included), so that
+   * p_j = exp(scale * q.k_j - lse) recomputes any attention probability without an N x N matrix.
+   * A row that sees no key has output 0 and lse -Infinity.
+   */
+  returnLse?: boolean;
+  /** Independent batch entries (default 1); they are folded into the head dimension. */
+  batch?: number;
+  /** Query positions, checked against q's length when given. */
+  seqQ?: number;
+  /** Key positions, checked against k's length when given. */
+  seqK?: number;
+}
+
+/**
+ * Options of `rt.decode(q, cache, options)`: attention of a few new queries against a KVCache
+ * (dense, or compacted by `cache.compact`). q is `[numHeads][seqQ][headDim]` with the cache's
+ * headDim; keys are at their original positions, and query i sits at position `position + i`.
+ */
+export interface DecodeOptions {
+  /** Query heads; a multiple of the cache's numKvHeads. */
+  numHeads: number;
+  /** Must equal the cache's headDim when given. */
+  headDim?: number;
+  /** Keys at positions > the query's are masked. Default false. */
+  causal?: boolean;
+  /** As in AttentionOptions. */
+  scale?: number;
+  /** As in AttentionOptions, on original positions. */
+  window?: number;
+  /** As in AttentionOptions, on original positions. */
+  sinks?: number;
+  /** As in AttentionOptions. */
+  returnLse?: boolean;
+  /** Position of the first query; default `cache.position - seqQ` (the queries are the last tokens appended). */
+  position?: number;
+}
+
+/** Output and log-sum-exp of an attention call made with `returnLse: true`. */
+export interface AttentionResult<T> {
+  /** `[numHeads][seqQ][headDim]` (times batch). */
+  out: T;
+  /** `[numHeads][seqQ]` (times batch): log of each row's softmax denominator, scale included. */
+  lse: T;
+}
+
+/** @internal The attention launch, after validation. Heads include the batch. */
+export interface AttentionPlan {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  seqQ: number;
+  seqK: number;
+  causal: boolean;
+  scale: number;
+  window: number;
+  sinks: number;
+  lse: boolean;
+  qpos0: number;
+  shapeOut: number[];
+  shapeLse: number[];
+}
+
+interface AttentionExports {
+  attentionF32(q: number, k: number, v: number, out: number, lse: number, numHeads: number, numKvHeads: number,
+    seqQ: number, headDim: number, meta: number, pos: number, qpos0: number, scale: number, causal: number,
+    window: number, sinks: number, scratch: number): void;
+  attentionScratchBytes(headDim: number): number;
+}
+
+const OP = 'attention';
+/** Largest position, window or sink count (positions are i32 in the kernels). */
+export const MAX_POSITION = 2 ** 30;
+const NEG_INF_BITS = 0xff800000;
+
+function checkOptions(op: string, o: unknown): asserts o is Record<string, unknown> {
+  if (o === null || typeof o !== 'object') throw new ArgumentError(`${op}: an options object is required`);
+}
+
+/** Validates headDim: a multiple of 4 in 4..256. */
+export function checkHeadDim(op: string, d: unknown): number {
+  const hd = checkInt(op, 'headDim', d);
+  if (hd % 4 !== 0 || hd > 256) {
+    throw new ArgumentError(`${op}: headDim must be a multiple of 4 between 4 and 256, got ${hd}`);
+  }
+  return hd;
+}
+
+function checkHeads(op: string, numHeads: unknown, numKvHeads: unknown): [number, number] {
+  const h = checkInt(op, 'numHeads', numHeads), kh = checkInt(op, 'numKvHeads', numKvHeads);
+  if (h % kh !== 0) {
+    throw new ShapeError(`${op}: numHeads (${h}) must be a multiple of numKvHeads (${kh}) for grouped-query attention`);
+  }
+  return [h, kh];
+}
+
+interface MaskOptions { causal: boolean; scale: number; window: number; sinks: number; lse: boolean }
+
+function checkMask(op: string, o: Record<string, unknown>, headDim: number): MaskOptions {
+  const causal = checkBool(op, 'causal', o.causal);
+  const lse = checkBool(op, 'returnLse', o.returnLse);
+  const window = o.window === undefined ? 0 : checkInt(op, 'window', o.window, 0);
+  const sinks = o.sinks === undefined ? 0 : checkInt(op, 'sinks', o.sinks, 0);
+  if (window > MAX_POSITION || sinks > MAX_POSITION) throw new LimitError(`${op}: window and sinks must be <= 2^30`);
+  let scale = 1 / Math.sqrt(headDim);
+  if (o.scale !== undefined) {
+    if (typeof o.scale !== 'number' || !Number.isFinite(o.scale)) {
+      throw new ArgumentError(`${op}: scale must be a finite number, got ${describe(o.scale)}`);
+    }
+    scale = o.scale;
+  }
+  return { causal, scale, window, sinks, lse };
+}
+
+/** Validates prefill options against the inputs' lengths; returns the plan. */
+export function planAttention(qLen: number, kLen: number, vLen: number, options: AttentionOptions): AttentionPlan {
+  checkOptions(OP, options);
+  const o = options as unknown as Record<string, unknown>;
+  const [h, kh] = checkHeads(OP, o.numHeads, o.numKvHeads);
+  const hd = checkHeadDim(OP, o.headDim);
+  const batch = o.batch === undefined ? 1 : checkInt(OP, 'batch', o.batch);
+  const mask = checkMask(OP, o, hd);
+  const qRow = batch * h * hd, kRow = batch * kh * hd;
+  if (qLen % qRow !== 0 || qLen === 0) {
+    throw new ShapeError(`${OP}: q has ${qLen} elements, expected a positive multiple of batch x numHeads x headDim = ${qRow} ([batch, numHeads, seqQ, headDim])`);
+  }
+  if (kLen % kRow !== 0 || kLen === 0) {
+    throw new ShapeError(`${OP}: k has ${kLen} elements, expected a positive multiple of batch x numKvHeads x headDim = ${kRow} ([batch, numKvHeads, seqK, headDim])`);
+  }
+  if (vLen !== kLen) throw new ShapeError(`${OP}: v has ${vLen} elements, expected ${kLen} (the same shape as k)`);
+  const seqQ = qLen / qRow, seqK = kLen / kRow;
+  if (o.seqQ !== undefined && checkInt(OP, 'seqQ', o.seqQ) !== seqQ) {
+    throw new ShapeError(`${OP}: q has ${qLen} elements, expected ${qRow * (o.seqQ as number)} (batch ${batch} x numHeads ${h} x seqQ ${o.seqQ} x headDim ${hd})`);
+  }
+  if (o.seqK !== undefined && checkInt(OP, 'seqK', o.seqK) !== seqK) {
+    throw new ShapeError(`${OP}: k has ${kLen} elements, expected ${kRow * (o.seqK as number)} (batch ${batch} x numKvHeads ${kh} x seqK ${o.seqK} x headDim ${hd})`);
+  }
+  if (seqK > MAX_POSITION || seqQ > MAX_POSITION) throw new LimitError(`${OP}: sequences longer than 2^30 are not supported`);
+  const lead = batch > 1 ? [batch, h] : [h];
+  return {
+    numHeads: batch * h, numKvHeads: batch * kh, headDim: hd, seqQ, seqK, ...mask, qpos0: seqK - seqQ,
+    shapeOut: [...lead, seqQ, hd], shapeLse: [...lead, seqQ],
+  };
+}
+
+/** Validates decode options against q's length and the cache; returns the plan (seqK = longest head). */
+export function planDecode(qLen: number, cache: KVCache, options: DecodeOptions): AttentionPlan {
+  const op = 'decode';
+  checkOptions(op, options);
+  const o = options as unknown as Record<string, unknown>;
+  const [h] = checkHeads(op, o.numHeads, cache.numKvHeads);
+  const hd = cache.headDim;
+  if (o.headDim !== undefined && o.headDim !== hd) {
+    throw new ShapeError(`${op}: headDim ${describe(o.headDim)} does not match the cache's headDim ${hd}`);
+  }
+  const mask = checkMask(op, o, hd);
+  const row = h * hd;
+  if (qLen % row !== 0 || qLen === 0) {
+    throw new ShapeError(`${op}: q has ${qLen} elements, expected a positive multiple of numHeads x headDim = ${row} ([numHeads, seqQ, headDim])`);
+  }
+  const seqQ = qLen / row;
+  let qpos0 = cache.position - seqQ;
+  if (o.position !== undefined) qpos0 = checkInt(op, 'position', o.position, 0);
+  if (qpos0 + seqQ > MAX_POSITION) throw new LimitError(`${op}: positions beyond 2^30 are not supported`);
+  return {
+    numHeads: h, numKvHeads: cache.numKvHeads, headDim: hd, seqQ, seqK: Math.max(0, ...cache.lengths), ...mask,
+    qpos0, shapeOut: [h, seqQ, hd], shapeLse: [h, seqQ],
+  };
+}
+
+/** @internal GPU launch geometry shared by both kernels: LANES per row, BQ rows, BK keys per tile. */
+export function tiling(headDim: number): { lanes: number; bq: number; bk: number } {
+  const lanes = headDim <= 128 ? 4 : 8;
+  return { lanes, bq: 64 / lanes, bk: Math.min(64, Math.floor(2048 / headDim)) };
+}
+
+/** Checks sizes against the backend before anything is allocated. */
+export function checkAttentionLimits(be: BackendImpl, p: AttentionPlan, lens: number[], decodeChunks = 0): void {
+  const outLen = p.numHeads * p.seqQ * p.headDim;
+  if (be.kind === 'wasm') return;
+  lens.forEach((n, i) => be.checkBindable(OP, ['q', 'k', 'v'][i] ?? 'input', n));
+  be.checkBindable(OP, 'output', outLen);
+  const maxGroups = be.device.limits.maxComputeWorkgroupsPerDimension;
+  const { bq } = tiling(p.headDim);
+  if (decodeChunks) {
+    const rows = p.numHeads * p.seqQ;
+    be.checkBindable('decode', 'partials', rows * decodeChunks * p.headDim);
+    const blocks = Math.ceil((p.seqQ * p.numHeads / p.numKvHeads) / bq);
+    if (rows > maxGroups || blocks > maxGroups || p.numKvHeads > maxGroups) {
+      throw new LimitError(`decode: numHeads x seqQ = ${rows} query rows exceed this device's ${maxGroups} workgroups per dimension`);
+    }
+  } else {
+    const gx = Math.ceil(p.seqQ / bq);
+    if (gx > maxGroups || p.numHeads > maxGroups) {
+      throw new LimitError(`${OP}: needs ${gx} x ${p.numHeads} workgroups, over this device's ${maxGroups} per dimension`);
+    }
+  }
+}
+
+/** What an attention call produces on the backend. */
+export interface AttentionTensors {
+  out: Tensor;
+  lse?: Tensor;
+}
+
+/** Runs prefill attention on tensors already on the backend. */
+export function attentionTensors(be: BackendImpl, q: Tensor, k: Tensor, v: Tensor, p: AttentionPlan): AttentionTensors {
+  be.check();
+  if (be.kind === 'wasm') {
+    const meta = new Int32Array(2 * p.numKvHeads);
+    for (let g = 0; g < p.numKvHeads; g++) {
+      meta[g] = g * p.seqK;
+      meta[p.numKvHeads + g] = p.seqK;
+    }
+    return wasmAttention(be, q.data() as WasmStorage, k.data() as WasmStorage, v.data() as WasmStorage, meta, 0, p);
+  }
+  return gpuPrefill(be, q.data() as GpuStorage, k.data() as GpuStorage, v.data() as GpuStorage, p);
+}
+
+/** Runs decode attention of q (on the backend) against the cache's current layout. */
+export function decodeTensors(be: BackendImpl, q: Tensor, cache: KVCache, p: AttentionPlan): AttentionTensors {
+  be.check();
+  const lay = cache._layout();
+  if (be.kind === 'wasm') {
+    const meta = new Int32Array(2 * p.numKvHeads);
+    meta.set(lay.offsets, 0);
+    meta.set(lay.lengths, p.numKvHeads);
+    return wasmAttention(be, q.data() as WasmStorage, lay.k as WasmStorage, lay.v as WasmStorage, meta,
+      (lay.pos as WasmStorage).ptr, p);
+  }
+  return gpuDecode(be, q.data() as GpuStorage, lay.k as GpuStorage, lay.v as GpuStorage, lay.pos as GpuStorage,
+    lay.offsets, lay.lengths, p);
+}
+
+function wasmAttention(be: WasmBackend, q: WasmStorage, k: WasmStorage, v: WasmStorage, metaData: Int32Array,
+  pos: number, p: AttentionPlan): AttentionTensors {
+  const ex = be.ex as WasmExports & AttentionExports;
+  const out = be.allocF32(p.numHeads * p.seqQ * p.headDim);
+  let lse: WasmStorage | undefined;
+  let meta: WasmStorage | undefined, scratch: WasmStorage | undefined;
+  try {
+    lse = p.lse ? be.allocF32(p.numHeads * p.seqQ) : undefined;
+    meta = be.allocF32(metaData.length);
+    new Int32Array(be.ex.memory.buffer, meta.ptr, metaData.length).set(metaData);
+    scratch = be.allocF32(ex.attentionScratchBytes(p.headDim) / 4);
+    ex.attentionF32(q.ptr, k.ptr, v.ptr, out.ptr, lse ? lse.ptr : 0, p.numHeads, p.numKvHeads, p.seqQ, p.headDim,
+      meta.ptr, pos, p.qpos0, p.scale, p.causal ? 1 : 0, p.window, p.sinks, scratch.ptr);
+  } catch (e) {
+    be.release(out);
+    if (lse) be.release(lse);
+    throw e;
+  } finally {
+    if (meta) be.release(meta);
+    if (scratch) be.release(scratch);
+  }
+  return {
+    out: new Tensor(be, out, p.shapeOut),
+    lse: lse ? new Tensor(be, lse, p.shapeLse) : undefined,
+  };
+}
+
+function f32Bits(x: number): number {
+  return new Uint32Array(new Float32Array([x]).buffer)[0];
+}
+
+function gpuPrefill(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorage, p: AttentionPlan): AttentionTensors {
+  const { lanes, bq, bk } = tiling(p.headDim);
+  const out = be.alloc(p.numHeads * p.seqQ * p.headDim);
+  const lse = be.alloc(p.lse ? p.numHeads * p.seqQ : 4);
+  const pipeline = be.pipeline('attention_prefill', prefillShader, { LANES: lanes });
+  const params = be.uniform([
+    p.seqQ, p.seqK, p.headDim, p.numHeads / p.numKvHeads, bk, p.causal ? 1 : 0, p.window, p.sinks,
+    p.lse ? 1 : 0, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS,
+  ]);
+  be.dispatch(pipeline, [q.buffer, k.buffer, v.buffer, out.buffer, lse.buffer, params],
+    [Math.ceil(p.seqQ / bq), p.numHeads, 1]);
+  params.destroy();
+  if (!p.lse) be.release(lse);
+  return {
+    out: new Tensor(be, out, p.shapeOut),
+    lse: p.lse ? new Tensor(be, lse, p.shapeLse) : undefined,
+  };
+}
+
+/** @internal Split-K geometry for a cache whose longest head has `maxLen` tokens. */
+export function decodeChunks(headDim: number, maxLen: number): { tilesPerChunk: number; nChunks: number } {
+  const { bk } = tiling(headDim);
+  const tiles = Math.max(1, Math.ceil(maxLen / bk));
+  const tilesPerChunk = Math.max(1, Math.ceil(tiles / 128));
+  return { tilesPerChunk, nChunks: Math.ceil(tiles / tilesPerChunk) };
+}
+
+/** Encodes one compute pass with explicit binding numbers. */
+export function encodePass(be: WebGpuBackend, enc: GPUCommandEncoder, pipeline: GPUComputePipeline,
+  entries: [number, GPUBuffer][], groups: [number, number, number]): void {
+  const bindGroup = be.device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: entries.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
+  });
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
+  pass.end();
+}
+
+function gpuDecode(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorage, pos: GpuStorage,
+  offsets: Int32Array, lengths: Int32Array, p: AttentionPlan): AttentionTensors {
+  const { lanes, bq, bk } = tiling(p.headDim);
+  const { tilesPerChunk, nChunks } = decodeChunks(p.headDim, p.seqK);
+  const group = p.numHeads / p.numKvHeads;
+  const rows = p.seqQ * group;
+  const metaData = new Uint32Array(2 * p.numKvHeads);
+  metaData.set(offsets, 0);
+  metaData.set(lengths, p.numKvHeads);
+  const meta = be.upload(new Float32Array(metaData.buffer));
+  const po = be.alloc(p.numHeads * p.seqQ * nChunks * p.headDim);
+  const pml = be.alloc(p.numHeads * p.seqQ * nChunks * 2);
+  const out = be.alloc(p.numHeads * p.seqQ * p.headDim);
+  const lse = be.alloc(p.lse ? p.numHeads * p.seqQ : 4);
+  const params = be.uniform([
+    p.seqQ, p.headDim, group, p.numKvHeads, bk, tilesPerChunk, nChunks, p.causal ? 1 : 0,
+    p.window, p.sinks, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS, rows, p.lse ? 1 : 0, 0,
+  ]);
+  const partial = be.pipeline('attention_decode', decodeShader, { LANES: lanes }, 'partial');
+  const merge = be.pipeline('attention_decode', decodeShader, {}, 'merge');
+  const enc = be.device.createCommandEncoder();
+  encodePass(be, enc, partial, [[0, q.buffer], [1, k.buffer], [2, v.buffer], [3, pos.buffer], [4, meta.buffer],
+    [5, po.buffer], [6, pml.buffer], [7, params]], [nChunks, p.numKvHeads, Math.ceil(rows / bq)]);
+  encodePass(be, enc, merge, [[8, po.buffer], [9, pml.buffer], [10, out.buffer], [11, lse.buffer], [12, params]],
+    [p.numHeads * p.seqQ, 1, 1]);
+  be.device.queue.submit([enc.finish()]);
+  params.destroy();
+  for (const s of [meta, po, pml]) be.release(s);
+  if (!p.lse) be.release(lse);
+  return {
+    out: new Tensor(be, out, p.shapeOut),
+    lse: p.lse ? new Tensor(be, lse, p.shapeLse) : undefined,
+  };
+}
+
+/** Typed array or tensor input of an attention op. */
+type Input = Float32Array | Tensor;
+
+/** @internal Validates an input: a Float32Array or a Tensor of this backend; returns its length. */
+export function inputLength(be: BackendImpl, op: string, name: string, x: unknown): number {
+  if (x instanceof Tensor) {
+    if (x.backend !== be) throw new ArgumentError(`${op}: ${name} is a Tensor of another runtime`);
+    return x.data().length;
+  }
+  if (x instanceof Float32Array) return x.length;
+  throw new DTypeError(`${op}: ${name} must be a Float32Array or a Tensor, got ${describe(x)}`);
+}
+
+/** @internal Uploads typed-array inputs as temporaries, runs `fn`, frees the temporaries. */
+export function withInputs<T>(be: BackendImpl, inputs: Input[], fn: (ts: Tensor[]) => T): T {
+  be.check();
+  const temps: Tensor[] = [];
+  try {
+    const ts = inputs.map((x) => {
+      if (x instanceof Tensor) return x;
+      const t = new Tensor(be, be.kind === 'wasm' ? be.upload(x) : be.upload(x), [x.length]);
+      temps.push(t);
+      return t;
+    });
+    return fn(ts);
+  } finally {
+    for (const t of temps) t.dispose();
+  }
+}
+
+/** @internal Reads results back and frees them: Float32Array, or { out, lse } with lse. */
+export async function readAttention(be: BackendImpl, run: () => AttentionTensors):
+  Promise<Float32Array | AttentionResult<Float32Array>> {
+  const go = async () => {
+    const r = run();
+    try {
+      const out = await r.out.read();
+      if (!r.lse) return out;
+      return { out, lse: await r.lse.read() };
+    } finally {
+      r.out.dispose();
+      r.lse?.dispose();
+    }
+  };
+  if (be.kind === 'webgpu') return be.scoped(go);
+  return go();
+}
+
+/** @internal `rt.attention`: validate, then run on typed arrays (Promise of arrays) or tensors (tensors). */
+export function attentionOp(be: BackendImpl, q: Input, k: Input, v: Input, options: AttentionOptions):
+  Promise<Float32Array | AttentionResult<Float32Array>> | Tensor | AttentionResult<Tensor> {
+  const lens = [inputLength(be, OP, 'q', q), inputLength(be, OP, 'k', k), inputLength(be, OP, 'v', v)];
+  const p = planAttention(lens[0], lens[1], lens[2], options);
+  checkAttentionLimits(be, p, lens);
+  const run = () => withInputs(be, [q, k, v], (ts) => attentionTensors(be, ts[0], ts[1], ts[2], p));
+  if (q instanceof Tensor || k instanceof Tensor || v instanceof Tensor) return tensorResult(run());
+  return readAttention(be, run);
+}
+
+/** @internal `rt.decode`: validate, then attend q over the cache. */
+export function decodeOp(be: BackendImpl, q: Input, cache: KVCache, options: DecodeOptions):
+  Promise<Float32Array | AttentionResult<Float32Array>> | Tensor | AttentionResult<Tensor> {
+  const len = inputLength(be, 'decode', 'q', q);
+  if (cache === null || typeof cache !== 'object' || typeof (cache as KVCache)._layout !== 'function') {
+    throw new ArgumentError(`decode: cache must be a KVCache from rt.createKVCache, got ${describe(cache)}`);
+  }
+  if (cache.backend !== be) throw new ArgumentError('decode: the cache belongs to another runtime');
+  cache._layout(); // throws DisposedError on a disposed cache
+  const p = planDecode(len, cache, options);
+  checkAttentionLimits(be, p, [len], decodeChunks(p.headDim, p.seqK).nChunks);
+  const run = () => withInputs(be, [q], (ts) => decodeTensors(be, ts[0], cache, p));
+  if (q instanceof Tensor) return tensorResult(run());
+  return readAttention(be, run);
+}
+
+function tensorResult(r: AttentionTensors): Tensor | AttentionResult<Tensor> {
+  return r.lse ? { out: r.out, lse: r.lse } : r.out;
+}

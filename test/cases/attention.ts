@@ -1,0 +1,402 @@
+// attention conformance: prefill against an f64 reference over seq {1, 2, 17, 128, 1000},
+// headDim {32, 64, 80, 128}, GQA groups {1, 4, 8}, causal or not, window, sinks and lse; decode
+// over a KV cache after appends (= prefill on the full sequence) and after compaction (= the
+// reference over the kept tokens at their original positions); typed errors for bad input.
+// Sizes are chosen so software WebGPU (SwiftShader) runs the whole set in well under a minute.
+import { check, checkClose, expectError, type Case, type CaseContext } from './util.js';
+
+const TOL = 1e-5;
+
+/** Mask and layout of a reference attention call. */
+export interface RefOptions {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  seqQ: number;
+  causal?: boolean;
+  window?: number;
+  sinks?: number;
+  scale?: number;
+  /** Position of query 0; default: the queries are the last positions (longest head - seqQ). */
+  qpos0?: number;
+}
+
+/**
+ * f64 reference attention. keys[g] / values[g]: head g's rows ([len_g][headDim]);
+ * positions[g]: their positions (default 0..len_g-1). q is [numHeads][seqQ][headDim].
+ */
+export function attentionRef(q: Float32Array, keys: Float32Array[], values: Float32Array[], o: RefOptions,
+  positions?: ArrayLike<number>[]): { out: Float64Array; lse: Float64Array } {
+  const { numHeads: H, numKvHeads: KH, headDim: D, seqQ } = o;
+  const scale = o.scale ?? 1 / Math.sqrt(D);
+  const window = o.window ?? 0, sinks = o.sinks ?? 0;
+  const G = H / KH;
+  const out = new Float64Array(H * seqQ * D), lse = new Float64Array(H * seqQ);
+  const maxLen = Math.max(...keys.map((k) => k.length / D));
+  const qpos0 = o.qpos0 ?? maxLen - seqQ;
+  for (let h = 0; h < H; h++) {
+    const g = Math.floor(h / G);
+    const K = keys[g], V = values[g], n = K.length / D;
+    const s = new Float64Array(n);
+    for (let i = 0; i < seqQ; i++) {
+      const pq = qpos0 + i;
+      let m = -Infinity;
+      for (let j = 0; j < n; j++) {
+        const p = positions ? positions[g][j] : j;
+        let vis = !o.causal || p <= pq;
+        if (window > 0) vis = vis && ((pq - p < window && (o.causal || p - pq < window)) || p < sinks);
+        if (!vis) {
+          s[j] = -Infinity;
+          continue;
+        }
+        let d = 0;
+        for (let x = 0; x < D; x++) d += q[(h * seqQ + i) * D + x] * K[j * D + x];
+        s[j] = d * scale;
+        if (s[j] > m) m = s[j];
+      }
+      let l = 0;
+      for (let j = 0; j < n; j++) {
+        s[j] = s[j] === -Infinity ? 0 : Math.exp(s[j] - m);
+        l += s[j];
+      }
+      const ob = (h * seqQ + i) * D;
+      for (let j = 0; j < n; j++) {
+        if (s[j] === 0) continue;
+        const w = s[j] / l;
+        for (let x = 0; x < D; x++) out[ob + x] += w * V[j * D + x];
+      }
+      lse[h * seqQ + i] = l > 0 ? m + Math.log(l) : -Infinity;
+    }
+  }
+  return { out, lse };
+}
+
+/** Splits [heads][len][D] into per-head arrays. */
+function heads(x: Float32Array, n: number, D: number): Float32Array[] {
+  const len = x.length / (n * D);
+  return Array.from({ length: n }, (_, g) => x.subarray(g * len * D, (g + 1) * len * D));
+}
+
+/** Checks lse: -Infinity exactly where the reference has it, relative error elsewhere. */
+function checkLse(got: Float32Array, ref: Float64Array, what: string): void {
+  check(got.length === ref.length, `${what}: lse has ${got.length} values, expected ${ref.length}`);
+  const g: number[] = [], r: number[] = [];
+  for (let i = 0; i < ref.length; i++) {
+    if (ref[i] === -Infinity) {
+      check(got[i] === -Infinity, `${what}: lse[${i}] = ${got[i]}, expected -Infinity (the row sees no key)`);
+    } else {
+      g.push(got[i]);
+      r.push(ref[i]);
+    }
+  }
+  checkClose(g, r, TOL, `${what} lse`);
+}
+
+interface PrefillSpec {
+  seqQ: number;
+  seqK: number;
+  headDim: number;
+  numHeads: number;
+  numKvHeads: number;
+  causal?: boolean;
+  window?: number;
+  sinks?: number;
+  lse?: boolean;
+  scale?: number;
+  batch?: number;
+}
+
+function tag(s: PrefillSpec): string {
+  const parts = [`q${s.seqQ} k${s.seqK} d${s.headDim} h${s.numHeads}/${s.numKvHeads}`];
+  if (s.causal) parts.push('causal');
+  if (s.window) parts.push(`window ${s.window}`);
+  if (s.sinks) parts.push(`sinks ${s.sinks}`);
+  if (s.lse) parts.push('lse');
+  if (s.scale !== undefined) parts.push(`scale ${s.scale}`);
+  if (s.batch) parts.push(`batch ${s.batch}`);
+  return parts.join(' ');
+}
+
+async function runPrefill({ rt, rng }: CaseContext, s: PrefillSpec): Promise<void> {
+  const b = s.batch ?? 1, D = s.headDim;
+  const q = rng.f32(b * s.numHeads * s.seqQ * D);
+  const k = rng.f32(b * s.numKvHeads * s.seqK * D), v = rng.f32(b * s.numKvHeads * s.seqK * D);
+  const opts = {
+    numHeads: s.numHeads, numKvHeads: s.numKvHeads, headDim: D, causal: s.causal, window: s.window,
+    sinks: s.sinks, scale: s.scale, batch: s.batch, seqQ: s.seqQ, seqK: s.seqK,
+  };
+  let out: Float32Array, lse: Float32Array | undefined;
+  if (s.lse) {
+    const r = await rt.attention(q, k, v, { ...opts, returnLse: true });
+    out = r.out;
+    lse = r.lse;
+  } else {
+    out = await rt.attention(q, k, v, opts);
+    check(out instanceof Float32Array, 'result is not a Float32Array');
+  }
+  const name = tag(s);
+  const qn = s.numHeads * s.seqQ * D, kn = s.numKvHeads * s.seqK * D;
+  for (let z = 0; z < b; z++) {
+    const ref = attentionRef(q.subarray(z * qn, (z + 1) * qn), heads(k.subarray(z * kn, (z + 1) * kn), s.numKvHeads, D),
+      heads(v.subarray(z * kn, (z + 1) * kn), s.numKvHeads, D), { ...s, qpos0: s.seqK - s.seqQ });
+    checkClose(out.subarray(z * qn, (z + 1) * qn), ref.out, TOL, `${name} (batch entry ${z})`);
+    if (lse) checkLse(lse.subarray(z * s.numHeads * s.seqQ, (z + 1) * s.numHeads * s.seqQ), ref.lse, name);
+  }
+}
+
+function prefillCase(s: PrefillSpec): Case {
+  return { op: 'attention', name: tag(s), run: (ctx) => runPrefill(ctx, s) };
+}
+
+// Every value of every dimension appears at least once; the large ones with few heads.
+const prefill: PrefillSpec[] = [
+  { seqQ: 1, seqK: 1, headDim: 32, numHeads: 1, numKvHeads: 1, lse: true },
+  { seqQ: 2, seqK: 2, headDim: 64, numHeads: 4, numKvHeads: 1, causal: true, lse: true },
+  { seqQ: 17, seqK: 17, headDim: 80, numHeads: 8, numKvHeads: 1, causal: true, lse: true },
+  { seqQ: 17, seqK: 128, headDim: 128, numHeads: 2, numKvHeads: 2, causal: true, lse: true },
+  { seqQ: 128, seqK: 128, headDim: 32, numHeads: 4, numKvHeads: 1, causal: true, window: 16, sinks: 4, lse: true },
+  { seqQ: 1, seqK: 1000, headDim: 128, numHeads: 8, numKvHeads: 1, causal: true, lse: true },
+  { seqQ: 1000, seqK: 1000, headDim: 64, numHeads: 1, numKvHeads: 1, causal: true, lse: true },
+  { seqQ: 128, seqK: 1000, headDim: 80, numHeads: 4, numKvHeads: 4 },
+  { seqQ: 2, seqK: 17, headDim: 32, numHeads: 2, numKvHeads: 2, window: 5, sinks: 2, lse: true },
+  { seqQ: 1000, seqK: 2, headDim: 32, numHeads: 1, numKvHeads: 1, lse: true },
+  { seqQ: 1000, seqK: 128, headDim: 32, numHeads: 4, numKvHeads: 1, causal: true, window: 100, sinks: 1, lse: true },
+  { seqQ: 17, seqK: 17, headDim: 64, numHeads: 4, numKvHeads: 2, causal: true, batch: 2, lse: true },
+  { seqQ: 17, seqK: 1000, headDim: 128, numHeads: 8, numKvHeads: 2, causal: true, window: 300, sinks: 8 },
+  { seqQ: 128, seqK: 17, headDim: 64, numHeads: 8, numKvHeads: 8, scale: 0.5, lse: true },
+];
+
+/** Appends `chunks` of k/v ([KH][n][D]) to a cache, returning the full per-head sequences. */
+function appendAll(cache: { append(k: Float32Array, v: Float32Array): void }, rng: CaseContext['rng'],
+  KH: number, D: number, chunks: number[]): { k: Float32Array[]; v: Float32Array[] } {
+  const total = chunks.reduce((a, b) => a + b, 0);
+  const k = Array.from({ length: KH }, () => new Float32Array(total * D));
+  const v = Array.from({ length: KH }, () => new Float32Array(total * D));
+  let at = 0;
+  for (const n of chunks) {
+    const kc = rng.f32(KH * n * D), vc = rng.f32(KH * n * D);
+    cache.append(kc, vc);
+    for (let g = 0; g < KH; g++) {
+      k[g].set(kc.subarray(g * n * D, (g + 1) * n * D), at * D);
+      v[g].set(vc.subarray(g * n * D, (g + 1) * n * D), at * D);
+    }
+    at += n;
+  }
+  return { k, v };
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Sorted random subset of 0..n-1 keeping about `frac` of it (at least one). */
+function randomKeep(rng: CaseContext['rng'], n: number, frac: number): number[] {
+  const keep: number[] = [];
+  for (let j = 0; j < n; j++) if (rng.next() < frac) keep.push(j);
+  if (keep.length === 0) keep.push(rng.int(0, n - 1));
+  return keep;
+}
+
+const decodeCases: Case[] = [
+  {
+    op: 'attention',
+    name: 'decode after appends = prefill on the full sequence (d64 h8/2, growth past capacity)',
+    async run({ rt, rng }) {
+      const H = 8, KH = 2, D = 64;
+      const cache = rt.createKVCache({ numKvHeads: KH, headDim: D, capacity: 16 });
+      const chunks = [100, 1, 1, 29, 1];
+      const { k, v } = appendAll(cache, rng, KH, D, chunks);
+      const total = chunks.reduce((a, b) => a + b, 0);
+      check(cache.length === total && cache.position === total, `cache length ${cache.length}, position ${cache.position}, expected ${total}`);
+      check(cache.lengths.every((n) => n === total), `lengths ${cache.lengths}`);
+      const contents = await cache.read();
+      checkClose(contents.keys, concat(k), 0, 'cache.read() keys');
+      checkClose(contents.values, concat(v), 0, 'cache.read() values');
+      check(contents.positions.every((p, i) => p === i % total), 'cache.read() positions must be 0..n-1 per head');
+      for (const seqQ of [1, 2]) {
+        const q = rng.f32(H * seqQ * D);
+        const got = await rt.decode(q, cache, { numHeads: H, causal: true, returnLse: true });
+        const full = await rt.attention(q, concat(k), concat(v), { numHeads: H, numKvHeads: KH, headDim: D, causal: true, returnLse: true });
+        const ref = attentionRef(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, seqQ, causal: true });
+        checkClose(got.out, ref.out, TOL, `decode seqQ ${seqQ}`);
+        checkLse(got.lse, ref.lse, `decode seqQ ${seqQ}`);
+        checkClose(got.out, full.out, TOL, `decode vs prefill seqQ ${seqQ}`);
+      }
+      cache.dispose();
+      check(cache.disposed, 'dispose() must mark the cache disposed');
+    },
+  },
+  {
+    op: 'attention',
+    name: 'decode over a 1000-token cache: d128 h8/2, d80 h4/1, d32 h8/1 window + sinks',
+    async run({ rt, rng }) {
+      for (const [H, KH, D, window, sinks] of [[8, 2, 128, 0, 0], [4, 1, 80, 0, 0], [8, 1, 32, 200, 4]]) {
+        const cache = rt.createKVCache({ numKvHeads: KH, headDim: D });
+        const { k, v } = appendAll(cache, rng, KH, D, [999, 1]);
+        const q = rng.f32(H * D);
+        const got = await rt.decode(q, cache, { numHeads: H, headDim: D, causal: true, window, sinks, returnLse: true });
+        const ref = attentionRef(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, seqQ: 1, causal: true, window, sinks });
+        checkClose(got.out, ref.out, TOL, `decode d${D} h${H}/${KH}`);
+        checkLse(got.lse, ref.lse, `decode d${D} h${H}/${KH}`);
+        cache.dispose();
+      }
+    },
+  },
+  {
+    op: 'attention',
+    name: 'decode on a compacted cache = reference over the kept tokens (original positions)',
+    async run({ rt, rng }) {
+      const H = 8, KH = 4, D = 64;
+      const cache = rt.createKVCache({ numKvHeads: KH, headDim: D });
+      const { k, v } = appendAll(cache, rng, KH, D, [300]);
+      // Each head keeps its own number of tokens; head 3 keeps a single one.
+      const keep = [randomKeep(rng, 300, 0.5), randomKeep(rng, 300, 0.2), randomKeep(rng, 300, 0.9), [rng.int(0, 299)]];
+      cache.compact(keep);
+      check(cache.lengths.join() === keep.map((x) => x.length).join(), `lengths ${cache.lengths} after compact`);
+      check(cache.position === 300, `position ${cache.position} after compact, expected 300`);
+      const kk = keep.map((list, g) => concat(list.map((j) => k[g].subarray(j * D, (j + 1) * D))));
+      const vk = keep.map((list, g) => concat(list.map((j) => v[g].subarray(j * D, (j + 1) * D))));
+      const pos: number[][] = keep.map((list) => list.slice());
+      const contents = await cache.read();
+      checkClose(contents.keys, concat(kk), 0, 'compacted keys');
+      checkClose(contents.values, concat(vk), 0, 'compacted values');
+      check(Array.from(contents.positions).join() === pos.flat().join(), 'compacted positions must be the kept original positions');
+      check(Array.from(contents.offsets).join() === [0, keep[0].length, keep[0].length + keep[1].length,
+        keep[0].length + keep[1].length + keep[2].length].join(), `offsets ${contents.offsets}`);
+      // A window on original positions: positions 299 - 63 .. 299 plus two sinks.
+      for (const opt of [{ causal: true }, { causal: true, window: 64, sinks: 2 }]) {
+        const q = rng.f32(H * D);
+        const got = await rt.decode(q, cache, { numHeads: H, ...opt, returnLse: true });
+        const ref = attentionRef(q, kk, vk, { numHeads: H, numKvHeads: KH, headDim: D, seqQ: 1, qpos0: 299, ...opt }, pos);
+        checkClose(got.out, ref.out, TOL, `compacted decode ${JSON.stringify(opt)}`);
+        checkLse(got.lse, ref.lse, `compacted decode ${JSON.stringify(opt)}`);
+      }
+      // Appending after compaction continues at position 300 (the cache grows from its tight layout).
+      const extra = appendAll(cache, rng, KH, D, [3]);
+      for (let g = 0; g < KH; g++) {
+        kk[g] = concat([kk[g], extra.k[g]]);
+        vk[g] = concat([vk[g], extra.v[g]]);
+        pos[g].push(300, 301, 302);
+      }
+      const q = rng.f32(H * 2 * D);
+      const got = await rt.decode(q, cache, { numHeads: H, causal: true, window: 100, sinks: 1, returnLse: true });
+      const ref = attentionRef(q, kk, vk, { numHeads: H, numKvHeads: KH, headDim: D, seqQ: 2, qpos0: 301, causal: true, window: 100, sinks: 1 }, pos);
+      checkClose(got.out, ref.out, TOL, 'decode after compact + append');
+      checkLse(got.lse, ref.lse, 'decode after compact + append');
+      // Compacting to nothing: every row sees no key.
+      cache.compact([[], [], [], []]);
+      const empty = await rt.decode(rng.f32(H * D), cache, { numHeads: H, returnLse: true });
+      check(empty.out.every((x) => x === 0), 'an empty cache gives zero output');
+      check(empty.lse.every((x) => x === -Infinity), 'an empty cache gives lse -Infinity');
+      cache.dispose();
+    },
+  },
+];
+
+export const attentionCases: Case[] = [
+  ...prefill.map(prefillCase),
+  {
+    op: 'attention',
+    name: 'random shape',
+    async run(ctx) {
+      const { rng } = ctx;
+      const KH = rng.int(1, 2), G = [1, 4, 8][rng.int(0, 2)];
+      const seqK = rng.int(1, 150);
+      await runPrefill(ctx, {
+        seqQ: rng.int(1, seqK), seqK, headDim: 4 * rng.int(1, 32), numHeads: KH * G, numKvHeads: KH,
+        causal: rng.next() < 0.5, window: rng.next() < 0.3 ? rng.int(1, 40) : 0, sinks: rng.int(0, 3), lse: true,
+      });
+    },
+  },
+  {
+    op: 'attention',
+    name: 'causal rows before the first key see nothing: output 0, lse -Infinity',
+    async run({ rt, rng }) {
+      // seqQ > seqK with causal: the first seqQ - seqK queries sit at negative positions.
+      const D = 32, q = rng.f32(2 * 5 * D), k = rng.f32(3 * D), v = rng.f32(3 * D);
+      const r = await rt.attention(q, k, v, { numHeads: 2, numKvHeads: 1, headDim: D, causal: true, returnLse: true });
+      const ref = attentionRef(q, [k], [v], { numHeads: 2, numKvHeads: 1, headDim: D, seqQ: 5, causal: true, qpos0: -2 });
+      checkClose(r.out, ref.out, TOL, 'seqQ > seqK causal');
+      checkLse(r.lse, ref.lse, 'seqQ > seqK causal');
+      check(r.out.subarray(0, 2 * D).every((x) => x === 0), 'rows with no visible key must be exactly 0');
+    },
+  },
+  {
+    op: 'attention',
+    name: 'tensors in, tensors out (out and lse stay on the device)',
+    async run({ rt, rng, pc }) {
+      const H = 4, KH = 2, D = 32, S = 17;
+      const q = rng.f32(H * S * D), k = rng.f32(KH * S * D), v = rng.f32(KH * S * D);
+      const tq = rt.tensor(q, [H, S, D]), tk = rt.tensor(k, [KH, S, D]), tv = rt.tensor(v, [KH, S, D]);
+      const r = rt.attention(tq, tk, tv, { numHeads: H, numKvHeads: KH, headDim: D, causal: true, returnLse: true });
+      check(r.out instanceof pc.Tensor && r.lse instanceof pc.Tensor, 'tensor inputs must give tensors');
+      check(r.out.shape.join() === `${H},${S},${D}` && r.lse.shape.join() === `${H},${S}`, `shapes ${r.out.shape} / ${r.lse.shape}`);
+      const ref = attentionRef(q, heads(k, KH, D), heads(v, KH, D), { numHeads: H, numKvHeads: KH, headDim: D, seqQ: S, causal: true });
+      checkClose(await r.out.read(), ref.out, TOL, 'tensor out');
+      checkLse(await r.lse.read(), ref.lse, 'tensor lse');
+      // The output tensor feeds the next op (here: decode against a cache filled from tensors).
+      const cache = rt.createKVCache({ numKvHeads: KH, headDim: D });
+      cache.append(tk, tv);
+      const o = rt.decode(r.out, cache, { numHeads: H, position: 0 });
+      check(o instanceof pc.Tensor, 'decode of a tensor gives a tensor');
+      const ref2 = attentionRef(await r.out.read(), heads(k, KH, D), heads(v, KH, D), { numHeads: H, numKvHeads: KH, headDim: D, seqQ: S, qpos0: 0 });
+      checkClose(await o.read(), ref2.out, TOL, 'decode of tensors');
+      for (const t of [tq, tk, tv, r.out, r.lse, o]) t.dispose();
+      cache.dispose();
+    },
+  },
+  ...decodeCases,
+  {
+    op: 'attention',
+    name: 'bad input gets typed errors',
+    async run({ rt, pc }) {
+      const D = 32, q = new Float32Array(4 * 3 * D), k = new Float32Array(2 * 5 * D), v = new Float32Array(2 * 5 * D);
+      const ok = { numHeads: 4, numKvHeads: 2, headDim: D };
+      await expectError(() => rt.attention(q, k, v, { ...ok, numKvHeads: 3 }), pc.ShapeError, 'numHeads not a multiple of numKvHeads');
+      await expectError(() => rt.attention(q, k, v, { ...ok, numHeads: 0 }), pc.ArgumentError, 'zero heads');
+      await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 30 }), pc.ArgumentError, 'headDim not a multiple of 4');
+      await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 512 }), pc.ArgumentError, 'headDim over 256');
+      await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 64 }), pc.ShapeError, 'headDim that does not divide the lengths');
+      await expectError(() => rt.attention(q, k, new Float32Array(2 * 4 * D), ok), pc.ShapeError, 'v shorter than k');
+      await expectError(() => rt.attention(q.subarray(1), k, v, ok), pc.ShapeError, 'q length not a multiple of heads x headDim');
+      await expectError(() => rt.attention(q, k, v, { ...ok, seqQ: 4 }), pc.ShapeError, 'seqQ that does not match q');
+      await expectError(() => rt.attention(q, k, v, { ...ok, seqK: 6 }), pc.ShapeError, 'seqK that does not match k');
+      await expectError(() => rt.attention(q, k, v, { ...ok, batch: 2 }), pc.ShapeError, 'batch that does not divide the lengths');
+      await expectError(() => rt.attention(new Float64Array(q.length) as unknown as Float32Array, k, v, ok), pc.DTypeError, 'Float64Array q');
+      await expectError(() => rt.attention(q, k, v, { ...ok, causal: 1 as unknown as boolean }), pc.ArgumentError, 'non-boolean causal');
+      await expectError(() => rt.attention(q, k, v, { ...ok, window: -1 }), pc.ArgumentError, 'negative window');
+      await expectError(() => rt.attention(q, k, v, { ...ok, scale: NaN }), pc.ArgumentError, 'NaN scale');
+      await expectError(() => rt.attention(q, k, v, undefined as unknown as typeof ok), pc.ArgumentError, 'missing options');
+      const e = await expectError(() => rt.attention(q, k, new Float32Array(7), ok), pc.ShapeError, 'message');
+      check(/expected 320/.test(e.message), `message should name the expected length: ${e.message}`);
+
+      const cache = rt.createKVCache({ numKvHeads: 2, headDim: D });
+      cache.append(k, v);
+      await expectError(() => cache.append(k, v.subarray(D)), pc.ShapeError, 'append with v shorter than k');
+      await expectError(() => cache.append(k.subarray(D), v.subarray(D)), pc.ShapeError, 'append of a partial token');
+      await expectError(() => cache.append(new Float64Array(k.length) as unknown as Float32Array, v), pc.DTypeError, 'append Float64Array');
+      await expectError(() => rt.decode(q, cache, { numHeads: 3 }), pc.ShapeError, 'decode numHeads not a multiple of the cache heads');
+      await expectError(() => rt.decode(q, cache, { numHeads: 4, headDim: 64 }), pc.ShapeError, 'decode headDim mismatch');
+      await expectError(() => rt.decode(q.subarray(4), cache, { numHeads: 4 }), pc.ShapeError, 'decode q length');
+      await expectError(() => rt.decode(q, {} as never, { numHeads: 4 }), pc.ArgumentError, 'decode without a cache');
+      await expectError(() => cache.compact([[0, 1]]), pc.ShapeError, 'keep lists for the wrong number of heads');
+      await expectError(() => cache.compact([[0, 5], [1]]), pc.ArgumentError, 'keep index out of range');
+      await expectError(() => cache.compact([[0, -1], [1]]), pc.ArgumentError, 'negative keep index');
+      await expectError(() => cache.compact([[2, 1], [1]]), pc.ArgumentError, 'unsorted keep list');
+      await expectError(() => cache.compact([[1, 1], [1]]), pc.ArgumentError, 'duplicate keep index');
+      await expectError(() => cache.compact([[0.5], [1]]), pc.ArgumentError, 'fractional keep index');
+      await expectError(() => cache.compact('x' as never), pc.ArgumentError, 'keep not an array');
+      check(cache.lengths.join() === '5,5', `a rejected compact must leave the cache alone: ${cache.lengths}`);
+      await expectError(() => rt.createKVCache({ numKvHeads: 2, headDim: 6 }), pc.ArgumentError, 'cache headDim not a multiple of 4');
+      cache.dispose();
+      await expectError(() => rt.decode(q, cache, { numHeads: 4 }), pc.DisposedError, 'decode on a disposed cache');
+      await expectError(() => cache.append(k, v), pc.DisposedError, 'append to a disposed cache');
+    },
+  },
+];
