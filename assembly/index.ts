@@ -13,3 +13,4 @@ export function free(ptr: usize): void {
 
 export { matmulF32 } from "./matmul";
 export { attentionF32, attentionScratchBytes } from "./attention";
+export { kvWindowScores, kvValueNorm, kvKeyNorm, kvSelect } from "./kv";
