@@ -26,7 +26,8 @@
  * pinned count keeps only the pinned tokens. Selection breaks ties by token index (flat index
  * [layer, head, token] for adaptive and global allocations).
  */
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, ShapeError } from '../errors.js';
+import { KVCache } from '../kvcache.js';
 import { Runtime } from '../runtime.js';
 import { keyNorm, selectMask, valueNorm, windowPass } from './backend.js';
 import { allocationBudgets, methodPlan, perHeadKeep, planScore } from './plan.js';
@@ -177,22 +178,51 @@ export function defaultAllocation(method: KVMethod): { allocation: KVAllocation;
   return { allocation: mp.defaultAllocation, alpha: mp.defaultAlpha };
 }
 
+/** One layer's input to `evictKV`: scoreKV's inputs, with k / v optional when `cache` holds them. */
+export type EvictLayerInput = Omit<ScoreKVOptions, 'compression' | 'keepTokens' | 'k'> & {
+  /** Keys [numKvHeads, N, headDim]; default: read from `cache`. */
+  k?: Float32Array;
+  /** This layer's KVCache: read for k / v when they are not given, and compacted to the selection. */
+  cache?: KVCache;
+};
+
 /**
- * Whole model: scores every layer with `method`, then selects with the method's allocation
- * (or the override). Returns each layer's scores and keep-lists; apply with `cache.compact(keep)`.
+ * Whole model: scores every layer with `method`, selects with the method's allocation (or the
+ * override), and compacts each layer's `cache` (when given) with `cache.compact(keep)`.
+ * Caches must be dense (every head holds the same N tokens, as after prefill).
+ * Returns each layer's scores and keep-lists.
  */
-export async function evictKV(rt: Runtime, method: KVMethod, layers: readonly Omit<ScoreKVOptions, 'compression' | 'keepTokens'>[],
+export async function evictKV(rt: Runtime, method: KVMethod, layers: readonly EvictLayerInput[],
   o: EvictKVOptions): Promise<{ scores: KVScores[]; selections: KVSelection[] }> {
   checkRuntime('evictKV', rt);
   if (!Array.isArray(layers) || layers.length === 0) throw new ArgumentError('evictKV: layers must be a non-empty array of per-layer inputs');
+  if (o === null || typeof o !== 'object') throw new ArgumentError('evictKV: options { compression | keepTokens } are required');
   const def = defaultAllocation(method);
   const budget: KVBudget = o.compression !== undefined ? { compression: o.compression } : { keepTokens: o.keepTokens };
   const scores: KVScores[] = [];
-  for (const l of layers) scores.push(await scoreKV(rt, method, { ...l, ...budget }));
+  for (let li = 0; li < layers.length; li++) {
+    const l = layers[li];
+    let k = l.k, v = l.v;
+    if (l.cache !== undefined) {
+      if (!(l.cache instanceof KVCache)) throw new ArgumentError(`evictKV: layers[${li}].cache must be a KVCache`);
+      if (k === undefined || (v === undefined && methodPlan(method).critical)) {
+        const c = await l.cache.read();
+        const lens = [...c.lengths];
+        if (lens.some((x) => x !== lens[0])) {
+          throw new ShapeError(`evictKV: layers[${li}].cache is already compacted (lengths ${lens.join(', ')}); scoring needs a dense cache`);
+        }
+        k ??= c.keys;
+        v ??= c.values;
+      }
+    }
+    if (k === undefined) throw new ArgumentError(`evictKV: layers[${li}] needs k or a cache`);
+    scores.push(await scoreKV(rt, method, { ...l, k, v, ...budget }));
+  }
   const selections = await selectKV(scores, {
     ...budget, allocation: o.allocation ?? def.allocation, alpha: o.alpha ?? def.alpha, beta: o.beta,
     layerRatios: o.layerRatios, runtime: o.selectOnHost ? undefined : rt,
   });
+  layers.forEach((l, li) => l.cache?.compact(selections[li].keep));
   return { scores, selections };
 }
 

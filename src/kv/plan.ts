@@ -113,7 +113,7 @@ export function planScore(method: KVMethod, o: ScoreKVOptions): ScorePlan {
   if (mp.rows === 'window' && w > nq) throw new ShapeError(`${op}: window ${w} needs the last ${w} queries, q holds ${nq} per head`);
   const kernel = o.kernel === undefined ? 5 : posInt(op, 'kernel', o.kernel);
   if (kernel % 2 !== 1 || kernel > 31) throw new ArgumentError(`${op}: kernel must be odd and at most 31, got ${kernel}`);
-  const sinks = o.sinks === undefined ? mp.defaultSinks : posInt(op, 'sinks', o.sinks, 0);
+  const sinks = o.sinks === undefined ? Math.min(mp.defaultSinks, n) : posInt(op, 'sinks', o.sinks, 0);
   if (sinks > n) throw new ArgumentError(`${op}: sinks ${sinks} exceeds N = ${n}`);
   let D = 0, protectCap = 0;
   if (mp.critical) {

@@ -1,6 +1,7 @@
 // Every conformance case, in one list. Add an op's cases here when the op lands.
 import { matmulCases } from './matmul.js';
 import { attentionCases } from './attention.js';
+import { kvCases } from './kv.js';
 import type { Case } from './util.js';
 
 export type { Case, CaseContext, Pkg } from './util.js';
@@ -8,4 +9,4 @@ export { Rng, CheckFailed, relErr } from './util.js';
 export { matmulRef } from './matmul.js';
 
 /** All cases, grouped by op in the order they run. */
-export const cases: Case[] = [...matmulCases, ...attentionCases];
+export const cases: Case[] = [...matmulCases, ...attentionCases, ...kvCases];
