@@ -7,6 +7,7 @@ import { requireBuild, writeResults } from './env.mjs';
 /** Bench name -> module loader. Later: attention, kv, codec. */
 const BENCHES = {
   matmul: () => import('./matmul.mjs'),
+  attention: () => import('./attention.mjs'),
 };
 
 const USAGE = `usage: node bench/run.mjs [${Object.keys(BENCHES).join('|')}]... [--quick] [--no-wasm] [--no-webgpu]
