@@ -1,6 +1,7 @@
 // KV-cache eviction kernels (wasm SIMD): the fused window-attention scoring pass, the value-norm
 // pass, key norms, and a radix select on float bits with ties broken by index.
 // All buffers are f32 (or u32) arrays in linear memory, row-major, allocated by the host.
+import { matmulF32 } from "./matmul";
 
 // @ts-ignore: decorator
 @inline function dot(a: usize, b: usize, d: i32): f32 {
@@ -21,6 +22,37 @@
   return s;
 }
 
+// Four rows' dot products with one key: out[b * outStep] = (q_b . k) * inv.
+// @ts-ignore: decorator
+@inline function dot4(q0: usize, qStep: usize, kr: usize, d: i32, inv: f32, out: usize, outStep: usize): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let t = 0;
+  for (; t + 4 <= d; t += 4) {
+    const o = <usize>t << 2;
+    const kv = v128.load(kr + o);
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(q0 + o), kv));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(q0 + qStep + o), kv));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(q0 + 2 * qStep + o), kv));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(q0 + 3 * qStep + o), kv));
+  }
+  let s0 = f32x4.extract_lane(a0, 0) + f32x4.extract_lane(a0, 1) + f32x4.extract_lane(a0, 2) + f32x4.extract_lane(a0, 3);
+  let s1 = f32x4.extract_lane(a1, 0) + f32x4.extract_lane(a1, 1) + f32x4.extract_lane(a1, 2) + f32x4.extract_lane(a1, 3);
+  let s2 = f32x4.extract_lane(a2, 0) + f32x4.extract_lane(a2, 1) + f32x4.extract_lane(a2, 2) + f32x4.extract_lane(a2, 3);
+  let s3 = f32x4.extract_lane(a3, 0) + f32x4.extract_lane(a3, 1) + f32x4.extract_lane(a3, 2) + f32x4.extract_lane(a3, 3);
+  for (; t < d; t++) {
+    const o = <usize>t << 2;
+    const kt = load<f32>(kr + o);
+    s0 += load<f32>(q0 + o) * kt;
+    s1 += load<f32>(q0 + qStep + o) * kt;
+    s2 += load<f32>(q0 + 2 * qStep + o) * kt;
+    s3 += load<f32>(q0 + 3 * qStep + o) * kt;
+  }
+  store<f32>(out, s0 * inv);
+  store<f32>(out + outStep, s1 * inv);
+  store<f32>(out + 2 * outStep, s2 * inv);
+  store<f32>(out + 3 * outStep, s3 * inv);
+}
+
 /**
  * Fused window-attention scoring. For each query head h and each of the last R given query rows
  * (row i sits at position n - R + i and sees keys 0..n-R+i), computes the softmax over its visible
@@ -29,7 +61,7 @@
  *   out[1][g][j] = sum over rows of pool(p)_j                      (avg-pool, zero pad, divide by ks)
  *   out[2][g][j] = sum over rows of p_j
  * and per row rowOut[(h*R+i)*3 + 0..2] = lse, b = sum_{j<C} p_j, scale = b / sum(pool(p)).
- * `scratch` holds n f32. Never builds the [Hq, R, n] tensor.
+ * `scratch` holds 4*n f32 (logits of 4 rows at a time). Never builds the [Hq, R, n] tensor.
  */
 export function kvWindowScores(q: usize, k: usize, lse: usize, rowOut: usize, out: usize, scratch: usize,
   hq: i32, hkv: i32, nq: i32, R: i32, n: i32, d: i32, C: i32, ks: i32, haveLse: i32): void {
@@ -44,31 +76,57 @@ export function kvWindowScores(q: usize, k: usize, lse: usize, rowOut: usize, ou
     const oMax = out + ((<usize>kh * <usize>C) << 2);
     const oPool = oMax + (plane << 2);
     const oRaw = oPool + (plane << 2);
-    for (let i = 0; i < R; i++) {
+    for (let i0 = 0; i0 < R; i0 += 4) {
+      // logits of up to 4 rows per pass over the keys (each key is loaded once for the block)
+      const nb = R - i0 < 4 ? R - i0 : 4;
+      const posMax = n - R + i0 + nb - 1;
+      const q0 = q + ((<usize>(h * nq + nq - R + i0) * <usize>d) << 2);
+      const qStep = <usize>d << 2;
+      if (nb == 4) {
+        for (let j = 0; j <= posMax; j++) dot4(q0, qStep, kBase + ((<usize>j * <usize>d) << 2), d, inv, scratch + (<usize>j << 2), <usize>n << 2);
+      } else {
+        for (let b = 0; b < nb; b++) {
+          const qr = q0 + <usize>b * qStep;
+          const sr = scratch + ((<usize>b * <usize>n) << 2);
+          for (let j = 0; j <= posMax; j++) store<f32>(sr + (<usize>j << 2), dot(qr, kBase + ((<usize>j * <usize>d) << 2), d) * inv);
+        }
+      }
+      for (let bi = 0; bi < nb; bi++) {
+      const i = i0 + bi;
       const row = nq - R + i, pos = n - R + i;
-      const qRow = q + ((<usize>(h * nq + row) * <usize>d) << 2);
+      const scratchRow = scratch + ((<usize>bi * <usize>n) << 2);
       let m: f32 = -Infinity;
       for (let j = 0; j <= pos; j++) {
-        const l = dot(qRow, kBase + ((<usize>j * <usize>d) << 2), d) * inv;
-        store<f32>(scratch + (<usize>j << 2), l);
+        const l = load<f32>(scratchRow + (<usize>j << 2));
         if (l > m) m = l;
       }
       let z: f64;
-      if (haveLse) {
-        z = <f64>load<f32>(lse + (<usize>(h * nq + row) << 2));
-      } else {
-        let s: f64 = 0;
-        for (let j = 0; j <= pos; j++) s += Math.exp(<f64>(load<f32>(scratch + (<usize>j << 2)) - m));
-        z = <f64>m + Math.log(s);
-      }
       let b: f64 = 0;
       const cv = C < pos + 1 ? C : pos + 1;
-      for (let j = 0; j <= pos; j++) {
-        const p = <f32>Math.exp(<f64>load<f32>(scratch + (<usize>j << 2)) - z);
-        store<f32>(scratch + (<usize>j << 2), p);
-        if (j < cv) b += <f64>p;
+      if (haveLse) {
+        z = <f64>load<f32>(lse + (<usize>(h * nq + row) << 2));
+        for (let j = 0; j <= pos; j++) {
+          const p = <f32>Math.exp(<f64>load<f32>(scratchRow + (<usize>j << 2)) - z);
+          store<f32>(scratchRow + (<usize>j << 2), p);
+          if (j < cv) b += <f64>p;
+        }
+      } else {
+        // one exp per entry: e_j = exp(l_j - max), then p_j = e_j / sum(e)
+        let s: f64 = 0;
+        for (let j = 0; j <= pos; j++) {
+          const e = Math.exp(<f64>(load<f32>(scratchRow + (<usize>j << 2)) - m));
+          store<f32>(scratchRow + (<usize>j << 2), <f32>e);
+          s += e;
+        }
+        z = <f64>m + Math.log(s);
+        const invS = 1.0 / s;
+        for (let j = 0; j <= pos; j++) {
+          const p = <f32>(<f64>load<f32>(scratchRow + (<usize>j << 2)) * invS);
+          store<f32>(scratchRow + (<usize>j << 2), p);
+          if (j < cv) b += <f64>p;
+        }
       }
-      for (let j = pos + 1; j < C; j++) store<f32>(scratch + (<usize>j << 2), 0);
+      for (let j = pos + 1; j < C; j++) store<f32>(scratchRow + (<usize>j << 2), 0);
       // sum of the pooled row = sum_m p_m * (taps of m inside [0, C)) / ks; only boundary entries lose taps
       let lost: f64 = 0;
       for (let mm = 0; mm < C; mm++) {
@@ -78,7 +136,7 @@ export function kvWindowScores(q: usize, k: usize, lse: usize, rowOut: usize, ou
         }
         const lo = mm < half ? mm : half;
         const hi = C - 1 - mm < half ? C - 1 - mm : half;
-        lost += <f64>load<f32>(scratch + (<usize>mm << 2)) * <f64>(ks - (lo + hi + 1));
+        lost += <f64>load<f32>(scratchRow + (<usize>mm << 2)) * <f64>(ks - (lo + hi + 1));
       }
       const poolSum = b - lost / <f64>ks;
       const scale = poolSum > 0 ? <f32>(b / poolSum) : <f32>0;
@@ -91,55 +149,63 @@ export function kvWindowScores(q: usize, k: usize, lse: usize, rowOut: usize, ou
         let s: f32 = 0;
         const a = j - half < 0 ? 0 : j - half;
         const e = j + half > C - 1 ? C - 1 : j + half;
-        for (let u = a; u <= e; u++) s += load<f32>(scratch + (<usize>u << 2));
+        for (let u = a; u <= e; u++) s += load<f32>(scratchRow + (<usize>u << 2));
         const pooled = s * invK;
         const jo = <usize>j << 2;
         const sc = pooled * scale;
         if (sc > load<f32>(oMax + jo)) store<f32>(oMax + jo, sc);
         store<f32>(oPool + jo, load<f32>(oPool + jo) + pooled);
-        store<f32>(oRaw + jo, load<f32>(oRaw + jo) + load<f32>(scratch + jo));
+        store<f32>(oRaw + jo, load<f32>(oRaw + jo) + load<f32>(scratchRow + jo));
+      }
       }
     }
   }
 }
 
+const VN_ROWS = 64;
+
 /**
  * out[g*n + j] = mean over the group's query heads h of ||v[g, j, :] . wo[h*d .. h*d+d-1, :]||_1
- * (wo is [hq*d, D]); without wo (haveWo = 0) it is ||v[g, j, :]||_1.
+ * (wo is [hq*d, D]); without wo (haveWo = 0) it is ||v[g, j, :]||_1. With wo, blocks of 64 tokens
+ * go through the SIMD matmul (v_block x W_o^(h)) into a scratch block, then an |.| row sum.
  */
 export function kvValueNorm(v: usize, wo: usize, out: usize, hq: i32, hkv: i32, n: i32, d: i32, D: i32, haveWo: i32): void {
   const g = hq / hkv;
-  for (let kh = 0; kh < hkv; kh++) {
-    for (let j = 0; j < n; j++) {
-      const vr = v + ((<usize>(kh * n + j) * <usize>d) << 2);
+  if (!haveWo) {
+    for (let r = 0; r < hkv * n; r++) {
+      const vr = v + ((<usize>r * <usize>d) << 2);
       let acc: f64 = 0;
-      if (!haveWo) {
-        for (let t = 0; t < d; t++) acc += <f64>Mathf.abs(load<f32>(vr + (<usize>t << 2)));
-      } else {
-        for (let hh = 0; hh < g; hh++) {
-          const h = kh * g + hh;
-          const wBase = wo + ((<usize>(h * d) * <usize>D) << 2);
+      for (let t = 0; t < d; t++) acc += <f64>Mathf.abs(load<f32>(vr + (<usize>t << 2)));
+      store<f32>(out + (<usize>r << 2), <f32>acc);
+    }
+    return;
+  }
+  const tmp = heap.alloc(<usize>(VN_ROWS * D) << 2);
+  const acc = heap.alloc(<usize>VN_ROWS << 3);
+  for (let kh = 0; kh < hkv; kh++) {
+    for (let j0 = 0; j0 < n; j0 += VN_ROWS) {
+      const rows = min(VN_ROWS, n - j0);
+      memory.fill(acc, 0, <usize>rows << 3);
+      const vb = v + ((<usize>(kh * n + j0) * <usize>d) << 2);
+      for (let hh = 0; hh < g; hh++) {
+        const h = kh * g + hh;
+        matmulF32(vb, wo + ((<usize>(h * d) * <usize>D) << 2), tmp, rows, d, D, 0, 0, 1, 0, 0, 0);
+        for (let r = 0; r < rows; r++) {
+          const tr = tmp + ((<usize>r * <usize>D) << 2);
+          let s4 = f32x4.splat(0);
           let c = 0;
-          for (; c + 4 <= D; c += 4) {
-            let s = f32x4.splat(0);
-            for (let t = 0; t < d; t++) {
-              const vt = f32x4.splat(load<f32>(vr + (<usize>t << 2)));
-              s = f32x4.add(s, f32x4.mul(vt, v128.load(wBase + ((<usize>(t * D + c)) << 2))));
-            }
-            s = f32x4.abs(s);
-            acc += <f64>(f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3));
-          }
-          for (; c < D; c++) {
-            let s: f32 = 0;
-            for (let t = 0; t < d; t++) s += load<f32>(vr + (<usize>t << 2)) * load<f32>(wBase + ((<usize>(t * D + c)) << 2));
-            acc += <f64>Mathf.abs(s);
-          }
+          for (; c + 4 <= D; c += 4) s4 = f32x4.add(s4, f32x4.abs(v128.load(tr + (<usize>c << 2))));
+          let s = f32x4.extract_lane(s4, 0) + f32x4.extract_lane(s4, 1) + f32x4.extract_lane(s4, 2) + f32x4.extract_lane(s4, 3);
+          for (; c < D; c++) s += Mathf.abs(load<f32>(tr + (<usize>c << 2)));
+          const ap = acc + (<usize>r << 3);
+          store<f64>(ap, load<f64>(ap) + <f64>s);
         }
-        acc /= <f64>g;
       }
-      store<f32>(out + (<usize>(kh * n + j) << 2), <f32>acc);
+      for (let r = 0; r < rows; r++) store<f32>(out + (<usize>(kh * n + j0 + r) << 2), <f32>(load<f64>(acc + (<usize>r << 3)) / <f64>g));
     }
   }
+  heap.free(acc);
+  heap.free(tmp);
 }
 
 /** out[r] = -||k[r, :]||_2 for `rows` rows of length d. */

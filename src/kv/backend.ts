@@ -80,7 +80,7 @@ export async function windowPass(rt: Runtime, s: PassSizes, q: Float32Array, k: 
     return withWasm(impl, (keep) => {
       const tq = keep(impl.upload(q)), tk = keep(impl.upload(k));
       const tl = keep(lse ? impl.upload(lse) : impl.allocF32(1));
-      const tr = keep(impl.allocF32(rowsLen)), to = keep(impl.allocF32(planeLen)), ts = keep(impl.allocF32(s.n));
+      const tr = keep(impl.allocF32(rowsLen)), to = keep(impl.allocF32(planeLen)), ts = keep(impl.allocF32(4 * s.n));
       ex.kvWindowScores(tq.ptr, tk.ptr, tl.ptr, tr.ptr, to.ptr, ts.ptr, s.hq, s.hkv, s.nq, s.R, s.n, s.d, s.C, s.ks, lse ? 1 : 0);
       return { rows: impl.read(tr), planes: impl.read(to) };
     });

@@ -91,6 +91,8 @@ export function synthKV(o: SynthKVOptions = {}): KVDump {
       sinkDir.push(rng.unit(d, P, d));
       hhDir.push(rng.unit(d, P, d));
       topicVec.push(Array.from({ length: topics }, () => rng.unit(d, P, d)));
+      // values carry the topic too (tokens of one topic say similar things), plus token noise
+      const topicVal = Array.from({ length: topics }, () => rng.unit(d, 0, d));
       for (let j = 0; j < n; j++) {
         const o2 = (kh * n + j) * d;
         const tv = topicVec[kh][topicOf[j]];
@@ -102,7 +104,8 @@ export function synthKV(o: SynthKVOptions = {}): KVDump {
           k[o2 + 2 * m] = Math.cos(th);
           k[o2 + 2 * m + 1] = Math.sin(th);
         }
-        for (let x = 0; x < d; x++) v[o2 + x] = rng.normal() + (j === 0 ? 0.5 : 0);
+        const tval = topicVal[topicOf[j]];
+        for (let x = 0; x < d; x++) v[o2 + x] = Math.sqrt(d) * tval[x] + 0.7 * rng.normal();
       }
     }
     const queryInto = (dst: Float32Array, off: number, kh: number, pos: number, focus: number, scale: number, sinkW: number, recW: number) => {
