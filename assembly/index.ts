@@ -13,4 +13,5 @@ export function free(ptr: usize): void {
 
 export { matmulF32 } from "./matmul";
 export { attentionF32, attentionScratchBytes } from "./attention";
+export * from "./pc";
 export { kvWindowScores, kvValueNorm, kvKeyNorm, kvSelect } from "./kv";

@@ -1,0 +1,117 @@
+// rANS with a 64-bit state, 32-bit renormalisation words and PREC-bit integer frequencies.
+//
+// Layout of a coded stream (written by ransFinish, read by ransDecInit):
+//   head: the final encoder state after one last flush, 1..4 bytes little-endian, top byte non-zero;
+//   then the 32-bit words in the order the decoder needs them (last written first), little-endian.
+// The head length k follows from the stream length n: k = ((n - 1) & 3) + 1.
+// The encoder starts at a small state x0 (not at L), so an image pays no fixed 31-bit start-up cost;
+// the decoder must end at exactly x0 with every byte consumed, which doubles as an integrity check.
+
+/** Bits of probability precision: every frequency table sums to exactly 1 << PREC. */
+export const PREC: i32 = 24;
+/** Lower bound of the normalised state interval [L, 2^63). */
+const L: u64 = 1 << 31;
+const MASK: u64 = (1 << PREC) - 1;
+
+/** Pushes one symbol (start, freq) onto the encoder state; renormalised words go to `words`. Returns the new word count. */
+// @ts-ignore: decorator
+@inline
+export function ransPut(x: u64, start: u32, freq: u32, words: usize, nw: i32, out: usize): i32 {
+  // out: where the new state is stored (u64)
+  const xmax: u64 = ((L >> PREC) << 32) * <u64>freq;
+  if (x >= xmax) {
+    store<u32>(words + (<usize>nw << 2), <u32>x);
+    nw++;
+    x >>= 32;
+  }
+  const f = <u64>freq;
+  store<u64>(out, ((x / f) << PREC) + (x % f) + <u64>start);
+  return nw;
+}
+
+/**
+ * Writes the final state and the words into `dst` (capacity `cap` bytes) in decoder order.
+ * Returns the byte count, or -1 if `cap` is too small.
+ */
+export function ransFinish(x: u64, words: usize, nw: i32, dst: usize, cap: i32): i32 {
+  if (x >= (<u64>1 << 32)) {
+    store<u32>(words + (<usize>nw << 2), <u32>x);
+    nw++;
+    x >>= 32;
+  }
+  const head = <u32>x;
+  let k = 1;
+  if (head >= (1 << 8)) k = 2;
+  if (head >= (1 << 16)) k = 3;
+  if (head >= (1 << 24)) k = 4;
+  const n = k + nw * 4;
+  if (n > cap) return -1;
+  for (let i = 0; i < k; i++) store<u8>(dst + <usize>i, <u8>(head >> (<u32>i * 8)));
+  let p = dst + <usize>k;
+  for (let i = nw - 1; i >= 0; i--) {
+    store<u32>(p, load<u32>(words + (<usize>i << 2)));
+    p += 4;
+  }
+  return n;
+}
+
+// Decoder state: kept in globals between ransDecInit / ransDecGet / ransDecAdvance.
+let dx: u64 = 0;
+let dsrc: usize = 0;
+let dpos: i32 = 0;
+let dlen: i32 = 0;
+
+/** Starts decoding `len` bytes at `src`. Returns 0, or -1 if the stream is malformed (empty or non-canonical head). */
+export function ransDecInit(src: usize, len: i32): i32 {
+  if (len < 1) return -1;
+  const k = ((len - 1) & 3) + 1;
+  let head: u64 = 0;
+  for (let i = 0; i < k; i++) head |= (<u64>load<u8>(src + <usize>i)) << (<u64>i * 8);
+  if (k > 1 && load<u8>(src + <usize>(k - 1)) == 0) return -1;
+  dx = head;
+  dsrc = src;
+  dpos = k;
+  dlen = len;
+  ransRefill();
+  return 0;
+}
+
+// @ts-ignore: decorator
+@inline
+function ransRefill(): void {
+  if (dx < L && dpos < dlen) {
+    dx = (dx << 32) | <u64>load<u32>(dsrc + <usize>dpos);
+    dpos += 4;
+  }
+}
+
+/** The current slot (state mod 2^PREC): the symbol is the one whose [start, start+freq) holds it. */
+// @ts-ignore: decorator
+@inline
+export function ransDecSlot(): u32 {
+  return <u32>(dx & MASK);
+}
+
+/** Pops the symbol (start, freq) that holds the current slot. */
+// @ts-ignore: decorator
+@inline
+export function ransDecAdvance(start: u32, freq: u32): void {
+  const slot = dx & MASK;
+  dx = <u64>freq * (dx >> PREC) + slot - <u64>start;
+  ransRefill();
+}
+
+/**
+ * True when the stream is exhausted and the state fell below x0: a valid stream never gets there (the
+ * encoder's state only grows from x0 until its first word), so the data is corrupt; stop early.
+ */
+// @ts-ignore: decorator
+@inline
+export function ransDecDead(x0: u64): bool {
+  return dpos == dlen && dx < x0;
+}
+
+/** True when decoding ended exactly: every byte consumed and the state back at `x0`. */
+export function ransDecDone(x0: u64): bool {
+  return dpos == dlen && dx == x0;
+}
