@@ -43,6 +43,8 @@ export const matmulCases: Case[] = [
   shapeCase(64, 64, 64),
   shapeCase(513, 257, 129),
   shapeCase(4, 8, 12),
+  shapeCase(9, 700, 45), // few rows: B read in place, several K blocks accumulate
+  shapeCase(3, 5, 2100), // wider than one N block
   ...[[false, true], [true, false], [true, true]].flatMap(([ta, tb]) => [
     shapeCase(37, 53, 29, ta, tb),
     shapeCase(130, 68, 72, ta, tb),
