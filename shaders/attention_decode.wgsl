@@ -7,16 +7,16 @@
 // `partial`: workgroup (c, g, b) takes chunk c (tilesPerChunk tiles of BK keys) of KV head g
 //   against row block b of that head's query rows (every query position of every query head in
 //   the GQA group, position-major), and writes per row the unnormalised output and (max, sum) of
-//   its chunk. Same tiling as the prefill kernel: 64 invocations, LANES per row, Q / K / V tiles
-//   and the score tile in 28 KiB of workgroup memory.
+//   its chunk. Same tiling as the prefill kernel (64 invocations, LANES per row, Q / K / V tiles
+//   and the score tile in 28 KiB of workgroup memory), except that LANES grows when there are few
+//   rows (decode of one token with GQA group 4: 16 lanes per row), and each probability is
+//   computed once, by the lane that scored the key.
 // `merge`: one workgroup per query row combines the chunks' partials:
 //   M = max m_c, L = sum l_c e^(m_c - M), out = sum o_c e^(m_c - M) / L, lse = M + log L.
 // `gather`: dst[t] = src[IDX[t]] row by row for keys and values (cache compaction and growth).
 //
 // Bindings are numbered per entry point (0-7 partial, 8-12 merge, 13-18 gather) so the three
 // entry points can share one module.
-
-override LANES: u32 = 4u;
 
 struct Params {
   seqQ: u32,
@@ -34,7 +34,7 @@ struct Params {
   negInf: u32,   // 0xff800000: -inf, bitcast at run time
   rows: u32,     // seqQ * group: query rows per KV head
   hasLse: u32,
-  _p: u32,
+  lanes: u32,    // invocations per query row (partial): 4 .. 64, at least headDim / 32
 }
 
 @group(0) @binding(0) var<storage, read> Q: array<vec4<f32>>;
@@ -70,9 +70,10 @@ fn visible(pq: i32, p: i32) -> bool {
 
 @compute @workgroup_size(64)
 fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let bq = WG / LANES;
-  let r = t / LANES;
-  let lane = t % LANES;
+  let lanes = P.lanes;
+  let bq = WG / lanes;
+  let r = t / lanes;
+  let lane = t % lanes;
   let hd4 = P.headDim / 4u;
   let c = wid.x;
   let g = wid.y;
@@ -109,7 +110,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       Vs[x] = V[base + x];
     }
     workgroupBarrier();
-    for (var jj = lane; jj < n; jj += LANES) {
+    for (var jj = lane; jj < n; jj += lanes) {
       var s = MASKED;
       if (visible(pq, POS[off + u32(j0) + jj])) {
         var d4 = vec4<f32>(0.0);
@@ -119,23 +120,31 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       S[r * SROW + jj] = s;
     }
     workgroupBarrier();
+    // Row max; each lane turns its own keys' scores into probabilities, stored over the key
+    // tile (no longer needed): Ks[x / 4][x % 4] holds P[r][jj] for x = r * SROW + jj.
     var mt = NEG;
     for (var jj = 0u; jj < n; jj++) { mt = max(mt, S[r * SROW + jj]); }
     let mNew = max(m, mt);
     var alpha = 0.0;
     if (m > NEG) { alpha = exp(m - mNew); }
     m = mNew;
+    for (var jj = lane; jj < n; jj += lanes) {
+      let s = S[r * SROW + jj];
+      var p = 0.0;
+      if (s > NEG) { p = exp(s - mNew); }
+      let x = r * SROW + jj;
+      Ks[x / 4u][x % 4u] = p;
+    }
+    workgroupBarrier();
     l *= alpha;
     for (var u = 0u; u < 8u; u++) { acc[u] *= alpha; }
     for (var jj = 0u; jj < n; jj++) {
-      let s = S[r * SROW + jj];
-      if (s > NEG) {
-        let p = exp(s - mNew);
-        l += p;
-        for (var u = 0u; u < 8u; u++) {
-          let col = lane + u * LANES;
-          if (col < hd4) { acc[u] += p * Vs[jj * hd4 + col]; }
-        }
+      let x = r * SROW + jj;
+      let p = Ks[x / 4u][x % 4u];
+      l += p;
+      for (var u = 0u; u < 8u; u++) {
+        let col = lane + u * lanes;
+        if (col < hd4) { acc[u] += p * Vs[jj * hd4 + col]; }
       }
     }
   }
@@ -143,7 +152,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   if (rowOk) {
     let pidx = (hq * P.seqQ + i) * P.nChunks + c;
     for (var u = 0u; u < 8u; u++) {
-      let col = lane + u * LANES;
+      let col = lane + u * lanes;
       if (col < hd4) { PO[pidx * hd4 + col] = acc[u]; }
     }
     if (lane == 0u) { PML[pidx] = vec2<f32>(m, l); }

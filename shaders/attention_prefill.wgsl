@@ -12,8 +12,6 @@
 // Query i sits at position qpos0 + i (qpos0 = seqK - seqQ: queries are the last positions), key j
 // at position j. Rows that see no key get 0 and lse = -inf.
 
-override LANES: u32 = 4u; // invocations per query row: 4 or 8
-
 struct Params {
   seqQ: u32,
   seqK: u32,
@@ -27,6 +25,10 @@ struct Params {
   scale: f32,
   qpos0: i32,
   negInf: u32,   // 0xff800000: -inf, bitcast at run time
+  lanes: u32,    // invocations per query row: 4 or 8
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> Q: array<vec4<f32>>;
@@ -60,9 +62,10 @@ fn visible(pq: i32, p: i32) -> bool {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let bq = WG / LANES;
-  let r = t / LANES;
-  let lane = t % LANES;
+  let lanes = P.lanes;
+  let bq = WG / lanes;
+  let r = t / lanes;
+  let lane = t % lanes;
   let hd4 = P.headDim / 4u;
   let h = wid.y;
   let g = h / P.group;
@@ -111,7 +114,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       workgroupBarrier();
       // Scores of this lane's keys.
-      for (var jj = lane; jj < n; jj += LANES) {
+      for (var jj = lane; jj < n; jj += lanes) {
         var s = MASKED;
         if (visible(pq, j0 + i32(jj))) {
           var d4 = vec4<f32>(0.0);
@@ -136,7 +139,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let p = exp(s - mNew);
           l += p;
           for (var u = 0u; u < 8u; u++) {
-            let c = lane + u * LANES;
+            let c = lane + u * lanes;
             if (c < hd4) { acc[u] += p * Vs[jj * hd4 + c]; }
           }
         }
@@ -149,7 +152,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (l > 0.0) { inv = 1.0 / l; }
     let ob = (h * P.seqQ + i) * hd4;
     for (var u = 0u; u < 8u; u++) {
-      let c = lane + u * LANES;
+      let c = lane + u * lanes;
       if (c < hd4) { O[ob + c] = acc[u] * inv; }
     }
     if (lane == 0u && P.hasLse != 0u) {

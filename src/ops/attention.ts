@@ -210,6 +210,17 @@ export function tiling(headDim: number): { lanes: number; bq: number; bk: number
   return { lanes, bq: 64 / lanes, bk: Math.min(64, Math.floor(2048 / headDim)) };
 }
 
+/** @internal Decode geometry: with few query rows per KV head, more invocations share a row. */
+export function decodeTiling(headDim: number, rows: number): { lanes: number; bq: number; bk: number } {
+  const base = tiling(headDim);
+  let lanes = 64;
+  while (lanes > base.lanes && (64 / lanes) < rows) lanes /= 2;
+  return { lanes, bq: 64 / lanes, bk: base.bk };
+}
+
+/** Bytes of workgroup memory the attention kernels use. */
+const WORKGROUP_BYTES = 28672;
+
 /** Checks sizes against the backend before anything is allocated. */
 export function checkAttentionLimits(be: BackendImpl, p: AttentionPlan, lens: number[], decodeChunks = 0): void {
   const outLen = p.numHeads * p.seqQ * p.headDim;
@@ -217,8 +228,11 @@ export function checkAttentionLimits(be: BackendImpl, p: AttentionPlan, lens: nu
   lens.forEach((n, i) => be.checkBindable(OP, ['q', 'k', 'v'][i] ?? 'input', n));
   be.checkBindable(OP, 'output', outLen);
   const maxGroups = be.device.limits.maxComputeWorkgroupsPerDimension;
-  const { bq } = tiling(p.headDim);
+  if (be.device.limits.maxComputeWorkgroupStorageSize < WORKGROUP_BYTES) {
+    throw new LimitError(`${OP}: the kernels need ${WORKGROUP_BYTES} bytes of workgroup memory, this device allows ${be.device.limits.maxComputeWorkgroupStorageSize}`);
+  }
   if (decodeChunks) {
+    const { bq } = decodeTiling(p.headDim, p.seqQ * p.numHeads / p.numKvHeads);
     const rows = p.numHeads * p.seqQ;
     be.checkBindable('decode', 'partials', rows * decodeChunks * p.headDim);
     const blocks = Math.ceil((p.seqQ * p.numHeads / p.numKvHeads) / bq);
@@ -226,7 +240,7 @@ export function checkAttentionLimits(be: BackendImpl, p: AttentionPlan, lens: nu
       throw new LimitError(`decode: numHeads x seqQ = ${rows} query rows exceed this device's ${maxGroups} workgroups per dimension`);
     }
   } else {
-    const gx = Math.ceil(p.seqQ / bq);
+    const gx = Math.ceil(p.seqQ / tiling(p.headDim).bq);
     if (gx > maxGroups || p.numHeads > maxGroups) {
       throw new LimitError(`${OP}: needs ${gx} x ${p.numHeads} workgroups, over this device's ${maxGroups} per dimension`);
     }
@@ -303,10 +317,10 @@ function gpuPrefill(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStora
   const { lanes, bq, bk } = tiling(p.headDim);
   const out = be.alloc(p.numHeads * p.seqQ * p.headDim);
   const lse = be.alloc(p.lse ? p.numHeads * p.seqQ : 4);
-  const pipeline = be.pipeline('attention_prefill', prefillShader, { LANES: lanes });
+  const pipeline = be.pipeline('attention_prefill', prefillShader);
   const params = be.uniform([
     p.seqQ, p.seqK, p.headDim, p.numHeads / p.numKvHeads, bk, p.causal ? 1 : 0, p.window, p.sinks,
-    p.lse ? 1 : 0, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS,
+    p.lse ? 1 : 0, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS, lanes, 0, 0, 0,
   ]);
   be.dispatch(pipeline, [q.buffer, k.buffer, v.buffer, out.buffer, lse.buffer, params],
     [Math.ceil(p.seqQ / bq), p.numHeads, 1]);
@@ -342,10 +356,10 @@ export function encodePass(be: WebGpuBackend, enc: GPUCommandEncoder, pipeline: 
 
 function gpuDecode(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorage, pos: GpuStorage,
   offsets: Int32Array, lengths: Int32Array, p: AttentionPlan): AttentionTensors {
-  const { lanes, bq, bk } = tiling(p.headDim);
-  const { tilesPerChunk, nChunks } = decodeChunks(p.headDim, p.seqK);
   const group = p.numHeads / p.numKvHeads;
   const rows = p.seqQ * group;
+  const { lanes, bq, bk } = decodeTiling(p.headDim, rows);
+  const { tilesPerChunk, nChunks } = decodeChunks(p.headDim, p.seqK);
   const metaData = new Uint32Array(2 * p.numKvHeads);
   metaData.set(offsets, 0);
   metaData.set(lengths, p.numKvHeads);
@@ -356,9 +370,9 @@ function gpuDecode(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorag
   const lse = be.alloc(p.lse ? p.numHeads * p.seqQ : 4);
   const params = be.uniform([
     p.seqQ, p.headDim, group, p.numKvHeads, bk, tilesPerChunk, nChunks, p.causal ? 1 : 0,
-    p.window, p.sinks, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS, rows, p.lse ? 1 : 0, 0,
+    p.window, p.sinks, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS, rows, p.lse ? 1 : 0, lanes,
   ]);
-  const partial = be.pipeline('attention_decode', decodeShader, { LANES: lanes }, 'partial');
+  const partial = be.pipeline('attention_decode', decodeShader, {}, 'partial');
   const merge = be.pipeline('attention_decode', decodeShader, {}, 'merge');
   const enc = be.device.createCommandEncoder();
   encodePass(be, enc, partial, [[0, q.buffer], [1, k.buffer], [2, v.buffer], [3, pos.buffer], [4, meta.buffer],
