@@ -52,6 +52,8 @@ export interface AttentionOptions {
  * Options of `rt.decode(q, cache, options)`: attention of a few new queries against a KVCache
  * (dense, or compacted by `cache.compact`). q is `[numHeads][seqQ][headDim]` with the cache's
  * headDim; keys are at their original positions, and query i sits at position `position + i`.
+ * Batch: one cache per sequence and a loop, or one cache with numKvHeads = batch x KV heads and
+ * numHeads = batch x query heads (sequences then share positions, so equal lengths).
  */
 export interface DecodeOptions {
   /** Query heads; a multiple of the cache's numKvHeads. */

@@ -105,4 +105,26 @@ describe('attention memory (wasm)', () => {
     }
     rt.destroy();
   });
+
+  it('KVCache.append grows by doubling: appending 2000 single tokens reallocates O(log n) times', async () => {
+    const rt = await pc.createRuntime({ backend: 'wasm' });
+    const cache = rt.createKVCache({ numKvHeads: 2, headDim: 32, capacity: 16 });
+    const impl = (rt as unknown as { impl: WasmImpl }).impl;
+    const orig = impl.allocF32.bind(impl);
+    let allocs = 0;
+    impl.allocF32 = (length: number) => {
+      allocs++;
+      return orig(length);
+    };
+    const k = rand(2 * 32, 7), v = rand(2 * 32, 8);
+    for (let t = 0; t < 2000; t++) cache.append(k, v);
+    expect(cache.length).toBe(2000);
+    // 16 -> 32 -> ... -> 2048: 7 relayouts of 3 buffers (keys, values, positions).
+    expect(allocs).toBeLessThanOrEqual(3 * 8);
+    const c = await cache.read();
+    expect(c.lengths).toEqual(Int32Array.from([2000, 2000]));
+    expect(c.positions[1999]).toBe(1999);
+    expect(Array.from(c.keys.subarray(1999 * 32, 2000 * 32))).toEqual(Array.from(k.subarray(0, 32)));
+    rt.destroy();
+  });
 });
