@@ -24,10 +24,17 @@ if (!env.XDG_RUNTIME_DIR) {
 }
 if (fs.existsSync(swiftshader)) env.PCPRESS_REQUIRE_WEBGPU ??= '1';
 
+// A stage that hangs is killed after this long and counts as failed, so CI never waits out its limit.
+const STAGE_TIMEOUT_MS = Number(process.env.PCPRESS_STAGE_TIMEOUT_S ?? 1200) * 1000;
+
 function run(label, cmd, args, extraEnv = {}) {
   console.log(`\n=== ${label}: ${[cmd, ...args].join(' ')}`);
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, ...extraEnv }, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(cmd, args, {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, ...extraEnv }, encoding: 'utf8', maxBuffer: 1 << 28,
+    timeout: STAGE_TIMEOUT_MS, killSignal: 'SIGKILL',
+  });
   process.stdout.write(r.stdout ?? '');
+  if (r.error) console.log(`${label}: ${r.error.message}`);
   return { status: r.status ?? 1, stdout: r.stdout ?? '' };
 }
 

@@ -2,9 +2,12 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import * as pc from 'pcpress';
 
+// One Dawn instance for the whole file: several instances in one process crash Dawn at exit.
+let dawn: GPU | undefined;
 const realProvider = async () => {
   const { create } = (await import('webgpu')) as unknown as { create(f: string[]): GPU };
-  return create([]);
+  dawn ??= create([]);
+  return dawn;
 };
 const hasAdapter = Boolean(await (await realProvider()).requestAdapter());
 const requireGpu = process.env.PCPRESS_REQUIRE_WEBGPU === '1';
