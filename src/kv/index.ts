@@ -226,6 +226,81 @@ export async function evictKV(rt: Runtime, method: KVMethod, layers: readonly Ev
   return { scores, selections };
 }
 
+/** Options of `evictCache` (decode-time eviction of one layer's cache). */
+export interface EvictCacheOptions extends KVBudget {
+  /** The most recent queries [numHeads, R, headDim]: the last R tokens appended to the cache (R >= window). */
+  q?: Float32Array;
+  /** Output projection [numHeads * headDim, D], optional (criticalkv / defensivekv). */
+  wo?: Float32Array;
+  /** Query heads. */
+  numHeads: number;
+  /** Window (default 32). */
+  window?: number;
+  /** Pool kernel (default 5). */
+  kernel?: number;
+  /** Leading tokens of each head kept (method default). */
+  sinks?: number;
+  /** Run selection in JS instead of on the runtime. */
+  selectOnHost?: boolean;
+}
+
+/**
+ * Decode-time eviction: re-scores what `cache` holds now (dense or already compacted: each KV head
+ * is scored over its own tokens, with the last R cache entries as the R query positions) and
+ * compacts every head to the budget (`keepTokens` holds a fixed size; `compression` is relative to
+ * each head's current length). Call it every n decode steps. Allocation is per head; the CriticalKV
+ * value weight is not normalised across heads here (each head is scored alone).
+ * Returns the selection (indices into each head's tokens before this call).
+ */
+export async function evictCache(rt: Runtime, method: KVMethod, cache: KVCache, o: EvictCacheOptions): Promise<KVSelection> {
+  checkRuntime('evictCache', rt);
+  if (!(cache instanceof KVCache)) throw new ArgumentError('evictCache: cache must be a KVCache');
+  if (o === null || typeof o !== 'object') throw new ArgumentError('evictCache: options { numHeads, keepTokens | compression, q } are required');
+  const hkv = cache.numKvHeads, d = cache.headDim;
+  const hq = o.numHeads;
+  if (typeof hq !== 'number' || !Number.isInteger(hq) || hq < 1 || hq % hkv !== 0) {
+    throw new ShapeError(`evictCache: numHeads must be a positive multiple of the cache's numKvHeads ${hkv}, got ${String(hq)}`);
+  }
+  const g = hq / hkv;
+  const mp = methodPlan(method);
+  let R = 0;
+  if (mp.rows !== 'none') {
+    if (!(o.q instanceof Float32Array) || o.q.length === 0 || o.q.length % (hq * d) !== 0) {
+      throw new ShapeError(`evictCache: q must be a Float32Array [numHeads ${hq}, R, headDim ${d}]`);
+    }
+    R = o.q.length / (hq * d);
+  }
+  let D = 0;
+  if (o.wo !== undefined) {
+    if (!(o.wo instanceof Float32Array) || o.wo.length === 0 || o.wo.length % (hq * d) !== 0) throw new ShapeError(`evictCache: wo must be [numHeads*headDim = ${hq * d}, D]`);
+    D = o.wo.length / (hq * d);
+  }
+  const c = await cache.read();
+  const keep: Int32Array[] = [];
+  for (let kh = 0; kh < hkv; kh++) {
+    const len = c.lengths[kh], off = c.offsets[kh];
+    const budget: KVBudget = o.compression !== undefined ? { compression: o.compression } : { keepTokens: Math.min(len, o.keepTokens as number) };
+    if (o.compression === undefined && (typeof o.keepTokens !== 'number' || !Number.isInteger(o.keepTokens) || o.keepTokens < 0)) {
+      throw new ArgumentError(`evictCache: keepTokens must be a non-negative integer (or give compression), got ${String(o.keepTokens)}`);
+    }
+    if (len === 0) {
+      keep.push(new Int32Array(0));
+      continue;
+    }
+    const s = await scoreKV(rt, method, {
+      q: R ? o.q!.subarray(kh * g * R * d, (kh + 1) * g * R * d) : undefined,
+      k: c.keys.subarray(off * d, (off + len) * d), v: c.values.subarray(off * d, (off + len) * d),
+      wo: D ? o.wo!.subarray(kh * g * d * D, (kh + 1) * g * d * D) : undefined,
+      numHeads: g, numKvHeads: 1, headDim: d, window: o.window, kernel: o.kernel, sinks: o.sinks, ...budget,
+    });
+    const sel = await selectKV(s, { ...budget, runtime: o.selectOnHost ? undefined : rt });
+    keep.push(sel.keep[0]);
+  }
+  cache.compact(keep);
+  const counts = keep.map((x) => x.length);
+  return { keep, numKvHeads: hkv, n: Math.max(0, ...c.lengths), counts, total: counts.reduce((a, b) => a + b, 0) };
+}
+
 /** The reference (f64, JS) scorer with the same signature as scoreKV minus the runtime; for tests and evaluation. */
 export async function scoreKVReference(method: KVMethod, o: ScoreKVOptions): Promise<KVScores> {
   return refScoreKV(method, o);

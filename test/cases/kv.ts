@@ -323,4 +323,36 @@ export const kvCases: Case[] = [
       }
     },
   },
+  {
+    op: 'kv',
+    name: 'decode-time eviction: evictCache re-scores a compacted cache per head and holds the budget',
+    async run({ pc, rt, rng }) {
+      const hq = 4, hkv = 2, d = 8, n = 60, w = 6, add = 9, budget = 30;
+      const o = inputs(rng, { hq, hkv, d, n, nq: w, w });
+      const cache = rt.createKVCache({ numKvHeads: hkv, headDim: d });
+      cache.append(o.k, o.v);
+      await pc.evictKV(rt, 'snapkv', [{ q: o.q, numHeads: hq, numKvHeads: hkv, headDim: d, window: w, cache }], { keepTokens: 40 });
+      const k2 = scaled(rng.f32(hkv * add * d), 2.5), v2 = rng.f32(hkv * add * d), q2 = scaled(rng.f32(hq * w * d), 2.5);
+      cache.append(k2, v2);
+      const before = await cache.read();
+      check(before.lengths.join() === '49,49', `lengths before ${before.lengths}`);
+      const sel = await pc.evictCache(rt, 'defensivekv', cache, { q: q2, numHeads: hq, window: w, keepTokens: budget });
+      check(cache.lengths.join() === `${budget},${budget}`, `lengths after ${cache.lengths}`);
+      const after = await cache.read();
+      for (let kh = 0; kh < hkv; kh++) {
+        const off = before.offsets[kh], len = before.lengths[kh];
+        const ref = pc.refScoreKV('defensivekv', {
+          q: q2.subarray(kh * 2 * w * d, (kh + 1) * 2 * w * d), k: before.keys.subarray(off * d, (off + len) * d),
+          v: before.values.subarray(off * d, (off + len) * d), numHeads: 2, numKvHeads: 1, headDim: d, window: w, keepTokens: budget,
+        });
+        const rs = pc.refSelectKV(ref, { keepTokens: budget }) as PC.KVSelection;
+        keepAgrees({ ...sel, keep: [sel.keep[kh]], numKvHeads: 1 }, rs, ref, `head ${kh}`);
+        const want = Array.from(sel.keep[kh], (j) => before.positions[off + j]).join();
+        const got = Array.from(after.positions.subarray(after.offsets[kh], after.offsets[kh] + budget)).join();
+        check(got === want, `head ${kh}: cache positions ${got} vs selected ${want}`);
+        for (let x = 0; x < w; x++) check(sel.keep[kh].includes(len - w + x), `head ${kh}: window token ${len - w + x} evicted`);
+      }
+      cache.dispose();
+    },
+  },
 ];
