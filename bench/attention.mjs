@@ -201,7 +201,7 @@ async function benchWasm({ quick, full, log }) {
       const runOrt = ort && (S < 8192 || full);
       if (runOrt) {
         try {
-          sess = await ort.InferenceSession.create(gqaModel(S, 0, D), { executionProviders: ['wasm'] });
+          sess = await ort.InferenceSession.create(gqaModel(S, 0, D), { executionProviders: ['wasm'], logSeverityLevel: 3 });
           const T = ort.Tensor;
           const feeds = {
             q: new T('float32', toBSNH(q, H, S, D), [1, S, H * D]), k: new T('float32', toBSNH(k, KH, S, D), [1, S, KH * D]),
@@ -242,7 +242,7 @@ async function benchWasm({ quick, full, log }) {
       let sess, why = ortWhy;
       if (ort) {
         try {
-          sess = await ort.InferenceSession.create(gqaModel(1, L - 1, D), { executionProviders: ['wasm'] });
+          sess = await ort.InferenceSession.create(gqaModel(1, L - 1, D), { executionProviders: ['wasm'], logSeverityLevel: 3 });
           const T = ort.Tensor;
           // Past = the first L - 1 tokens ([1, KH, L - 1, D]); the new token's key and value are the last.
           const pk = new Float32Array(KH * (L - 1) * D), pv = new Float32Array(KH * (L - 1) * D);

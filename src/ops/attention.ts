@@ -411,7 +411,7 @@ export function withInputs<T>(be: BackendImpl, inputs: Input[], fn: (ts: Tensor[
   try {
     const ts = inputs.map((x) => {
       if (x instanceof Tensor) return x;
-      const t = new Tensor(be, be.kind === 'wasm' ? be.upload(x) : be.upload(x), [x.length]);
+      const t = new Tensor(be, be.upload(x), [x.length]);
       temps.push(t);
       return t;
     });
