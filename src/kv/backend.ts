@@ -87,6 +87,10 @@ export async function windowPass(rt: Runtime, s: PassSizes, q: Float32Array, k: 
   }
   const be = impl;
   checkGpu(be, 'scoreKV', s.d, [['q', q.length], ['k', k.length], ['scores', planeLen]]);
+  const maxGroups = be.device.limits.maxComputeWorkgroupsPerDimension;
+  if (s.R > maxGroups || s.hq > maxGroups || Math.ceil(s.C / (64 - (s.ks - 1))) > maxGroups) {
+    throw new LimitError(`scoreKV: ${s.R} query rows x ${s.hq} heads over N = ${s.n} need more than ${maxGroups} workgroups per dimension`);
+  }
   return be.scoped(async () => {
     const bufs: GpuStorage[] = [];
     const up = (x: Float32Array) => { const b = be.upload(x); bufs.push(b); return b.buffer; };

@@ -30,8 +30,8 @@ import { ArgumentError, ShapeError } from '../errors.js';
 import { KVCache } from '../kvcache.js';
 import { Runtime } from '../runtime.js';
 import { keyNorm, selectMask, valueNorm, windowPass } from './backend.js';
-import { allocationBudgets, methodPlan, perHeadKeep, planScore } from './plan.js';
-import { protectByMass, refScoreKV, refSelectKV } from './reference.js';
+import { allocationBudgets, methodPlan, perHeadKeep, planScore, protectByMassF32 } from './plan.js';
+import { refScoreKV, refSelectKV } from './reference.js';
 import type { KVMethod, KVScores, KVSelection, ScoreKVOptions, SelectKVOptions, KVAllocation, KVBudget } from './types.js';
 
 export * from './types.js';
@@ -91,9 +91,7 @@ export async function scoreKV(rt: Runtime, method: KVMethod, o: ScoreKVOptions):
         }
         let outside = 0;
         for (let r = 0; r < hq * R; r++) outside += 1 - res.rows[r * 3 + 1];
-        const abar = new Float64Array(plane);
-        for (let x = 0; x < plane; x++) abar[x] = sr[x] / (g * R);
-        protectByMass(abar, hkv, C, n, 0.9 - outside / (hq * R), p.protectCap, pinned);
+        protectByMassF32(sr, hkv, C, n, 0.9 - outside / (hq * R), p.protectCap, pinned);
       }
     } else if (mp.kind === 'observed') {
       for (let kh = 0; kh < hkv; kh++) for (let j = 0; j < n; j++) scores[kh * n + j] = sr[kh * C + j] / (g * Math.min(R, n - j));

@@ -320,3 +320,51 @@ export function perHeadKeep(mask: Uint8Array | Uint32Array, hkv: number, n: numb
   }
   return { keep, numKvHeads: hkv, n, counts, total: counts.reduce((a, b) => a + b, 0) };
 }
+
+/**
+ * Token order of one head by (value descending, index ascending) in linear time: an LSD radix sort
+ * on the f32 order keys (4 passes of 8 bits, stable, so equal values stay in index order).
+ */
+export function orderDescending(values: Float32Array): Uint32Array {
+  const m = values.length;
+  const keys = orderKey(values);
+  for (let i = 0; i < m; i++) keys[i] = ~keys[i] >>> 0; // ascending ~key = descending key
+  let idx = new Uint32Array(m), tmp = new Uint32Array(m);
+  for (let i = 0; i < m; i++) idx[i] = i;
+  const count = new Uint32Array(256);
+  for (let shift = 0; shift < 32; shift += 8) {
+    count.fill(0);
+    for (let i = 0; i < m; i++) count[(keys[idx[i]] >>> shift) & 255]++;
+    let sum = 0;
+    for (let b = 0; b < 256; b++) {
+      const c = count[b];
+      count[b] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < m; i++) tmp[count[(keys[idx[i]] >>> shift) & 255]++] = idx[i];
+    const t = idx;
+    idx = tmp;
+    tmp = t;
+  }
+  return idx;
+}
+
+/**
+ * CriticalKV stage 1 on f32 attention sums (the backends' path; same result as the reference's
+ * sort because dividing by one constant keeps the order): per head, pin the smallest top set whose
+ * normalised mass reaches `tau`, at most `cap` tokens. `sums` is [hkv, c].
+ */
+export function protectByMassF32(sums: Float32Array, hkv: number, c: number, n: number, tau: number, cap: number, pinned: Uint8Array): void {
+  if (!(tau > 0) || cap <= 0 || c === 0) return;
+  for (let kh = 0; kh < hkv; kh++) {
+    const row = sums.subarray(kh * c, (kh + 1) * c);
+    let tot = 0;
+    for (let j = 0; j < c; j++) tot += row[j];
+    if (!(tot > 0)) continue;
+    const idx = orderDescending(row);
+    let cum = 0, count = 0;
+    while (count < c && cum < tau) cum += row[idx[count++]] / tot;
+    count = Math.min(count, cap);
+    for (let x = 0; x < count; x++) pinned[kh * n + idx[x]] = 1;
+  }
+}
