@@ -27,3 +27,4 @@ export {
 /** Package version. */
 export const version = '0.1.0';
 export * from './kv/index.js';
+export * from './pc/index.js';

@@ -1,0 +1,154 @@
+// CLI subcommands of the image codec: compress, decompress, train, eval. Runs in Node and Deno (node: modules).
+import { ArgumentError } from '../errors.js';
+import { compressImage, decompressImage, decompressImages, evaluate } from './codec.js';
+import { readImage, writePgm, writePng } from './image.js';
+import { readIdx } from './idx.js';
+import { loadModel, type PcImage, type PcModel } from './model.js';
+import { trainModel, type PcImageSet, type TrainProgress } from './train.js';
+
+type Flags = Record<string, string | boolean>;
+
+/** Usage text of the codec subcommands. */
+export const PC_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=FILE]
+      Compress an image losslessly with a probabilistic circuit (default model: the bundled MNIST one).
+  pcpress decompress <file> [-o image.png|image.pgm] [--model=FILE]
+  pcpress train --data=<idx-file|folder> -o <model.pcm> [--M=16] [--epochs=10] [--full-epochs=1]
+        [--batch=512] [--alpha=0.1] [--seed=1] [--limit=N] [--valid=<idx|folder>]
+  pcpress eval [--model=FILE] --data=<idx-file|folder> [--limit=N]
+      Theoretical bpd, real bytes per image file, and encode/decode speed, with a round-trip check.
+`;
+
+async function fs() {
+  return import('node:fs/promises');
+}
+
+function str(flags: Flags, rest: string[], ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = flags[n];
+    if (typeof v === 'string') return v;
+    if (v === true) throw new ArgumentError(`--${n} needs a value (write --${n}=VALUE)`);
+  }
+  return undefined;
+}
+
+function num(flags: Flags, name: string, def: number): number {
+  const v = flags[name];
+  if (v === undefined) return def;
+  const x = Number(v);
+  if (typeof v !== 'string' || !Number.isFinite(x)) throw new ArgumentError(`--${name} needs a number (write --${name}=N)`);
+  return x;
+}
+
+async function model(flags: Flags, rest: string[]): Promise<PcModel> {
+  const m = str(flags, rest, 'model', 'm');
+  if (!m || m === 'mnist') return loadModel('mnist');
+  return loadModel(new Uint8Array(await (await fs()).readFile(m)));
+}
+
+/** Reads images from an IDX file, a PNG/PGM file, or a folder of PNG/PGM files (sorted by name). */
+async function readData(path: string, limit: number): Promise<PcImage[]> {
+  const f = await fs();
+  const st = await f.stat(path);
+  let images: PcImage[];
+  if (st.isDirectory()) {
+    const names = (await f.readdir(path)).filter((n) => /\.(png|pgm)$/i.test(n)).sort();
+    images = [];
+    for (const n of names.slice(0, limit)) images.push(readImage(new Uint8Array(await f.readFile(`${path}/${n}`))));
+  } else {
+    const bytes = new Uint8Array(await f.readFile(path));
+    if (bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 8) {
+      const set = readIdx(bytes);
+      const D = set.width * set.height;
+      const n = Math.min(set.count, limit);
+      images = Array.from({ length: n }, (_, i) => ({ width: set.width, height: set.height, channels: 1, data: set.data.subarray(i * D, (i + 1) * D) }));
+    } else {
+      images = [readImage(bytes)];
+    }
+  }
+  if (!images.length) throw new ArgumentError(`no images found in ${path}`);
+  return images;
+}
+
+function toSet(images: PcImage[]): PcImageSet {
+  const { width, height, channels } = images[0];
+  const D = width * height * channels;
+  const data = new Uint8Array(images.length * D);
+  images.forEach((im, i) => data.set(im.data, i * D));
+  return { count: images.length, width, height, channels, data };
+}
+
+function progressLine(p: TrainProgress): string {
+  const f = (x?: number) => (x === undefined ? '-' : x.toFixed(4));
+  if (p.phase === 'structure') return `structure learned (${p.seconds.toFixed(1)} s)`;
+  const bar = '#'.repeat(Math.round((20 * p.epoch) / Math.max(1, p.epochs))).padEnd(20, '.');
+  return `${p.phase.padEnd(9)} [${bar}] epoch ${p.epoch}/${p.epochs}  train ${f(p.trainBpd)} bpd  valid ${f(p.validBpd)} bpd  ${p.seconds.toFixed(1)} s`;
+}
+
+/**
+ * Runs a codec subcommand (compress, decompress, train, eval). Returns the exit code, or undefined when
+ * `cmd` is not one of them.
+ */
+export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Promise<number | undefined> {
+  const out = str(flags, rest, 'o', 'output');
+  switch (cmd) {
+    case 'compress': {
+      const input = rest[0];
+      if (!input) throw new ArgumentError('compress: name an image file (PNG or PGM)');
+      const f = await fs();
+      const raw = new Uint8Array(await f.readFile(input));
+      const img = readImage(raw);
+      const m = await model(flags, rest);
+      const bytes = compressImage(img, m);
+      const dest = out ?? `${input}.pcx`;
+      await f.writeFile(dest, bytes);
+      const D = img.width * img.height * img.channels;
+      const png = writePng(img).length;
+      console.log(`${input}: ${img.width}x${img.height}x${img.channels} -> ${dest}: ${bytes.length} bytes, ` +
+        `${((8 * bytes.length) / D).toFixed(3)} bpd (model ${m.id}; PNG ${png} bytes = ${((8 * png) / D).toFixed(3)} bpd)`);
+      return 0;
+    }
+    case 'decompress': {
+      const input = rest[0];
+      if (!input) throw new ArgumentError('decompress: name a compressed file');
+      const f = await fs();
+      const bytes = new Uint8Array(await f.readFile(input));
+      const m = await model(flags, rest);
+      const images = bytes[0] === 0xb2 ? decompressImages(bytes, m) : [decompressImage(bytes, m)];
+      const base = out ?? input.replace(/\.pcx$/, '') + (input.endsWith('.pcx') ? '' : '.png');
+      for (let i = 0; i < images.length; i++) {
+        const name = images.length === 1 ? base : base.replace(/(\.\w+)?$/, (ext) => `-${i}${ext || '.png'}`);
+        await f.writeFile(name, /\.pgm$/i.test(name) ? writePgm(images[i]) : writePng(images[i]));
+        if (images.length === 1) console.log(`${input} -> ${name} (${images[i].width}x${images[i].height}x${images[i].channels})`);
+      }
+      if (images.length > 1) console.log(`${input} -> ${images.length} images`);
+      return 0;
+    }
+    case 'train': {
+      const data = str(flags, rest, 'data');
+      if (!data || !out) throw new ArgumentError('train: needs --data=<idx-file|folder> and -o <model file>');
+      const images = await readData(data, num(flags, 'limit', Infinity));
+      const validPath = str(flags, rest, 'valid');
+      const valid = validPath ? toSet(await readData(validPath, 2000)) : undefined;
+      console.log(`training on ${images.length} images of ${images[0].width}x${images[0].height}x${images[0].channels}`);
+      const m = await trainModel(toSet(images), {
+        M: num(flags, 'M', 16), epochs: num(flags, 'epochs', 10), fullBatchEpochs: num(flags, 'full-epochs', 1),
+        batchSize: num(flags, 'batch', 512), alpha: num(flags, 'alpha', 0.1), seed: num(flags, 'seed', 1),
+        validation: valid, onProgress: (p) => console.log(progressLine(p)),
+      });
+      await (await fs()).writeFile(out, m.fileBytes);
+      console.log(`wrote ${out}: ${m.fileBytes.length} bytes, model ${m.id}`);
+      return 0;
+    }
+    case 'eval': {
+      const data = str(flags, rest, 'data');
+      if (!data) throw new ArgumentError('eval: needs --data=<idx-file|folder>');
+      const m = await model(flags, rest);
+      const images = await readData(data, num(flags, 'limit', Infinity));
+      const r = await evaluate(m, images);
+      console.log(JSON.stringify({ model: m.id, M: m.M, ...r }, null, 2));
+      return r.roundTrip === false ? 1 : 0;
+    }
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,12 @@
+// Lossless image compression with probabilistic circuits (hidden Chow-Liu trees): public API.
+// The codec always runs in wasm (AssemblyScript), whatever backend a runtime picked, so a stream made in
+// one runtime decodes bit-exactly in every other.
+export { PcModel, loadModel, createRandomModel } from './model.js';
+export type { PcImage, PcStructure } from './model.js';
+export { trainModel, seededRandom, chowLiuTree } from './train.js';
+export type { TrainOptions, TrainProgress, PcImageSet } from './train.js';
+export { compressImage, decompressImage, compressImages, decompressImages, evaluate } from './codec.js';
+export type { EvaluateResult } from './codec.js';
+export { readImage, writePng, writePgm } from './image.js';
+export { readIdx } from './idx.js';
+export { CorruptDataError, TruncatedDataError, WrongModelError, ModelFormatError, ImageFormatError } from './errors.js';
