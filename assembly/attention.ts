@@ -207,8 +207,112 @@ function tile(kb: usize, vb: usize, pb: usize, j0: i32, n: i32): void {
   }
 }
 
+// A block with a single query row (multi-head decode: one row per KV head): keys in the lanes
+// instead of rows, so no lane computes a padding row. Row state lives in lane 0 of gM / gL.
+function tile1(kb: usize, vb: usize, pb: usize, j0: i32, n: i32): void {
+  const hd = gHd;
+  const rowBytes = <usize>hd << 2;
+  const S = gS;
+  const NEG = f32x4.splat(-Infinity);
+  const pq = i32x4.splat(i32x4.extract_lane(gPQ, 0));
+  const last = kb + <usize>(j0 + n - 1) * rowBytes;
+  // Scores of four keys at a time, keys in lanes; past the tile's end the last key repeats (masked below).
+  for (let jj = 0; jj < n; jj += 4) {
+    const kp0 = kb + <usize>(j0 + jj) * rowBytes;
+    const kp1 = jj + 1 < n ? kp0 + rowBytes : last;
+    const kp2 = jj + 2 < n ? kp0 + 2 * rowBytes : last;
+    const kp3 = jj + 3 < n ? kp0 + 3 * rowBytes : last;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let d = 0; d < hd; d += 4) {
+      const o = <usize>d << 2;
+      const qv = v128.load(gQs + o);
+      a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(kp0 + o)));
+      a1 = f32x4.add(a1, f32x4.mul(qv, v128.load(kp1 + o)));
+      a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(kp2 + o)));
+      a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(kp3 + o)));
+    }
+    let sv = hsum4(a0, a1, a2, a3);
+    // Lanes past n, and keys the row may not see, get -inf.
+    const lane = i32x4(0, 1, 2, 3);
+    let vis = i32x4.lt_s(lane, i32x4.splat(n - jj));
+    if (gMasked) {
+      const jv = i32x4.add(lane, i32x4.splat(j0 + jj));
+      let pv = jv;
+      if (pb != 0) {
+        const pp = pb + (<usize>(j0 + jj) << 2);
+        const pl = pb + (<usize>(j0 + n - 1) << 2);
+        pv = i32x4(load<i32>(pp), load<i32>(jj + 1 < n ? pp + 4 : pl), load<i32>(jj + 2 < n ? pp + 8 : pl), load<i32>(jj + 3 < n ? pp + 12 : pl));
+      }
+      const dd = i32x4.sub(pq, pv);
+      let m = gCausal ? i32x4.ge_s(dd, i32x4.splat(0)) : i32x4.splat(-1);
+      if (gWindow > 0) {
+        let inWin = i32x4.lt_s(dd, i32x4.splat(gWindow));
+        if (!gCausal) inWin = v128.and(inWin, i32x4.gt_s(dd, i32x4.splat(-gWindow)));
+        m = v128.and(m, v128.or(inWin, i32x4.lt_s(pv, i32x4.splat(gSinks))));
+      }
+      vis = v128.and(vis, m);
+    }
+    v128.store(S + (<usize>jj << 2), v128.bitselect(sv, NEG, vis));
+  }
+  const nv = (n + 3) & ~3;
+  let mt = NEG;
+  for (let jj = 0; jj < nv; jj += 4) mt = f32x4.max(mt, v128.load(S + (<usize>jj << 2)));
+  mt = f32x4.max(mt, v128.shuffle<f32>(mt, mt, 2, 3, 0, 1));
+  mt = f32x4.max(mt, v128.shuffle<f32>(mt, mt, 1, 0, 3, 2));
+  const mNew = f32x4.max(gM, mt); // all lanes equal
+  const mUse = v128.bitselect(f32x4.splat(0), mNew, f32x4.eq(mNew, NEG));
+  const alpha = expv(f32x4.sub(gM, mUse));
+  gM = mNew;
+  let sum = f32x4.splat(0);
+  for (let jj = 0; jj < nv; jj += 4) {
+    const a = S + (<usize>jj << 2);
+    const p = expv(f32x4.sub(v128.load(a), mUse));
+    v128.store(a, p);
+    sum = f32x4.add(sum, p);
+  }
+  sum = f32x4.add(sum, v128.shuffle<f32>(sum, sum, 2, 3, 0, 1));
+  sum = f32x4.add(sum, v128.shuffle<f32>(sum, sum, 1, 0, 3, 2));
+  gL = f32x4.add(f32x4.mul(gL, alpha), sum);
+  // O = O * alpha + P V for the one row, 16 columns at a time.
+  const vrow = vb + <usize>j0 * rowBytes;
+  let d = 0;
+  for (; d + 16 <= hd; d += 16) {
+    const op = gO + (<usize>d << 2);
+    let x0 = f32x4.mul(v128.load(op), alpha), x1 = f32x4.mul(v128.load(op, 16), alpha);
+    let x2 = f32x4.mul(v128.load(op, 32), alpha), x3 = f32x4.mul(v128.load(op, 48), alpha);
+    let vp = vrow + (<usize>d << 2), sp = S;
+    for (let jj = 0; jj < n; jj++) {
+      const pv = v128.load32_splat(sp);
+      x0 = f32x4.add(x0, f32x4.mul(pv, v128.load(vp)));
+      x1 = f32x4.add(x1, f32x4.mul(pv, v128.load(vp, 16)));
+      x2 = f32x4.add(x2, f32x4.mul(pv, v128.load(vp, 32)));
+      x3 = f32x4.add(x3, f32x4.mul(pv, v128.load(vp, 48)));
+      vp += rowBytes;
+      sp += 4;
+    }
+    v128.store(op, x0); v128.store(op, x1, 16); v128.store(op, x2, 32); v128.store(op, x3, 48);
+  }
+  for (; d < hd; d += 4) {
+    const op = gO + (<usize>d << 2);
+    let x0 = f32x4.mul(v128.load(op), alpha);
+    let vp = vrow + (<usize>d << 2), sp = S;
+    for (let jj = 0; jj < n; jj++) {
+      x0 = f32x4.add(x0, f32x4.mul(v128.load32_splat(sp), v128.load(vp)));
+      vp += rowBytes;
+      sp += 4;
+    }
+    v128.store(op, x0);
+  }
+}
+
+let gOneRow: bool = false;
+
 function range(kb: usize, vb: usize, pb: usize, a: i32, b: i32): void {
-  for (let j0 = a; j0 < b; j0 += BC) tile(kb, vb, pb, j0, min(BC, b - j0));
+  if (gOneRow) {
+    for (let j0 = a; j0 < b; j0 += BC) tile1(kb, vb, pb, j0, min(BC, b - j0));
+  } else {
+    for (let j0 = a; j0 < b; j0 += BC) tile(kb, vb, pb, j0, min(BC, b - j0));
+  }
 }
 
 /**
@@ -271,6 +375,7 @@ export function attentionF32(q: usize, k: usize, v: usize, out: usize, lse: usiz
         ns = max(ns, rns);
       }
       gPQ = v128.load(gSpill);
+      gOneRow = R - rb == 1;
       gM = f32x4.splat(-Infinity);
       gL = f32x4.splat(0);
       if (lo > hi) lo = hi;

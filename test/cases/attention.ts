@@ -306,6 +306,27 @@ const decodeCases: Case[] = [
       cache.dispose();
     },
   },
+  {
+    op: 'attention',
+    name: 'multi-head decode (one row per KV head) on a compacted cache, window + sinks',
+    async run({ rt, rng }) {
+      const H = 3, D = 36;
+      const cache = rt.createKVCache({ numKvHeads: H, headDim: D });
+      const { k, v } = appendAll(cache, rng, H, D, [150, 50]);
+      const keep = [randomKeep(rng, 200, 0.6), randomKeep(rng, 200, 0.3), randomKeep(rng, 200, 0.95)];
+      cache.compact(keep);
+      const kk = keep.map((list, g) => concat(list.map((j) => k[g].subarray(j * D, (j + 1) * D))));
+      const vk = keep.map((list, g) => concat(list.map((j) => v[g].subarray(j * D, (j + 1) * D))));
+      for (const opt of [{ causal: true }, { causal: true, window: 40, sinks: 3 }, { window: 30 }]) {
+        const q = rng.f32(H * D);
+        const got = await rt.decode(q, cache, { numHeads: H, ...opt, returnLse: true });
+        const ref = attentionRef(q, kk, vk, { numHeads: H, numKvHeads: H, headDim: D, seqQ: 1, qpos0: 199, ...opt }, keep);
+        checkClose(got.out, ref.out, TOL, `MHA compacted decode ${JSON.stringify(opt)}`);
+        checkLse(got.lse, ref.lse, `MHA compacted decode ${JSON.stringify(opt)}`);
+      }
+      cache.dispose();
+    },
+  },
 ];
 
 export const attentionCases: Case[] = [
