@@ -22,7 +22,15 @@ async function fs() {
   return import('node:fs/promises');
 }
 
-function str(flags: Flags, rest: string[], ...names: string[]): string | undefined {
+async function readFile(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await (await fs()).readFile(path));
+  } catch (e) {
+    throw new ArgumentError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+function str(flags: Flags, ...names: string[]): string | undefined {
   for (const n of names) {
     const v = flags[n];
     if (typeof v === 'string') return v;
@@ -39,23 +47,25 @@ function num(flags: Flags, name: string, def: number): number {
   return x;
 }
 
-async function model(flags: Flags, rest: string[]): Promise<PcModel> {
-  const m = str(flags, rest, 'model', 'm');
+async function model(flags: Flags): Promise<PcModel> {
+  const m = str(flags, 'model', 'm');
   if (!m || m === 'mnist') return loadModel('mnist');
-  return loadModel(new Uint8Array(await (await fs()).readFile(m)));
+  return loadModel(await readFile(m));
 }
 
 /** Reads images from an IDX file, a PNG/PGM file, or a folder of PNG/PGM files (sorted by name). */
 async function readData(path: string, limit: number): Promise<PcImage[]> {
   const f = await fs();
-  const st = await f.stat(path);
+  const st = await f.stat(path).catch((e: Error) => {
+    throw new ArgumentError(`cannot read ${path}: ${e.message}`);
+  });
   let images: PcImage[];
   if (st.isDirectory()) {
     const names = (await f.readdir(path)).filter((n) => /\.(png|pgm)$/i.test(n)).sort();
     images = [];
-    for (const n of names.slice(0, limit)) images.push(readImage(new Uint8Array(await f.readFile(`${path}/${n}`))));
+    for (const n of names.slice(0, limit)) images.push(readImage(await readFile(`${path}/${n}`)));
   } else {
-    const bytes = new Uint8Array(await f.readFile(path));
+    const bytes = await readFile(path);
     if (bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 8) {
       const set = readIdx(bytes);
       const D = set.width * set.height;
@@ -89,15 +99,15 @@ function progressLine(p: TrainProgress): string {
  * `cmd` is not one of them.
  */
 export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Promise<number | undefined> {
-  const out = str(flags, rest, 'o', 'output');
+  const out = str(flags, 'o', 'output');
   switch (cmd) {
     case 'compress': {
       const input = rest[0];
       if (!input) throw new ArgumentError('compress: name an image file (PNG or PGM)');
       const f = await fs();
-      const raw = new Uint8Array(await f.readFile(input));
+      const raw = await readFile(input);
       const img = readImage(raw);
-      const m = await model(flags, rest);
+      const m = await model(flags);
       const bytes = compressImage(img, m);
       const dest = out ?? `${input}.pcx`;
       await f.writeFile(dest, bytes);
@@ -111,8 +121,8 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
       const input = rest[0];
       if (!input) throw new ArgumentError('decompress: name a compressed file');
       const f = await fs();
-      const bytes = new Uint8Array(await f.readFile(input));
-      const m = await model(flags, rest);
+      const bytes = await readFile(input);
+      const m = await model(flags);
       const images = bytes[0] === 0xb2 ? decompressImages(bytes, m) : [decompressImage(bytes, m)];
       const base = out ?? input.replace(/\.pcx$/, '') + (input.endsWith('.pcx') ? '' : '.png');
       for (let i = 0; i < images.length; i++) {
@@ -124,10 +134,10 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
       return 0;
     }
     case 'train': {
-      const data = str(flags, rest, 'data');
+      const data = str(flags, 'data');
       if (!data || !out) throw new ArgumentError('train: needs --data=<idx-file|folder> and -o <model file>');
       const images = await readData(data, num(flags, 'limit', Infinity));
-      const validPath = str(flags, rest, 'valid');
+      const validPath = str(flags, 'valid');
       const valid = validPath ? toSet(await readData(validPath, 2000)) : undefined;
       console.log(`training on ${images.length} images of ${images[0].width}x${images[0].height}x${images[0].channels}`);
       const m = await trainModel(toSet(images), {
@@ -140,9 +150,9 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
       return 0;
     }
     case 'eval': {
-      const data = str(flags, rest, 'data');
+      const data = str(flags, 'data');
       if (!data) throw new ArgumentError('eval: needs --data=<idx-file|folder>');
-      const m = await model(flags, rest);
+      const m = await model(flags);
       const images = await readData(data, num(flags, 'limit', Infinity));
       const r = await evaluate(m, images);
       console.log(JSON.stringify({ model: m.id, M: m.M, ...r }, null, 2));
