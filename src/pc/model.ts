@@ -23,7 +23,7 @@
 //   end-4   4     content hash: FNV-1a 32 of every byte before it; the model id used by streams
 // Pixel index of (x, y, channel ch) is (y*width + x)*channels + ch.
 import { WasmBackend } from '../backends/wasm.js';
-import { ArgumentError, ShapeError } from '../errors.js';
+import { ArgumentError, LimitError, ShapeError } from '../errors.js';
 import { ModelFormatError } from './errors.js';
 
 /** An 8-bit image: `data[(y*width + x)*channels + c]`. */
@@ -98,11 +98,33 @@ export function fnv1a(bytes: Uint8Array, end = bytes.length): number {
   return h >>> 0;
 }
 
-async function gzip(data: Uint8Array, mode: 'compress' | 'decompress'): Promise<Uint8Array> {
+/** gzip (de)compression through the platform's CompressionStream; `limit` caps the output size. */
+async function gzip(data: Uint8Array, mode: 'compress' | 'decompress', limit = Infinity): Promise<Uint8Array> {
   const stream = mode === 'compress' ? new CompressionStream('gzip') : new DecompressionStream('gzip');
-  const out = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(stream);
-  return new Uint8Array(await new Response(out).arrayBuffer());
+  const reader = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(stream).getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > limit) {
+      await reader.cancel();
+      throw new ModelFormatError(`not a valid pcpress model file: parameter block inflates past ${limit} bytes`);
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
+
+/** Most parameters a model may have (they live as f32 in one wasm instance next to the coder state). */
+export const MAX_MODEL_PARAMETERS = 2 ** 27;
 
 /** Serialises a model (structure + 8-bit parameter codes + metadata) into the model file format. */
 export async function encodeModelFile(s: PcStructure, codes: Uint8Array, meta: Record<string, unknown> = {},
@@ -169,14 +191,18 @@ async function parseModelFile(bytes: Uint8Array): Promise<ParsedModel> {
   if (o + plen + 8 > bytes.length) throw bad('truncated parameter block');
   let codes = bytes.subarray(o, o + plen);
   o += plen;
+  const want = M + D * M * M + D * M * 256;
+  if (want > MAX_MODEL_PARAMETERS) {
+    throw new LimitError(`model has ${want} parameters; at most ${MAX_MODEL_PARAMETERS} fit in one wasm instance`);
+  }
   if (flags & 1) {
     try {
-      codes = await gzip(codes, 'decompress');
+      codes = await gzip(codes, 'decompress', want);
     } catch (e) {
+      if (e instanceof ModelFormatError) throw e;
       throw bad(`parameter block does not decompress (${(e as Error).message})`);
     }
   }
-  const want = M + D * M * M + D * M * 256;
   if (codes.length !== want) throw bad(`parameter block has ${codes.length} codes, expected ${want}`);
   const jlen = dv.getUint32(o, true);
   o += 4;
@@ -445,6 +471,7 @@ export async function createRandomModel(opts: { width: number; height: number; c
   const channels = opts.channels ?? 1;
   const D = width * height * channels;
   if (!(D >= 1 && D <= 65535) || !(M >= 1 && M <= 1024)) throw new ArgumentError('createRandomModel: bad sizes');
+  if (M + D * M * (M + 256) > MAX_MODEL_PARAMETERS) throw new LimitError(`createRandomModel: M=${M} with ${D} pixels exceeds ${MAX_MODEL_PARAMETERS} parameters`);
   const peak = opts.peak ?? 1;
   // random recursive tree over a random permutation
   const perm = Array.from({ length: D }, (_, i) => i);

@@ -1,8 +1,8 @@
 // HCLT learning: Chow-Liu structure (mutual information in wasm, maximum spanning tree, rooted at the
 // tree's centre) and EM (mini-batches with inertia and a pseudocount, then full-batch epochs), all
 // heavy loops in wasm. Reproducible from a seed.
-import { ArgumentError, ShapeError } from '../errors.js';
-import { encodeModelFile, modelFromBytes, pcInstance, postOrder, walloc, type PcImage, type PcModel,
+import { ArgumentError, LimitError, ShapeError } from '../errors.js';
+import { MAX_MODEL_PARAMETERS, encodeModelFile, modelFromBytes, pcInstance, postOrder, walloc, type PcImage, type PcModel,
   type PcWasmExports } from './model.js';
 
 /** A set of same-shape 8-bit images stored back to back (`data.length = count * width*height*channels`). */
@@ -162,7 +162,8 @@ export async function trainModel(images: PcImage[] | PcImageSet, options: TrainO
   const seed = options.seed ?? 1;
   const check = (ok: boolean, msg: string) => { if (!ok) throw new ArgumentError(`trainModel: ${msg}`); };
   check(Number.isInteger(M) && M >= 1 && M <= 1024, `M must be an integer in 1..1024, got ${M}`);
-  check(D <= 65535, `images have ${D} pixels; at most 65535 are supported`);
+  if (D > 8192) throw new LimitError(`trainModel: images have ${D} pixels; structure learning holds a D x D matrix, at most 8192 pixels`);
+  if (M + D * M * (M + 256) > MAX_MODEL_PARAMETERS) throw new LimitError(`trainModel: M=${M} with ${D} pixels exceeds ${MAX_MODEL_PARAMETERS} parameters`);
   check(Number.isInteger(epochs) && epochs >= 0 && Number.isInteger(fullEpochs) && fullEpochs >= 0, 'epochs must be non-negative integers');
   check(Number.isInteger(batch) && batch >= 1, 'batchSize must be a positive integer');
   check(alpha >= 0 && lam0 >= 0 && lam0 < 1 && lam1 >= 0 && lam1 < 1, 'alpha >= 0 and inertia in [0, 1) required');
