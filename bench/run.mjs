@@ -8,6 +8,7 @@ import { requireBuild, writeResults } from './env.mjs';
 const BENCHES = {
   matmul: () => import('./matmul.mjs'),
   attention: () => import('./attention.mjs'),
+  kv: () => import('./kv.mjs'),
 };
 
 const USAGE = `usage: node bench/run.mjs [${Object.keys(BENCHES).join('|')}]... [--quick] [--no-wasm] [--no-webgpu]

@@ -1,6 +1,7 @@
 // The pcpress command line. Runs in Node (npx pcpress ...) and Deno (deno run -A dist/cli.js ...).
 import * as pc from './node.js';
 import { runConformance, formatTable, summarize, type CaseResult, type ConformanceReport } from './conformance.js';
+import { kvCommand, KV_USAGE } from './kv/cli.js';
 
 const USAGE = `pcpress ${pc.version}
 
@@ -10,6 +11,7 @@ Usage:
       on each backend and print a runtime x backend x op table. Exit 1 on any failure.
   pcpress info [--backend auto|wasm|webgpu]
       Show which backend a runtime gets here, and why.
+${KV_USAGE}
   pcpress help
 `;
 
@@ -18,7 +20,8 @@ type Flags = Record<string, string | boolean>;
 function parseArgs(argv: string[]): { cmd: string; flags: Flags; rest: string[] } {
   const flags: Flags = {};
   const rest: string[] = [];
-  const withValue = new Set(['backend', 'filter', 'seed', 'o', 'output']);
+  const withValue = new Set(['backend', 'filter', 'seed', 'o', 'output', 'input', 'budgets', 'methods', 'n', 'layers',
+    'heads', 'kv-heads', 'dim', 'future']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a.startsWith('--') || (a.startsWith('-') && a.length === 2)) {
@@ -84,7 +87,7 @@ async function info(flags: Flags): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  const { cmd, flags } = parseArgs(args());
+  const { cmd, flags, rest } = parseArgs(args());
   switch (cmd) {
     case 'conformance':
       return conformance(flags);
@@ -94,9 +97,12 @@ async function main(): Promise<number> {
     case '--help':
       console.log(USAGE);
       return 0;
-    default:
+    default: {
+      const r = await kvCommand(cmd, flags, rest);
+      if (r !== undefined) return r;
       console.error(`pcpress: unknown command "${cmd}"\n\n${USAGE}`);
       return 2;
+    }
   }
 }
 
