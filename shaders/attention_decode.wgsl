@@ -120,27 +120,26 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       S[r * SROW + jj] = s;
     }
     workgroupBarrier();
-    // Row max; each lane turns its own keys' scores into probabilities, stored over the key
-    // tile (no longer needed): Ks[x / 4][x % 4] holds P[r][jj] for x = r * SROW + jj.
+    // Row max (every lane of the row reads all its scores), then each lane turns its own keys'
+    // scores into probabilities in place (f32 elements: no two invocations write one location).
     var mt = NEG;
     for (var jj = 0u; jj < n; jj++) { mt = max(mt, S[r * SROW + jj]); }
     let mNew = max(m, mt);
     var alpha = 0.0;
     if (m > NEG) { alpha = exp(m - mNew); }
     m = mNew;
+    workgroupBarrier();
     for (var jj = lane; jj < n; jj += lanes) {
       let s = S[r * SROW + jj];
       var p = 0.0;
       if (s > NEG) { p = exp(s - mNew); }
-      let x = r * SROW + jj;
-      Ks[x / 4u][x % 4u] = p;
+      S[r * SROW + jj] = p;
     }
     workgroupBarrier();
     l *= alpha;
     for (var u = 0u; u < 8u; u++) { acc[u] *= alpha; }
     for (var jj = 0u; jj < n; jj++) {
-      let x = r * SROW + jj;
-      let p = Ks[x / 4u][x % 4u];
+      let p = S[r * SROW + jj];
       l += p;
       for (var u = 0u; u < 8u; u++) {
         let col = lane + u * lanes;
