@@ -4,10 +4,11 @@
 // invocations share a row (4 for headDim <= 128, 8 up to 256). The scaled query rows sit in
 // workgroup memory; the KV head's keys and values stream through workgroup memory in tiles of
 // BK rows (BK * headDim <= 2048 floats each, so Q + K + V + scores use 28 KiB of the portable
-// 32 KiB). Per tile: each lane scores its share of the keys, then every lane of a row folds the
-// row's scores into a running max / sum and rescales its share of the output columns. Only the
-// BQ x BK score tile ever exists: never seqQ x seqK. Key tiles outside every row's causal /
-// window range are skipped; the sink prefix is its own range.
+// 32 KiB). Per tile: each lane scores its share of the keys; every lane of a row reads the row's
+// scores for the running max; each lane turns its keys' scores into probabilities (one exp per
+// key); then every lane folds the row's probabilities into the running sum and its share of the
+// output columns. Only the BQ x BK score tile ever exists: never seqQ x seqK. Key tiles outside
+// every row's causal / window range are skipped; the sink prefix is its own range.
 //
 // Query i sits at position qpos0 + i (qpos0 = seqK - seqQ: queries are the last positions), key j
 // at position j. Rows that see no key get 0 and lse = -inf.
@@ -124,24 +125,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         S[r * SROW + jj] = s;
       }
       workgroupBarrier();
-      // Online softmax over the row's scores; this lane's output columns.
+      // Row max (every lane of the row reads all its scores); each lane turns its own keys'
+      // scores into probabilities in place; then this lane's output columns.
       var mt = NEG;
       for (var jj = 0u; jj < n; jj++) { mt = max(mt, S[r * SROW + jj]); }
       let mNew = max(m, mt);
       var alpha = 0.0;
       if (m > NEG) { alpha = exp(m - mNew); }
       m = mNew;
+      workgroupBarrier();
+      for (var jj = lane; jj < n; jj += lanes) {
+        let s = S[r * SROW + jj];
+        var p = 0.0;
+        if (s > NEG) { p = exp(s - mNew); }
+        S[r * SROW + jj] = p;
+      }
+      workgroupBarrier();
       l *= alpha;
       for (var u = 0u; u < 8u; u++) { acc[u] *= alpha; }
       for (var jj = 0u; jj < n; jj++) {
-        let s = S[r * SROW + jj];
-        if (s > NEG) {
-          let p = exp(s - mNew);
-          l += p;
-          for (var u = 0u; u < 8u; u++) {
-            let c = lane + u * lanes;
-            if (c < hd4) { acc[u] += p * Vs[jj * hd4 + c]; }
-          }
+        let p = S[r * SROW + jj];
+        l += p;
+        for (var u = 0u; u < 8u; u++) {
+          let c = lane + u * lanes;
+          if (c < hd4) { acc[u] += p * Vs[jj * hd4 + c]; }
         }
       }
     }
