@@ -171,9 +171,11 @@ export class Runtime {
    * Float32Array (or { out, lse } with returnLse); any Tensor input returns Tensors.
    */
   attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions & { returnLse: true }): Promise<AttentionResult<Float32Array>>;
-  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<Float32Array>;
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions & { returnLse?: false }): Promise<Float32Array>;
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<Float32Array | AttentionResult<Float32Array>>;
   attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions & { returnLse: true }): AttentionResult<Tensor>;
-  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Tensor;
+  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions & { returnLse?: false }): Tensor;
+  attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): Tensor | AttentionResult<Tensor>;
   attention(q: TensorInput, k: TensorInput, v: TensorInput, options: AttentionOptions): unknown {
     return attentionOp(this.impl, q, k, v, options);
   }
@@ -188,9 +190,11 @@ export class Runtime {
    * at the keys' original positions. On WebGPU a split-K kernel; on wasm the SIMD kernel.
    */
   decode(q: Float32Array, cache: KVCache, options: DecodeOptions & { returnLse: true }): Promise<AttentionResult<Float32Array>>;
-  decode(q: Float32Array, cache: KVCache, options: DecodeOptions): Promise<Float32Array>;
+  decode(q: Float32Array, cache: KVCache, options: DecodeOptions & { returnLse?: false }): Promise<Float32Array>;
+  decode(q: Float32Array, cache: KVCache, options: DecodeOptions): Promise<Float32Array | AttentionResult<Float32Array>>;
   decode(q: Tensor, cache: KVCache, options: DecodeOptions & { returnLse: true }): AttentionResult<Tensor>;
-  decode(q: Tensor, cache: KVCache, options: DecodeOptions): Tensor;
+  decode(q: Tensor, cache: KVCache, options: DecodeOptions & { returnLse?: false }): Tensor;
+  decode(q: Tensor, cache: KVCache, options: DecodeOptions): Tensor | AttentionResult<Tensor>;
   decode(q: TensorInput, cache: KVCache, options: DecodeOptions): unknown {
     return decodeOp(this.impl, q, cache, options);
   }
