@@ -240,7 +240,7 @@ export async function trainModel(images: PcImage[] | PcImageSet, options: TrainO
   const codes = new Uint8Array(ex.memory.buffer, codesPtr, ex.pcParamCount()).slice();
   const meta = {
     trainer: 'pcpress', images: N, M, epochs, fullBatchEpochs: fullEpochs, batchSize: batch, alpha,
-    inertia: [lam0, lam1], structureImages: ns, seed, seconds: Math.round(secs()),
+    inertia: [lam0, lam1], structureImages: ns, seed,
   };
   const bytes = await encodeModelFile({ width, height, channels, M, parent, order }, codes, meta, options.compress ?? true);
   return modelFromBytes(bytes);
