@@ -15,3 +15,4 @@ export { matmulF32 } from "./matmul";
 export { attentionF32, attentionScratchBytes } from "./attention";
 export * from "./pc";
 export { kvWindowScores, kvValueNorm, kvKeyNorm, kvSelect } from "./kv";
+export * from "./photo";
