@@ -207,6 +207,18 @@ export function phPrepare(s: i32): void {
       if (mx > 0) vscale(row, 1 / mx, mp);
     }
   }
+  // inner nodes: transpose T_v in place (TT[k][j] = T[j][k]) so messages are column sums
+  for (let v = 1; v < d; v++) {
+    const leaf = load<i32>(ks + (<usize>v << 2)) == load<i32>(ks + (<usize>(v + 1) << 2));
+    if (leaf) continue;
+    const tv = unchecked(mT[s]) + (<usize>(v * mp * mp) << 2);
+    for (let j = 0; j < mp; j++) for (let k = j + 1; k < mp; k++) {
+      const a = tv + (<usize>(j * mp + k) << 2), b = tv + (<usize>(k * mp + j) << 2);
+      const t = load<f32>(a);
+      store<f32>(a, load<f32>(b));
+      store<f32>(b, t);
+    }
+  }
   heap.free(tmp);
   // root: integer cumulative emissions, transposed: CE[c][k]
   const ce = unchecked(mCE[s]);
@@ -264,10 +276,25 @@ function ensurePlanes(w: i32, h: i32, c: i32): void {
   tc = c;
 }
 
+let imgP: usize = 0; // raw pixels of the tile being coded (u8[th][tw][tc])
+const predBuf = new StaticArray<i32>(8); // prediction of each raw channel at the current pixel
+
+// Context value: planes 0..7 are symbol planes; plane 16 + ch is zigzag(raw_ch(x, y) - pred_ch(current)),
+// the neighbour relative to the current prediction. 0 outside the tile.
 // @ts-ignore: decorator
 @inline function zat(plane: i32, x: i32, y: i32): i32 {
-  if (x < 0 || y < 0 || x >= tw || <u32>plane >= <u32>tc) return 0;
+  if (x < 0 || y < 0 || x >= tw) return 0;
+  if (plane >= 16) {
+    const ch = plane - 16;
+    if (ch >= tc) return 0;
+    return zig(<i32>load<u8>(imgP + (<usize>y * <usize>tw + <usize>x) * <usize>tc + <usize>ch) - unchecked(predBuf[ch]));
+  }
+  if (<u32>plane >= <u32>tc) return 0;
   return <i32>load<u8>(zP + (<usize>plane * <usize>th + <usize>y) * <usize>tw + <usize>x);
+}
+
+function setPreds(x: i32, y: i32, pred: i32): void {
+  for (let c = 0; c < tc; c++) unchecked(predBuf[c] = predict(imgP, x, y, c, pred));
 }
 
 // Mixture weights for the symbol of `slot` at (x, y): integer weights W (sum 2^15) at WP. Returns Mp.
@@ -301,7 +328,14 @@ function condWeights(slot: i32, x: i32, y: i32): i32 {
     if (su > 0 && su < Infinity) vscale(uP, 1 / su, mp);
     const out = msg + (<usize>(v * mp) << 2);
     const tv = T + (<usize>(v * mp * mp) << 2);
-    for (let j = 0; j < mp; j++) store<f32>(out + (<usize>j << 2), dot(tv + (<usize>(j * mp) << 2), uP, mp));
+    memory.fill(out, 0, <usize>mp << 2);
+    for (let k = 0; k < mp; k++) {
+      const uk = load<f32>(uP + (<usize>k << 2));
+      if (uk == 0) continue;
+      const vu = f32x4.splat(uk);
+      const col = tv + (<usize>(k * mp) << 2);
+      for (let j = 0; j < mp; j += 4) v128.store(out + (<usize>j << 2), f32x4.add(v128.load(out + (<usize>j << 2)), f32x4.mul(vu, v128.load(col + (<usize>j << 2)))));
+    }
     store<usize>(mptr + (<usize>v << 3), out);
   }
   memory.copy(wP, unchecked(mPi[s]), <usize>mp << 2);
@@ -371,12 +405,22 @@ const S24: u64 = (1 << PREC) - 256;
 }
 
 // Prediction of channel ch at (x, y) from already-coded samples. pred: 0 none, 1 MED (LOCO-I),
-// 2 clamped gradient W + N - NW, 3 average of W and N.
+// 2 clamped gradient W + N - NW, 3 average of W and N, 4 MED with green's decision for all channels.
 function predict(img: usize, x: i32, y: i32, ch: i32, pred: i32): i32 {
   if (pred == 0) return 0;
   if (y == 0) return x == 0 ? 0 : px(img, x - 1, y, ch);
   if (x == 0) return px(img, x, y - 1, ch);
   const a = px(img, x - 1, y, ch), b = px(img, x, y - 1, ch), c = px(img, x - 1, y - 1, ch);
+  if (pred == 4) {
+    // MED with the decision taken on green (channel 1) for every channel of a colour image
+    const g = tc >= 3 ? 1 : ch;
+    const ga = px(img, x - 1, y, g), gb = px(img, x, y - 1, g), gc = px(img, x - 1, y - 1, g);
+    const gmx = ga > gb ? ga : gb, gmn = ga < gb ? ga : gb;
+    if (gc >= gmx) return ga < gb ? a : ga > gb ? b : (a < b ? a : b);
+    if (gc <= gmn) return ga > gb ? a : ga < gb ? b : (a > b ? a : b);
+    const v = a + b - c;
+    return v < 0 ? 0 : v > 255 ? 255 : v;
+  }
   if (pred == 1) {
     const mx = a > b ? a : b, mn = a < b ? a : b;
     if (c >= mx) return mn;
@@ -467,9 +511,13 @@ function symbols(img: usize, x: i32, y: i32, pred: i32, xf: i32): void {
  * Computes the symbol planes of a tile (img: u8[h][w][c] interleaved) for prediction `pred` and
  * transform `xf`. Returns 0, or -1 for bad sizes.
  */
+let lastPred: i32 = 0;
+
 export function phSymbols(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32): i32 {
   if (w < 1 || h < 1 || c < 1 || c > MAXSLOT) return -1;
   ensurePlanes(w, h, c);
+  imgP = img;
+  lastPred = pred;
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) symbols(img, x, y, pred, xf);
   return 0;
 }
@@ -486,6 +534,7 @@ export function phGather(s: i32, slot: i32, out: usize): i32 {
   const d = unchecked(mD[s]), spec = unchecked(mSpec[s]);
   let o = out;
   for (let y = 0; y < th; y++) for (let x = 0; x < tw; x++) {
+    setPreds(x, y, lastPred);
     for (let v = 0; v < d; v++) {
       const sp = spec + <usize>v * 12;
       const pl = v == 0 ? slot : load<i32>(sp);
@@ -513,6 +562,7 @@ export function phBits(out: usize): f64 {
   let bits: f64 = 0;
   for (let c = 0; c < tc; c++) if (out) store<f64>(out + (<usize>c << 3), 0);
   for (let y = 0; y < th; y++) for (let x = 0; x < tw; x++) for (let c = 0; c < tc; c++) {
+    if (c == 0) setPreds(x, y, lastPred);
     const s = condWeights(c, x, y);
     const mp = unchecked(mM[s]), ce = unchecked(mCE[s]);
     const z = zat(c, x, y);
@@ -534,6 +584,7 @@ export function phEncode(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32,
   ensureCode(n);
   let i = 0;
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++, i++) {
+    if (ch == 0) setPreds(x, y, pred);
     const s = condWeights(ch, x, y);
     const mp = unchecked(mM[s]), ce = unchecked(mCE[s]);
     const z = zat(ch, x, y);
@@ -558,7 +609,9 @@ export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i3
   if (w < 1 || h < 1 || c < 1 || c > MAXSLOT) return -3;
   ensurePlanes(w, h, c);
   if (ransDecInit(src, len) != 0) return -1;
+  imgP = img;
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    setPreds(x, y, pred);
     for (let ch = 0; ch < c; ch++) {
       const s = condWeights(ch, x, y);
       const mp = unchecked(mM[s]), ce = unchecked(mCE[s]);
@@ -578,7 +631,7 @@ export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i3
     }
     inverse(xf);
     for (let ch = 0; ch < c; ch++) {
-      const v = (unchecked(eBuf[ch]) + predict(img, x, y, ch, pred)) & 255;
+      const v = (unchecked(eBuf[ch]) + unchecked(predBuf[ch])) & 255;
       store<u8>(img + (<usize>y * <usize>tw + <usize>x) * <usize>tc + <usize>ch, <u8>v);
     }
   }

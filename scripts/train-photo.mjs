@@ -1,0 +1,59 @@
+// Trains the bundled photo model (models/photo.pcm) on photographs from Debian packages, and scores it
+// on held-out photographs it never saw.
+//   Training: opencv-doc's examples/data (graf1, graf3, rubberwhale1, smarties, chicky_512, sudoku,
+//             basketball1, box_in_scene) and python3-skimage's data (ihc, brick, grass, gravel, coins,
+//             cell, clock_motion).
+//   Held out: python3-skimage's astronaut, chelsea, coffee, motorcycle_left, camera, moon.
+// Install the data with `apt-get install python3-skimage opencv-doc`, or extract the two .deb files
+// (`apt-get download ...; dpkg -x FILE.deb DIR`) and pass --root=DIR (the folder holding usr/).
+// Usage: npm run build && node scripts/train-photo.mjs [--root=/] [--M=16] [--samples=600000]
+//        [--epochs=5] [--full-epochs=1] [--predictor=med] [--transform=subtract-green] [--out=models/photo.pcm]
+import fs from 'node:fs';
+import path from 'node:path';
+
+const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+const lib = await import(process.env.PCPRESS_LIB ?? '../dist/node.js');
+const { readImage, trainPhotoModel, photoIdealBits, compressPhoto, decompressPhoto } = lib;
+const root = args.root ?? '/';
+const SK = path.join(root, 'usr/lib/python3/dist-packages/skimage/data');
+const OC = path.join(root, 'usr/share/doc/opencv-doc/examples/data');
+export const TRAIN = [
+  ...['graf1', 'graf3', 'rubberwhale1', 'smarties', 'chicky_512', 'sudoku', 'basketball1', 'box_in_scene'].map((n) => path.join(OC, `${n}.png`)),
+  ...['ihc', 'brick', 'grass', 'gravel', 'coins', 'cell', 'clock_motion'].map((n) => path.join(SK, `${n}.png`)),
+];
+export const HELD_OUT = ['astronaut', 'chelsea', 'coffee', 'motorcycle_left', 'camera', 'moon'].map((n) => path.join(SK, `${n}.png`));
+for (const f of [...TRAIN, ...HELD_OUT]) {
+  if (!fs.existsSync(f)) {
+    console.error(`missing ${f}: apt-get install python3-skimage opencv-doc (or pass --root=DIR with the extracted packages)`);
+    process.exit(1);
+  }
+}
+const load = (f) => readImage(new Uint8Array(fs.readFileSync(f)));
+const num = (k, d) => (args[k] === undefined ? d : Number(args[k]));
+const opts = {
+  M: num('M', 16), samples: num('samples', 600000), epochs: num('epochs', 5), fullBatchEpochs: num('full-epochs', 1),
+  predictor: args.predictor ?? 'med', transform: args.transform ?? 'subtract-green', context: args.context ?? 'residual', seed: num('seed', 1),
+};
+const out = args.out ?? path.join(import.meta.dirname, '..', 'models', 'photo.pcm');
+console.log(`training on ${TRAIN.length} photos: ${JSON.stringify(opts)}`);
+const t0 = performance.now();
+const model = await trainPhotoModel(TRAIN.map(load), {
+  ...opts,
+  onProgress: (sub, p) => console.log(`${sub} ${p.phase} ${p.epoch}/${p.epochs}` +
+    (p.trainBpd === undefined ? '' : ` train ${p.trainBpd.toFixed(4)} bits/var`) + ` ${p.seconds.toFixed(1)} s`),
+});
+fs.writeFileSync(out, model.fileBytes);
+console.log(`wrote ${out}: ${model.fileBytes.length} bytes, photo model ${model.id} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+let bits = 0, bytes = 0, n = 0;
+for (const f of HELD_OUT) {
+  const im = load(f);
+  const k = im.width * im.height * im.channels;
+  const ideal = photoIdealBits(im, model).bits;
+  const s = compressPhoto(im, model);
+  const back = decompressPhoto(s, model);
+  const ok = back.data.every((v, i) => v === im.data[i]);
+  bits += ideal; bytes += s.length; n += k;
+  console.log(`${path.basename(f).padEnd(20)} ${im.width}x${im.height}x${im.channels}  ideal ${(ideal / k).toFixed(4)}  file ${((8 * s.length) / k).toFixed(4)} bits/subpixel  ${ok ? 'round trip ok' : 'ROUND TRIP FAILED'}`);
+  if (!ok) process.exitCode = 1;
+}
+console.log(`held out: ideal ${(bits / n).toFixed(4)}, file ${((8 * bytes) / n).toFixed(4)} bits/subpixel`);

@@ -1,0 +1,129 @@
+// CLI subcommands of the photo codec. `photoCommand` handles compress/decompress of photographs (any
+// image that is not a 28x28 grayscale digit, or any stream starting with the photo marker) and
+// train-photo; it returns undefined for everything else so the MNIST codec's commands can run.
+import { ArgumentError } from '../errors.js';
+import { readImage, writePgm, writePng } from '../pc/image.js';
+import type { PcImage } from '../pc/model.js';
+import { compressPhoto, decompressPhoto, PHOTO_STREAM } from './codec.js';
+import { loadPhotoModel, type PhotoModel } from './model.js';
+import { trainPhotoModel } from './train.js';
+
+type Flags = Record<string, string | boolean>;
+
+/** Usage text of the photo subcommands. */
+export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--tile=256]
+      Photographs of any size (gray, RGB, RGBA) use the bundled photo model; 28x28 grayscale images the MNIST one.
+  pcpress decompress <file.pcx> [-o image.png]      (photo streams and MNIST streams alike)
+  pcpress train-photo --data=<folder of PNG/PGM> -o <model.pcm> [--M=16] [--samples=300000] [--epochs=4]
+`;
+
+async function fs() {
+  return import('node:fs/promises');
+}
+
+async function readFile(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await (await fs()).readFile(path));
+  } catch (e) {
+    throw new ArgumentError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+function str(flags: Flags, ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = flags[n];
+    if (typeof v === 'string') return v;
+    if (v === true) throw new ArgumentError(`--${n} needs a value (write --${n}=VALUE)`);
+  }
+  return undefined;
+}
+
+function num(flags: Flags, name: string, def: number): number {
+  const v = flags[name];
+  if (v === undefined) return def;
+  const x = Number(v);
+  if (typeof v !== 'string' || !Number.isFinite(x)) throw new ArgumentError(`--${name} needs a number (write --${name}=N)`);
+  return x;
+}
+
+/** True when the MNIST model is the right default for an image (28x28, one channel). */
+export function isMnistShaped(img: PcImage): boolean {
+  return img.width === 28 && img.height === 28 && img.channels === 1;
+}
+
+async function photoModel(flags: Flags): Promise<PhotoModel> {
+  const m = str(flags, 'model', 'm');
+  if (!m || m === 'photo') return loadPhotoModel('photo');
+  return loadPhotoModel(await readFile(m));
+}
+
+/** Is `path` a photo-model file (magic PCPH)? */
+async function isPhotoModelFile(path: string): Promise<boolean> {
+  const b = await readFile(path);
+  return b.length >= 4 && b[0] === 0x50 && b[1] === 0x43 && b[2] === 0x50 && b[3] === 0x48;
+}
+
+/**
+ * Runs a photo subcommand. Returns the exit code, or undefined when the command is for the MNIST codec
+ * (or not a codec command at all).
+ */
+export async function photoCommand(cmd: string, flags: Flags, rest: string[]): Promise<number | undefined> {
+  const out = str(flags, 'o', 'output');
+  const modelFlag = str(flags, 'model', 'm');
+  switch (cmd) {
+    case 'compress': {
+      const input = rest[0];
+      if (!input) return undefined;
+      const img = readImage(await readFile(input));
+      if (modelFlag === 'mnist') return undefined;
+      if (modelFlag && modelFlag !== 'photo' && !(await isPhotoModelFile(modelFlag))) return undefined;
+      if (!modelFlag && isMnistShaped(img)) return undefined;
+      const model = await photoModel(flags);
+      const t = performance.now();
+      const bytes = compressPhoto(img, model, { tileSize: num(flags, 'tile', 256) });
+      const ms = performance.now() - t;
+      const dest = out ?? `${input}.pcx`;
+      await (await fs()).writeFile(dest, bytes);
+      const n = img.width * img.height * img.channels;
+      const png = writePng(img).length;
+      console.log(`${input}: ${img.width}x${img.height}x${img.channels} -> ${dest}: ${bytes.length} bytes, ` +
+        `${((8 * bytes.length) / n).toFixed(3)} bits/subpixel in ${(ms / 1000).toFixed(2)} s (photo model ${model.id}; ` +
+        `PNG ${png} bytes = ${((8 * png) / n).toFixed(3)})`);
+      return 0;
+    }
+    case 'decompress': {
+      const input = rest[0];
+      if (!input) return undefined;
+      const bytes = await readFile(input);
+      if (bytes[0] !== PHOTO_STREAM) return undefined;
+      const model = await photoModel(flags);
+      const img = decompressPhoto(bytes, model);
+      const name = out ?? (input.endsWith('.pcx') ? input.slice(0, -4) : `${input}.png`);
+      const dest = /\.(png|pgm)$/i.test(name) ? name : `${name}.png`;
+      await (await fs()).writeFile(dest, /\.pgm$/i.test(dest) ? writePgm(img) : writePng(img));
+      console.log(`${input} -> ${dest} (${img.width}x${img.height}x${img.channels})`);
+      return 0;
+    }
+    case 'train-photo': {
+      const data = str(flags, 'data');
+      if (!data || !out) throw new ArgumentError('train-photo: needs --data=<folder of PNG/PGM photos> and -o <model file>');
+      const f = await fs();
+      const names = (await f.readdir(data)).filter((n) => /\.(png|pgm)$/i.test(n)).sort();
+      if (!names.length) throw new ArgumentError(`train-photo: no PNG/PGM files in ${data}`);
+      const images: PcImage[] = [];
+      for (const n of names) images.push(readImage(await readFile(`${data}/${n}`)));
+      console.log(`training a photo model on ${images.length} photos`);
+      const model = await trainPhotoModel(images, {
+        M: num(flags, 'M', 16), samples: num(flags, 'samples', 300000), epochs: num(flags, 'epochs', 4),
+        fullBatchEpochs: num(flags, 'full-epochs', 1), seed: num(flags, 'seed', 1),
+        onProgress: (sub, p) => console.log(`${sub} ${p.phase} ${p.epoch}/${p.epochs}` +
+          (p.trainBpd === undefined ? '' : ` train ${p.trainBpd.toFixed(4)} bits/var`) + ` ${p.seconds.toFixed(1)} s`),
+      });
+      await f.writeFile(out, model.fileBytes);
+      console.log(`wrote ${out}: ${model.fileBytes.length} bytes, photo model ${model.id}`);
+      return 0;
+    }
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,293 @@
+// Photo stream: an image of any size cut into independent square tiles (regions), each one rANS stream
+// coded by the wasm photo kernels. Tiles share nothing, so they can be coded in parallel (one per worker)
+// and memory stays bounded by the tile size.
+//
+// Stream format, version 1:
+//   byte 0      0xB3 (photo stream)
+//   bytes 1..4  model id (u32 LE)
+//   varint      width (1..65535), varint height (1..65535)
+//   byte        channels (1..4)
+//   byte        tile size as log2 (4..14); tiles run row-major, the last row/column may be smaller
+//   byte        flags: bit 0 = the last channel (alpha) is constant and not coded
+//   [byte]      that alpha value, when flag bit 0 is set
+//   varint      payload length of each tile (>= 1), in tile order
+//   payloads    concatenated; they must end exactly at the end of the stream
+// Each payload is a rANS stream (assembly/rans.ts) starting at x0 = 2^16 + bits 8..23 of the model id;
+// the decoder must end at exactly x0 with every byte consumed, so corrupt or truncated tiles and streams
+// made with another model are refused.
+import { ArgumentError, LimitError } from '../errors.js';
+import { CorruptDataError, TruncatedDataError, WrongModelError } from '../pc/errors.js';
+import type { PcImage } from '../pc/model.js';
+import { PREDICTORS, TRANSFORMS, palloc, type PhotoModel } from './model.js';
+
+/** First byte of a photo stream. */
+export const PHOTO_STREAM = 0xb3;
+/** Largest width*height*channels a stream may declare by default (an 8192 x 8192 RGBA image). */
+export const MAX_PHOTO_BYTES = 2 ** 28;
+
+/** Header of a photo stream. */
+export interface PhotoStreamInfo {
+  modelId: string;
+  width: number;
+  height: number;
+  channels: number;
+  tileSize: number;
+  tilesX: number;
+  tilesY: number;
+  /** Alpha value when the alpha channel is constant (not coded). */
+  constantAlpha?: number;
+  /** Byte offset and length of each tile's payload. */
+  tiles: { offset: number; length: number }[];
+}
+
+/** Options of compressPhoto. */
+export interface PhotoCompressOptions {
+  /** Tile (region) side in pixels, a power of two in 16..16384 (default 256). */
+  tileSize?: number;
+}
+
+function x0Of(model: PhotoModel): bigint {
+  return BigInt(0x10000 | ((model.hash >>> 8) & 0xffff));
+}
+
+function putVarint(out: number[], v: number): void {
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+
+function getVarint(bytes: Uint8Array, pos: { p: number }, what: string): number {
+  let v = 0, mul = 1;
+  for (let i = 0; i < 5; i++) {
+    if (pos.p >= bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its header`);
+    const b = bytes[pos.p++];
+    v += (b & 0x7f) * mul;
+    if (!(b & 0x80)) return v;
+    mul *= 128;
+  }
+  throw new CorruptDataError(`${what}: malformed length field`);
+}
+
+/** Checks an image argument. */
+export function checkPhoto(img: PcImage, what: string): void {
+  if (!img || typeof img !== 'object' || !(img.data instanceof Uint8Array) || !Number.isInteger(img.width) ||
+    !Number.isInteger(img.height) || !Number.isInteger(img.channels)) {
+    throw new ArgumentError(`${what}: expected an image { width, height, channels, data: Uint8Array }`);
+  }
+  if (img.width < 1 || img.height < 1 || img.width > 65535 || img.height > 65535) {
+    throw new ArgumentError(`${what}: image is ${img.width}x${img.height}; each side must be in 1..65535`);
+  }
+  if (img.channels < 1 || img.channels > 4) throw new ArgumentError(`${what}: ${img.channels} channels (1 to 4 supported)`);
+  if (img.data.length !== img.width * img.height * img.channels) {
+    throw new ArgumentError(`${what}: data has ${img.data.length} bytes, expected ${img.width * img.height * img.channels}`);
+  }
+  if (img.data.length > MAX_PHOTO_BYTES) throw new LimitError(`${what}: ${img.data.length} bytes of pixels exceeds ${MAX_PHOTO_BYTES}`);
+}
+
+function checkModel(model: PhotoModel, what: string): void {
+  if (!model || typeof (model as PhotoModel).configure !== 'function') throw new ArgumentError(`${what}: expected a photo model from loadPhotoModel()`);
+}
+
+function copyTile(img: PcImage, x0: number, y0: number, w: number, h: number, dst: Uint8Array): void {
+  const c = img.channels, row = w * c;
+  for (let y = 0; y < h; y++) {
+    const s = ((y0 + y) * img.width + x0) * c;
+    dst.set(img.data.subarray(s, s + row), y * row);
+  }
+}
+
+function constantAlpha(img: PcImage): number | undefined {
+  if (img.channels !== 2 && img.channels !== 4) return undefined;
+  const c = img.channels, a = img.data[c - 1];
+  for (let i = c - 1; i < img.data.length; i += c) if (img.data[i] !== a) return undefined;
+  return a;
+}
+
+function dropLast(img: PcImage): PcImage {
+  const c = img.channels, n = img.width * img.height, data = new Uint8Array(n * (c - 1));
+  for (let i = 0, o = 0; i < n; i++) for (let k = 0; k < c - 1; k++) data[o++] = img.data[i * c + k];
+  return { width: img.width, height: img.height, channels: c - 1, data };
+}
+
+/** Encodes one tile (x0, y0, w, h) of an image; returns its payload. */
+export function encodePhotoTile(model: PhotoModel, img: PcImage, tx: number, ty: number, w: number, h: number): Uint8Array {
+  const ex = model.ex, c = img.channels;
+  model.configure(c);
+  const n = w * h * c;
+  const cap = 2 * n + 64;
+  const ip = palloc(ex, n), dp = palloc(ex, cap);
+  try {
+    copyTile(img, tx, ty, w, h, new Uint8Array(ex.memory.buffer, ip, n));
+    const len = ex.phEncode(ip, w, h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform), dp, cap, x0Of(model));
+    if (len < 0) throw new Error(`photo: tile encoder failed (${len}); bug`);
+    return new Uint8Array(ex.memory.buffer, dp, len).slice();
+  } finally {
+    ex.free(ip);
+    ex.free(dp);
+  }
+}
+
+/** Decodes one tile payload into `out` (the whole image) at (tx, ty). Returns false if it does not decode exactly. */
+export function decodePhotoTile(model: PhotoModel, payload: Uint8Array, out: PcImage, tx: number, ty: number, w: number, h: number): boolean {
+  const ex = model.ex, c = out.channels;
+  model.configure(c);
+  const n = w * h * c;
+  const sp = palloc(ex, payload.length), ip = palloc(ex, n);
+  try {
+    new Uint8Array(ex.memory.buffer, sp, payload.length).set(payload);
+    const r = ex.phDecode(sp, payload.length, ip, w, h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform), x0Of(model));
+    if (r !== 0) return false;
+    const src = new Uint8Array(ex.memory.buffer, ip, n), row = w * c;
+    for (let y = 0; y < h; y++) out.data.set(src.subarray(y * row, (y + 1) * row), ((ty + y) * out.width + tx) * c);
+    return true;
+  } finally {
+    ex.free(sp);
+    ex.free(ip);
+  }
+}
+
+/** Tile rectangles of a w x h image with tiles of side t, row-major. */
+export function tileRects(width: number, height: number, t: number): { x: number; y: number; w: number; h: number }[] {
+  const r = [];
+  for (let y = 0; y < height; y += t) for (let x = 0; x < width; x += t) r.push({ x, y, w: Math.min(t, width - x), h: Math.min(t, height - y) });
+  return r;
+}
+
+/** Builds the stream from tile payloads (in tile order). */
+export function assemblePhotoStream(model: PhotoModel, img: { width: number; height: number; channels: number }, tileSize: number,
+  alpha: number | undefined, payloads: Uint8Array[]): Uint8Array {
+  const head: number[] = [PHOTO_STREAM, model.hash & 0xff, (model.hash >>> 8) & 0xff, (model.hash >>> 16) & 0xff, model.hash >>> 24];
+  putVarint(head, img.width);
+  putVarint(head, img.height);
+  head.push(img.channels, Math.log2(tileSize), alpha === undefined ? 0 : 1);
+  if (alpha !== undefined) head.push(alpha);
+  for (const p of payloads) putVarint(head, p.length);
+  const out = new Uint8Array(head.length + payloads.reduce((s, p) => s + p.length, 0));
+  out.set(head);
+  let o = head.length;
+  for (const p of payloads) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** The image to code tile by tile (alpha dropped when constant), the constant alpha, and the tile size. */
+export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: string): { img: PcImage; alpha?: number; tileSize: number } {
+  checkPhoto(image, what);
+  const tileSize = options.tileSize ?? 256;
+  if (!Number.isInteger(tileSize) || tileSize < 16 || tileSize > 16384 || (tileSize & (tileSize - 1))) {
+    throw new ArgumentError(`${what}: tileSize must be a power of two in 16..16384, got ${tileSize}`);
+  }
+  const alpha = constantAlpha(image);
+  return { img: alpha === undefined ? image : dropLast(image), alpha, tileSize };
+}
+
+/** Compresses an 8-bit image (1-4 channels, any size) with a photo model. */
+export function compressPhoto(image: PcImage, model: PhotoModel, options: PhotoCompressOptions = {}): Uint8Array {
+  checkModel(model, 'compressPhoto');
+  const { img, alpha, tileSize } = planPhoto(image, options, 'compressPhoto');
+  const payloads = tileRects(img.width, img.height, tileSize).map((r) => encodePhotoTile(model, img, r.x, r.y, r.w, r.h));
+  return assemblePhotoStream(model, image, tileSize, alpha, payloads);
+}
+
+/** Reads and validates a photo stream's header (no pixels are allocated). */
+export function photoStreamInfo(bytes: Uint8Array, maxBytes = MAX_PHOTO_BYTES): PhotoStreamInfo {
+  const what = 'photo stream';
+  if (!(bytes instanceof Uint8Array)) throw new ArgumentError(`${what}: expected a Uint8Array`);
+  if (bytes.length < 10) throw new TruncatedDataError(`${what}: ${bytes.length} bytes is too short`);
+  if (bytes[0] !== PHOTO_STREAM) throw new CorruptDataError(`${what}: not a pcpress photo stream (first byte 0x${bytes[0].toString(16)})`);
+  const id = (bytes[1] | (bytes[2] << 8) | (bytes[3] << 16) | (bytes[4] << 24)) >>> 0;
+  const pos = { p: 5 };
+  const width = getVarint(bytes, pos, what), height = getVarint(bytes, pos, what);
+  if (pos.p + 3 > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its header`);
+  const channels = bytes[pos.p++], tl = bytes[pos.p++], flags = bytes[pos.p++];
+  if (width < 1 || height < 1 || width > 65535 || height > 65535) throw new CorruptDataError(`${what}: bad size ${width}x${height}`);
+  if (channels < 1 || channels > 4) throw new CorruptDataError(`${what}: ${channels} channels`);
+  if (tl < 4 || tl > 14) throw new CorruptDataError(`${what}: tile size 2^${tl} outside 2^4..2^14`);
+  if (flags > 1 || (flags === 1 && channels !== 2 && channels !== 4)) throw new CorruptDataError(`${what}: bad flags ${flags}`);
+  if (width * height * channels > maxBytes) {
+    throw new LimitError(`${what}: ${width}x${height}x${channels} exceeds the limit of ${maxBytes} bytes of pixels`);
+  }
+  let constantAlphaValue: number | undefined;
+  if (flags === 1) {
+    if (pos.p >= bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its header`);
+    constantAlphaValue = bytes[pos.p++];
+  }
+  const t = 1 << tl, tilesX = Math.ceil(width / t), tilesY = Math.ceil(height / t), nt = tilesX * tilesY;
+  // every tile needs at least 2 bytes (length + payload)
+  if (nt * 2 > bytes.length - pos.p) throw new TruncatedDataError(`${what}: ${nt} tiles announced, the stream is too short`);
+  const lens: number[] = [];
+  for (let i = 0; i < nt; i++) {
+    const n = getVarint(bytes, pos, what);
+    if (n < 1) throw new CorruptDataError(`${what}: tile ${i} is empty`);
+    lens.push(n);
+  }
+  const tiles: { offset: number; length: number }[] = [];
+  let o = pos.p;
+  for (const n of lens) {
+    tiles.push({ offset: o, length: n });
+    o += n;
+    if (o > bytes.length) throw new TruncatedDataError(`${what}: tile payloads run past the end of the stream`);
+  }
+  if (o !== bytes.length) throw new CorruptDataError(`${what}: ${bytes.length - o} stray bytes after the last tile`);
+  return { modelId: id.toString(16).padStart(8, '0'), width, height, channels, tileSize: t, tilesX, tilesY, constantAlpha: constantAlphaValue, tiles };
+}
+
+/** Checks the stream's model id against the model. */
+export function checkStreamModel(info: PhotoStreamInfo, model: PhotoModel, what: string): void {
+  if (info.modelId !== model.id) {
+    throw new WrongModelError(info.modelId, model.id, `${what}: the stream was made with photo model ${info.modelId}, not ${model.id}`);
+  }
+}
+
+/** Re-inserts a constant alpha channel. */
+export function withAlpha(img: PcImage, alpha: number): PcImage {
+  const c = img.channels + 1, n = img.width * img.height, data = new Uint8Array(n * c);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < c - 1; k++) data[i * c + k] = img.data[i * (c - 1) + k];
+    data[i * c + c - 1] = alpha;
+  }
+  return { width: img.width, height: img.height, channels: c, data };
+}
+
+/** Decompresses a photo stream made by compressPhoto with the same model. */
+export function decompressPhoto(bytes: Uint8Array, model: PhotoModel, options: { maxBytes?: number } = {}): PcImage {
+  const what = 'decompressPhoto';
+  checkModel(model, what);
+  const info = photoStreamInfo(bytes, options.maxBytes);
+  checkStreamModel(info, model, what);
+  const c = info.channels - (info.constantAlpha === undefined ? 0 : 1);
+  const out: PcImage = { width: info.width, height: info.height, channels: c, data: new Uint8Array(info.width * info.height * c) };
+  tileRects(info.width, info.height, info.tileSize).forEach((r, i) => {
+    const t = info.tiles[i];
+    if (!decodePhotoTile(model, bytes.subarray(t.offset, t.offset + t.length), out, r.x, r.y, r.w, r.h)) {
+      throw new CorruptDataError(`${what}: tile ${i} does not decode exactly (corrupt, truncated, or made with another model)`);
+    }
+  });
+  return info.constantAlpha === undefined ? out : withAlpha(out, info.constantAlpha);
+}
+
+/** Ideal code length (bits) of an image under a photo model, per slot, with one tile per `tileSize` square. */
+export function photoIdealBits(image: PcImage, model: PhotoModel, options: PhotoCompressOptions = {}): { bits: number; perSlot: number[] } {
+  checkModel(model, 'photoIdealBits');
+  const { img, tileSize } = planPhoto(image, options, 'photoIdealBits');
+  const ex = model.ex, c = img.channels;
+  model.configure(c);
+  const perSlot = new Array(c).fill(0);
+  let bits = 0;
+  for (const r of tileRects(img.width, img.height, tileSize)) {
+    const n = r.w * r.h * c;
+    const ip = palloc(ex, n), op = palloc(ex, 64);
+    copyTile(img, r.x, r.y, r.w, r.h, new Uint8Array(ex.memory.buffer, ip, n));
+    ex.phSymbols(ip, r.w, r.h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform));
+    bits += ex.phBits(op);
+    const f = new Float64Array(ex.memory.buffer, op, c);
+    for (let k = 0; k < c; k++) perSlot[k] += f[k];
+    ex.free(ip);
+    ex.free(op);
+  }
+  return { bits, perSlot };
+}
