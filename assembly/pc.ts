@@ -278,8 +278,25 @@ export function pcPmf(t: i32): i32 {
   const o = vec(outP, v), a = vec(accP, v);
   for (let k = 0; k < M; k++) store<f32>(wP + (<usize>k << 2), load<f32>(o + (<usize>k << 2)) * load<f32>(a + (<usize>k << 2)));
   normalize(wP, M);
-  vfill(pmfP, 0, K);
-  for (let k = 0; k < M; k++) axpy(load<f32>(wP + (<usize>k << 2)), erow(v, k), pmfP, K);
+  // pmf[c] = sum_k w[k] E_v[k][c], 16 values at a time in registers (same operation order as an axpy per k)
+  const rowBytes = <usize>K << 2;
+  for (let c0 = 0; c0 < K; c0 += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let e = erow(v, 0) + (<usize>c0 << 2);
+    for (let k = 0; k < M; k++) {
+      const wk = f32x4.splat(load<f32>(wP + (<usize>k << 2)));
+      a0 = f32x4.add(a0, f32x4.mul(wk, v128.load(e)));
+      a1 = f32x4.add(a1, f32x4.mul(wk, v128.load(e, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(wk, v128.load(e, 32)));
+      a3 = f32x4.add(a3, f32x4.mul(wk, v128.load(e, 48)));
+      e += rowBytes;
+    }
+    const d = pmfP + (<usize>c0 << 2);
+    v128.store(d, a0);
+    v128.store(d, a1, 16);
+    v128.store(d, a2, 32);
+    v128.store(d, a3, 48);
+  }
   normalize(pmfP, K);
   return v;
 }
