@@ -94,11 +94,15 @@ function getVarint(bytes: Uint8Array, pos: { p: number }, what: string): number 
   throw new CorruptDataError(`${what}: malformed length field`);
 }
 
-/** Compresses many same-shape images into one stream (one header; `chunk` images per rANS stream). */
+/**
+ * Compresses many same-shape images into one stream (one header; `chunk` images per rANS stream, default
+ * up to 1024).
+ */
 export function compressImages(images: PcImage[], model: PcModel, options: { chunk?: number } = {}): Uint8Array {
   checkModel(model, 'compressImages');
   if (!Array.isArray(images)) throw new ArgumentError('compressImages: expected an array of images');
-  const chunk = options.chunk ?? 1024;
+  // default: up to 1024 images per stream, and at most ~1M pixels (the encoder keeps 12 bytes per pixel)
+  const chunk = options.chunk ?? Math.max(1, Math.min(1024, Math.floor(2 ** 20 / model.D)));
   if (!Number.isInteger(chunk) || chunk < 1 || chunk > MAX_CHUNK) throw new ArgumentError(`compressImages: chunk must be an integer in 1..${MAX_CHUNK}, got ${chunk}`);
   const x0 = x0Of(model);
   const head: number[] = [MULTI, model.hash & 0xff, (model.hash >>> 8) & 0xff, (model.hash >>> 16) & 0xff, model.hash >>> 24];
