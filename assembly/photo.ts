@@ -40,6 +40,9 @@ const mMsg = new StaticArray<usize>(MAXSLOT); // f32[D][Mp] scratch messages
 const mMsgPtr = new StaticArray<usize>(MAXSLOT); // usize[D]: where each node's message is
 const mVals = new StaticArray<usize>(MAXSLOT); // i32[D] gathered context
 const slotModel = new StaticArray<i32>(MAXSLOT);
+const mOff = new StaticArray<usize>(MAXSLOT); // i32[D]: linear offset of each context symbol (this tile)
+const mRaw = new StaticArray<i32>(MAXSLOT); // 1 if any context variable reads raw samples
+const mReach = new StaticArray<i32>(MAXSLOT); // largest |ox| or |oy| of the context
 
 let wP: usize = 0; // f32[1024] scratch weights
 let uP: usize = 0; // f32[1024]
@@ -79,6 +82,7 @@ function freeModel(s: i32): void {
   heap.free(unchecked(mMsg[s]));
   heap.free(unchecked(mMsgPtr[s]));
   heap.free(unchecked(mVals[s]));
+  heap.free(unchecked(mOff[s]));
   unchecked(mD[s] = 0);
 }
 
@@ -150,7 +154,28 @@ export function phInit(s: i32, d: i32, m: i32, parent: usize, ord: usize, spec: 
   unchecked(mMsg[s] = zalloc(<usize>d * <usize>mp << 2));
   unchecked(mMsgPtr[s] = zalloc(<usize>d << 3));
   unchecked(mVals[s] = zalloc(<usize>d << 2));
+  unchecked(mOff[s] = zalloc(<usize>d << 2));
+  let raw = 0, reach = 0;
+  for (let v = 1; v < d; v++) {
+    if (load<i32>(sp + <usize>v * 12) >= 8) raw = 1;
+    const ox = abs(load<i32>(sp + <usize>v * 12, 4)), oy = abs(load<i32>(sp + <usize>v * 12, 8));
+    reach = max(reach, max(ox, oy));
+  }
+  unchecked(mRaw[s] = raw);
+  unchecked(mReach[s] = reach);
   return 0;
+}
+
+// Linear offsets of the context symbols in the planes of a tw x th tile, for the models of c slots.
+function setOffsets(c: i32): void {
+  for (let slot = 0; slot < c; slot++) {
+    const s = unchecked(slotModel[slot]);
+    const d = unchecked(mD[s]), sp = unchecked(mSpec[s]), off = unchecked(mOff[s]);
+    for (let v = 1; v < d; v++) {
+      const q = sp + <usize>v * 12;
+      store<i32>(off + (<usize>v << 2), (load<i32>(q) * th + load<i32>(q, 8)) * tw + load<i32>(q, 4));
+    }
+  }
 }
 
 /** Pointer to model s's root prior pi (f32[Mp], Mp = M rounded up to a multiple of 4). */
@@ -207,10 +232,18 @@ export function phPrepare(s: i32): void {
       if (mx > 0) vscale(row, 1 / mx, mp);
     }
   }
-  // inner nodes: transpose T_v in place (TT[k][j] = T[j][k]) so messages are column sums
+  // inner nodes: emission rows scaled to max 1 (a constant factor per value: the posterior is the same,
+  // and products stay far from underflow), and T_v transposed in place (TT[k][j] = T[j][k]) so that
+  // messages are sums of columns
   for (let v = 1; v < d; v++) {
     const leaf = load<i32>(ks + (<usize>v << 2)) == load<i32>(ks + (<usize>(v + 1) << 2));
     if (leaf) continue;
+    for (let x = 0; x < K; x++) {
+      const row = tab + (<usize>((v * K + x) * mp) << 2);
+      let mx: f32 = 0;
+      for (let j = 0; j < mp; j++) mx = max(mx, load<f32>(row + (<usize>j << 2)));
+      if (mx > 0) vscale(row, 1 / mx, mp);
+    }
     const tv = unchecked(mT[s]) + (<usize>(v * mp * mp) << 2);
     for (let j = 0; j < mp; j++) for (let k = j + 1; k < mp; k++) {
       const a = tv + (<usize>(j * mp + k) << 2), b = tv + (<usize>(k * mp + j) << 2);
@@ -302,9 +335,16 @@ function condWeights(slot: i32, x: i32, y: i32): i32 {
   const s = unchecked(slotModel[slot]);
   const d = unchecked(mD[s]), mp = unchecked(mM[s]);
   const spec = unchecked(mSpec[s]), vals = unchecked(mVals[s]);
-  for (let v = 1; v < d; v++) {
-    const sp = spec + <usize>v * 12;
-    store<i32>(vals + (<usize>v << 2), zat(load<i32>(sp), x + load<i32>(sp, 4), y + load<i32>(sp, 8)));
+  const reach = unchecked(mReach[s]);
+  if (unchecked(mRaw[s]) == 0 && x >= reach && y >= reach && x + reach < tw) {
+    // interior: every context symbol is inside the tile, at a fixed offset
+    const base = zP + <usize>(y * tw + x), off = unchecked(mOff[s]);
+    for (let v = 1; v < d; v++) store<i32>(vals + (<usize>v << 2), <i32>load<u8>(base + <usize>load<i32>(off + (<usize>v << 2))));
+  } else {
+    for (let v = 1; v < d; v++) {
+      const sp = spec + <usize>v * 12;
+      store<i32>(vals + (<usize>v << 2), zat(load<i32>(sp), x + load<i32>(sp, 4), y + load<i32>(sp, 8)));
+    }
   }
   const ord = unchecked(mOrd[s]), ks = unchecked(mKidStart[s]), kids = unchecked(mKids[s]);
   const tab = unchecked(mTab[s]), msg = unchecked(mMsg[s]), mptr = unchecked(mMsgPtr[s]);
@@ -324,8 +364,6 @@ function condWeights(slot: i32, x: i32, y: i32): i32 {
       const cm = load<usize>(mptr + (<usize>c << 3));
       for (let j = 0; j < mp; j += 4) v128.store(uP + (<usize>j << 2), f32x4.mul(v128.load(uP + (<usize>j << 2)), v128.load(cm + (<usize>j << 2))));
     }
-    const su = vsum(uP, mp);
-    if (su > 0 && su < Infinity) vscale(uP, 1 / su, mp);
     const out = msg + (<usize>(v * mp) << 2);
     const tv = T + (<usize>(v * mp * mp) << 2);
     memory.fill(out, 0, <usize>mp << 2);
@@ -345,8 +383,23 @@ function condWeights(slot: i32, x: i32, y: i32): i32 {
     const cm = load<usize>(mptr + (<usize>c << 3));
     for (let j = 0; j < mp; j += 4) v128.store(wP + (<usize>j << 2), f32x4.mul(v128.load(wP + (<usize>j << 2)), v128.load(cm + (<usize>j << 2))));
   }
-  // integer weights summing to 2^15
+  // integer weights summing to 2^15: W = floor(w (2^15 - Mp) / sum w) in SIMD, the remainder (<= 2 Mp)
+  // to state 0
   const sw = vsum(wP, mp);
+  if (sw > 0 && sw < Infinity) {
+    const vi = f32x4.splat(<f32>(WTOT - <u32>mp) / sw);
+    let acc = i32x4.splat(0);
+    for (let k = 0; k < mp; k += 4) {
+      const q = i32x4.trunc_sat_f32x4_u(f32x4.mul(v128.load(wP + (<usize>k << 2)), vi));
+      v128.store(WP + (<usize>k << 2), q);
+      acc = i32x4.add(acc, q);
+    }
+    const sum = <u32>(i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3));
+    if (sum <= WTOT) {
+      store<u32>(WP, load<u32>(WP) + (WTOT - sum));
+      return s;
+    }
+  }
   let tot: u32 = 0, best = 0, bestW: u32 = 0;
   if (sw > 0 && sw < Infinity) {
     const inv: f32 = <f32>WTOT / sw;
@@ -559,6 +612,7 @@ function ensureCode(symbols: i32): void {
  * slots (sum of -log2(freq / 2^24)); per-slot totals go to out (f64[c]) when out != 0.
  */
 export function phBits(out: usize): f64 {
+  setOffsets(tc);
   let bits: f64 = 0;
   for (let c = 0; c < tc; c++) if (out) store<f64>(out + (<usize>c << 3), 0);
   for (let y = 0; y < th; y++) for (let x = 0; x < tw; x++) for (let c = 0; c < tc; c++) {
@@ -582,6 +636,7 @@ export function phEncode(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32,
   if (phSymbols(img, w, h, c, pred, xf) != 0) return -2;
   const n = w * h * c;
   ensureCode(n);
+  setOffsets(c);
   let i = 0;
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++, i++) {
     if (ch == 0) setPreds(x, y, pred);
@@ -610,6 +665,7 @@ export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i3
   ensurePlanes(w, h, c);
   if (ransDecInit(src, len) != 0) return -1;
   imgP = img;
+  setOffsets(c);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
     setPreds(x, y, pred);
     for (let ch = 0; ch < c; ch++) {
@@ -636,4 +692,16 @@ export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i3
     }
   }
   return ransDecDone(x0) ? 0 : -2;
+}
+
+/**
+ * The coder's integer CDF (u32[257], cdf[256] = 2^24) of the symbol of `slot` at (x, y) of the tile whose
+ * planes phSymbols computed, written to out. For tests: the same tables the encoder and decoder use.
+ */
+export function phCdf(slot: i32, x: i32, y: i32, out: usize): void {
+  setOffsets(tc);
+  setPreds(x, y, lastPred);
+  const s = condWeights(slot, x, y);
+  const mp = unchecked(mM[s]), ce = unchecked(mCE[s]);
+  for (let c = 0; c <= K; c++) store<u32>(out + (<usize>c << 2), cdfq(ce, mp, c));
 }

@@ -84,6 +84,10 @@ if (only.includes('browser')) {
   let p = m ? +m[1] : 0, f = m ? +m[2] : 0;
   if (r.status !== 0 && f === 0) f = 1;
   stages.push(['chromium', p, f, 0]);
+  const d = run('demo page (puppeteer-core)', 'node', ['test/browser/demo.mjs']);
+  const dm = /demo: (\d+) passed, (\d+) failed/.exec(d.stdout);
+  const dp = dm ? +dm[1] : 0, df = dm ? +dm[2] : 0;
+  stages.push(['demo', dp, d.status !== 0 && df === 0 ? 1 : df, 0]);
 }
 
 console.log('\n=== summary');

@@ -28,3 +28,4 @@ export {
 export const version = '0.1.0';
 export * from './kv/index.js';
 export * from './pc/index.js';
+export * from './photo/index.js';

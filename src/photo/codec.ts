@@ -7,7 +7,7 @@
 //   bytes 1..4  model id (u32 LE)
 //   varint      width (1..65535), varint height (1..65535)
 //   byte        channels (1..4)
-//   byte        tile size as log2 (4..14); tiles run row-major, the last row/column may be smaller
+//   byte        tile size as log2 (4..12); tiles run row-major, the last row/column may be smaller
 //   byte        flags: bit 0 = the last channel (alpha) is constant and not coded
 //   [byte]      that alpha value, when flag bit 0 is set
 //   varint      payload length of each tile (>= 1), in tile order
@@ -42,7 +42,7 @@ export interface PhotoStreamInfo {
 
 /** Options of compressPhoto. */
 export interface PhotoCompressOptions {
-  /** Tile (region) side in pixels, a power of two in 16..16384 (default 256). */
+  /** Tile (region) side in pixels, a power of two in 16..4096 (default 256). */
   tileSize?: number;
 }
 
@@ -178,8 +178,8 @@ export function assemblePhotoStream(model: PhotoModel, img: { width: number; hei
 export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: string): { img: PcImage; alpha?: number; tileSize: number } {
   checkPhoto(image, what);
   const tileSize = options.tileSize ?? 256;
-  if (!Number.isInteger(tileSize) || tileSize < 16 || tileSize > 16384 || (tileSize & (tileSize - 1))) {
-    throw new ArgumentError(`${what}: tileSize must be a power of two in 16..16384, got ${tileSize}`);
+  if (!Number.isInteger(tileSize) || tileSize < 16 || tileSize > 4096 || (tileSize & (tileSize - 1))) {
+    throw new ArgumentError(`${what}: tileSize must be a power of two in 16..4096, got ${tileSize}`);
   }
   const alpha = constantAlpha(image);
   return { img: alpha === undefined ? image : dropLast(image), alpha, tileSize };
@@ -206,7 +206,7 @@ export function photoStreamInfo(bytes: Uint8Array, maxBytes = MAX_PHOTO_BYTES): 
   const channels = bytes[pos.p++], tl = bytes[pos.p++], flags = bytes[pos.p++];
   if (width < 1 || height < 1 || width > 65535 || height > 65535) throw new CorruptDataError(`${what}: bad size ${width}x${height}`);
   if (channels < 1 || channels > 4) throw new CorruptDataError(`${what}: ${channels} channels`);
-  if (tl < 4 || tl > 14) throw new CorruptDataError(`${what}: tile size 2^${tl} outside 2^4..2^14`);
+  if (tl < 4 || tl > 12) throw new CorruptDataError(`${what}: tile size 2^${tl} outside 2^4..2^12`);
   if (flags > 1 || (flags === 1 && channels !== 2 && channels !== 4)) throw new CorruptDataError(`${what}: bad flags ${flags}`);
   if (width * height * channels > maxBytes) {
     throw new LimitError(`${what}: ${width}x${height}x${channels} exceeds the limit of ${maxBytes} bytes of pixels`);

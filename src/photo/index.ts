@@ -1,8 +1,8 @@
 // Lossless compression of photographs of any size (gray, RGB, RGBA) with per-pixel probabilistic
 // circuits over a causal neighbourhood: public API. Coding runs in wasm in every runtime (bit-exact).
-export { PhotoModel, loadPhotoModel, photoModelFromBytes, parsePhotoModel, encodePhotoModel, PREDICTORS, TRANSFORMS } from './model.js';
+export { PhotoModel, loadPhotoModel, photoModelFromBytes, photoCdfs, photoSymbols, parsePhotoModel, encodePhotoModel, PREDICTORS, TRANSFORMS } from './model.js';
 export type { ContextVar, PhotoModelParts, PhotoSubModel, Predictor, ColorTransform } from './model.js';
 export { compressPhoto, decompressPhoto, photoStreamInfo, photoIdealBits, MAX_PHOTO_BYTES, PHOTO_STREAM } from './codec.js';
 export type { PhotoStreamInfo, PhotoCompressOptions } from './codec.js';
-export { trainPhotoModel, defaultContext, rerootAtZero } from './train.js';
+export { trainPhotoModel, createRandomPhotoModel, defaultContext, rerootAtZero } from './train.js';
 export type { PhotoTrainOptions } from './train.js';

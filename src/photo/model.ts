@@ -45,6 +45,7 @@ export interface PhotoWasmExports {
   phPlanesPtr(): number;
   phGather(s: number, slot: number, out: number): number;
   phBits(out: number): number;
+  phCdf(slot: number, x: number, y: number, out: number): void;
   phEncode(img: number, w: number, h: number, c: number, pred: number, xf: number, dst: number, cap: number, x0: bigint): number;
   phDecode(src: number, len: number, img: number, w: number, h: number, c: number, pred: number, xf: number, x0: bigint): number;
 }
@@ -328,4 +329,40 @@ export async function loadPhotoModel(source: Uint8Array | 'photo' = 'photo'): Pr
   }
   if (!(source instanceof Uint8Array)) throw new ArgumentError('loadPhotoModel: expected model file bytes (Uint8Array) or "photo"');
   return photoModelFromBytes(source);
+}
+
+/**
+ * The coder's integer CDF (257 values, the last 2^24) of every symbol of a small image, in coding order
+ * (pixel by pixel, slots within a pixel), as the encoder and decoder compute them. For tests and tools.
+ */
+export function photoCdfs(model: PhotoModel, img: { width: number; height: number; channels: number; data: Uint8Array }): Uint32Array[] {
+  const ex = model.ex, c = img.channels, n = img.width * img.height * c;
+  model.configure(c);
+  const ip = palloc(ex, n), op = palloc(ex, 257 * 4);
+  try {
+    new Uint8Array(ex.memory.buffer, ip, n).set(img.data);
+    ex.phSymbols(ip, img.width, img.height, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform));
+    const out: Uint32Array[] = [];
+    for (let y = 0; y < img.height; y++) for (let x = 0; x < img.width; x++) for (let s = 0; s < c; s++) {
+      ex.phCdf(s, x, y, op);
+      out.push(new Uint32Array(ex.memory.buffer, op, 257).slice());
+    }
+    return out;
+  } finally {
+    ex.free(ip);
+    ex.free(op);
+  }
+}
+
+/** The symbol planes (u8[channels][height][width]) the codec computes for an image (prediction + transform). */
+export function photoSymbols(model: PhotoModel, img: { width: number; height: number; channels: number; data: Uint8Array }): Uint8Array {
+  const ex = model.ex, c = img.channels, n = img.width * img.height * c;
+  const ip = palloc(ex, n);
+  try {
+    new Uint8Array(ex.memory.buffer, ip, n).set(img.data);
+    ex.phSymbols(ip, img.width, img.height, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform));
+    return new Uint8Array(ex.memory.buffer, ex.phPlanesPtr(), n).slice();
+  } finally {
+    ex.free(ip);
+  }
 }

@@ -227,3 +227,30 @@ export function dropAlpha(im: PcImage): PcImage {
   for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) data[i * 3 + c] = im.data[i * im.channels + c];
   return { width: im.width, height: im.height, channels: 3, data };
 }
+
+/**
+ * A photo model with random trees (rooted at the coded symbol) and random parameters, for tests and
+ * demos. `random` returns uniforms in [0, 1); contexts default to defaultContext.
+ */
+export async function createRandomPhotoModel(opts: { M: number; random: () => number; predictor?: Predictor;
+  transform?: ColorTransform; grayContext?: ContextVar[]; colorContext?: ContextVar[][]; peak?: number }): Promise<PhotoModel> {
+  const { M, random } = opts;
+  if (!Number.isInteger(M) || M < 1 || M > 256) throw new ArgumentError('createRandomPhotoModel: M must be an integer in 1..256');
+  const peak = opts.peak ?? 1;
+  const make = async (spec: ContextVar[]): Promise<PhotoSubModel> => {
+    const D = spec.length;
+    const parent = new Int32Array(D);
+    parent[0] = -1;
+    for (let i = 1; i < D; i++) parent[i] = Math.floor(random() * i);
+    const { order } = postOrder(parent);
+    const n = M + D * M * M + D * M * 256;
+    const codes = new Uint8Array(n);
+    for (let i = 0; i < n; i++) codes[i] = Math.min(255, Math.floor(random() * random() * 64 * peak));
+    const pcm = await encodeModelFile({ width: D, height: 1, channels: 1, M, parent, order }, codes, { random: true }, false);
+    return { spec, pcm };
+  };
+  const subModels = [await make(opts.grayContext ?? defaultContext(0)), ...(await Promise.all([0, 1, 2].map((s) => make(opts.colorContext?.[s] ?? defaultContext(s)))))];
+  const bytes = encodePhotoModel({ predictor: opts.predictor ?? 'med', transform: opts.transform ?? 'subtract-green', subModels,
+    roles: { gray: 0, color: [1, 2, 3], alpha: -1 }, meta: { random: true } });
+  return photoModelFromBytes(bytes);
+}

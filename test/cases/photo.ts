@@ -1,0 +1,250 @@
+// Photo codec conformance: symbols (prediction + colour transform) against an independent JS reference,
+// the coder's integer CDFs against brute-force f64 conditionals of the HCLT, exact round trips of real
+// photographs (held-out skimage crops) and of random images of odd shapes, channel counts and tilings,
+// byte-exact streams shared by every runtime, and typed errors for corrupt, truncated, wrong-model,
+// oversized and fuzzed streams. The coder runs in wasm on either backend.
+import coffeePng from '../fixtures/coffee-64x48.png' with { type: 'bytes' };
+import cameraPng from '../fixtures/camera-48x40.png' with { type: 'bytes' };
+import { check, expectError, type Case, type CaseContext, type Pkg } from './util.js';
+
+type PhotoModel = Awaited<ReturnType<Pkg['loadPhotoModel']>>;
+type Image = { width: number; height: number; channels: number; data: Uint8Array };
+
+function fnv(bytes: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A random "photo": a smooth random field plus noise, so predictions matter. */
+function randomPhoto(width: number, height: number, channels: number, next: () => number, noise = 12): Image {
+  const data = new Uint8Array(width * height * channels);
+  const fx = 0.05 + next() * 0.2, fy = 0.05 + next() * 0.2;
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let c = 0; c < channels; c++) {
+    const v = 128 + 90 * Math.sin(fx * x + c) * Math.cos(fy * y - c) + (next() - 0.5) * noise;
+    data[(y * width + x) * channels + c] = Math.max(0, Math.min(255, Math.round(v)));
+  }
+  return { width, height, channels, data };
+}
+
+// --- independent reference of the symbol computation (MED, subtract-green, zigzag) ------------------
+function med(a: number, b: number, c: number): number {
+  const mx = Math.max(a, b), mn = Math.min(a, b);
+  return c >= mx ? mn : c <= mn ? mx : a + b - c;
+}
+
+function refSymbols(img: Image): Uint8Array {
+  const { width: w, height: h, channels: C, data } = img;
+  const at = (x: number, y: number, c: number) => data[(y * w + x) * C + c];
+  const zig = (v: number) => {
+    const s = ((v + 128) & 255) - 128;
+    return s >= 0 ? 2 * s : -2 * s - 1;
+  };
+  const out = new Uint8Array(w * h * C);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const e: number[] = [];
+    for (let c = 0; c < C; c++) {
+      const p = y === 0 ? (x === 0 ? 0 : at(x - 1, y, c)) : x === 0 ? at(x, y - 1, c) : med(at(x - 1, y, c), at(x, y - 1, c), at(x - 1, y - 1, c));
+      e.push((at(x, y, c) - p) & 255);
+    }
+    const d = C >= 3 ? [e[1], (e[0] - e[1]) & 255, (e[2] - e[1]) & 255, ...e.slice(3)] : e;
+    for (let c = 0; c < C; c++) out[(c * h + y) * w + x] = zig(d[c]);
+  }
+  return out;
+}
+
+/** Brute-force f64 P(x_0 = c | context) of an HCLT rooted at variable 0 (M^D latent assignments). */
+function bruteConditional(p: { pi: Float32Array; transitions: Float32Array; emissions: Float32Array }, parent: Int32Array, M: number,
+  ctx: number[]): Float64Array {
+  const D = parent.length;
+  const out = new Float64Array(256);
+  const z = new Int32Array(D);
+  for (let a = 0; a < M ** D; a++) {
+    let r = a;
+    for (let v = 0; v < D; v++) { z[v] = r % M; r = Math.floor(r / M); }
+    let w = p.pi[z[0]];
+    for (let v = 1; v < D; v++) w *= p.transitions[(v * M + z[parent[v]]) * M + z[v]] * p.emissions[(v * M + z[v]) * 256 + ctx[v]];
+    if (w === 0) continue;
+    for (let c = 0; c < 256; c++) out[c] += w * p.emissions[z[0] * 256 + c];
+  }
+  let s = 0;
+  for (let c = 0; c < 256; c++) s += out[c];
+  for (let c = 0; c < 256; c++) out[c] /= s;
+  return out;
+}
+
+async function randomModel(pc: Pkg, next: () => number, M = 3): Promise<PhotoModel> {
+  const v = (plane: number, ox: number, oy: number) => ({ plane, ox, oy });
+  return pc.createRandomPhotoModel({
+    M, random: next, peak: 2,
+    grayContext: [v(255, 0, 0), v(255, -1, 0), v(255, 0, -1), v(255, 1, -1)],
+    colorContext: [
+      [v(255, 0, 0), v(255, -1, 0), v(255, 0, -1), v(255, -1, -1)],
+      [v(255, 0, 0), v(255, -1, 0), v(0, 0, 0), v(255, 0, -1)],
+      [v(255, 0, 0), v(1, 0, 0), v(0, 0, 0), v(255, -1, 0)],
+    ],
+  });
+}
+
+// Byte-exact fixtures: FNV-1a of streams that every runtime must reproduce exactly.
+const FIXTURE_RANDOM = '29257649';
+const FIXTURE_BUNDLED = '4518f987';
+
+export const photoCases: Case[] = [
+  {
+    op: 'photo',
+    name: 'symbols (MED residuals, subtract-green, zigzag) = JS reference (gray, RGB, RGBA)',
+    async run({ pc, rng }: CaseContext) {
+      const model = await randomModel(pc, () => rng.next());
+      for (const [w, h, c] of [[7, 5, 1], [9, 4, 3], [3, 6, 4], [1, 1, 3]]) {
+        const img = randomPhoto(w, h, c, () => rng.next(), 200);
+        check(same(pc.photoSymbols(model, img), refSymbols(img)), `symbols of a ${w}x${h}x${c} image differ from the reference`);
+      }
+    },
+  },
+  {
+    op: 'photo',
+    name: 'integer CDFs = brute-force HCLT conditionals given the causal context (M=3)',
+    async run({ pc, rng }: CaseContext) {
+      const model = await randomModel(pc, () => rng.next());
+      const parts = pc.parsePhotoModel(model.fileBytes);
+      for (const [w, h, c] of [[5, 4, 1], [4, 3, 3]]) {
+        const img = randomPhoto(w, h, c, () => rng.next(), 60);
+        const sym = pc.photoSymbols(model, img);
+        const cdfs = pc.photoCdfs(model, img);
+        const subIdx = c === 1 ? [parts.roles.gray] : parts.roles.color;
+        const subs = await Promise.all(subIdx.map((i) => pc.loadModel(parts.subModels[i].pcm)));
+        let worst = 0, i = 0;
+        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let s = 0; s < c; s++, i++) {
+          const sub = subs[s], spec = parts.subModels[subIdx[s]].spec;
+          const ctx = spec.map((v, k) => {
+            if (k === 0) return 0;
+            const pl = v.plane === 255 ? s : v.plane, xx = x + v.ox, yy = y + v.oy;
+            return xx < 0 || yy < 0 || xx >= w ? 0 : sym[(pl * h + yy) * w + xx];
+          });
+          const ref = bruteConditional(sub.parameters(), sub.parent, sub.M, ctx);
+          const cdf = cdfs[i];
+          check(cdf[0] === 0 && cdf[256] === 1 << 24, `cdf ends: ${cdf[0]}, ${cdf[256]}`);
+          let tv = 0;
+          for (let k = 0; k < 256; k++) {
+            const f = cdf[k + 1] - cdf[k];
+            check(f >= 1, `symbol ${k} at (${x}, ${y}) slot ${s} has frequency ${f}`);
+            tv += Math.abs(f / 2 ** 24 - ref[k]);
+          }
+          worst = Math.max(worst, tv);
+        }
+        // quantisation bound: emissions floored to 2^-16 (<= 2 x 256 x 2^-16 total variation with the
+        // remainder), weights to 2^-15 (<= 2 x 2Mp x 2^-15), the +1 floor of every frequency (256 x 2^-24)
+        check(worst < 0.0085, `total variation between coder and brute force up to ${worst} (${w}x${h}x${c})`);
+      }
+    },
+  },
+  {
+    op: 'photo',
+    name: 'real photographs (held-out crops) round trip with the bundled model; beat PNG; byte-exact stream',
+    async run({ pc }: CaseContext) {
+      const model = await pc.loadPhotoModel('photo');
+      for (const [name, png] of [['coffee-64x48', coffeePng], ['camera-48x40', cameraPng]] as const) {
+        const img = pc.readImage(png);
+        const bytes = pc.compressPhoto(img, model);
+        const back = pc.decompressPhoto(bytes, model);
+        check(back.width === img.width && back.height === img.height && back.channels === img.channels && same(back.data, img.data),
+          `${name}: round trip differs`);
+        check(bytes.length < png.length, `${name}: ${bytes.length} bytes, not smaller than its PNG (${png.length})`);
+        // rANS writes the ideal code length plus its start state and final flush (< 48 bits per tile)
+        const ideal = pc.photoIdealBits(img, model).bits;
+        const info = pc.photoStreamInfo(bytes);
+        const payload = 8 * info.tiles.reduce((s, t) => s + t.length, 0);
+        check(payload >= ideal && payload - ideal < 48 * info.tiles.length, `${name}: ${payload} payload bits vs ${ideal.toFixed(0)} ideal`);
+        if (name === 'coffee-64x48') {
+          check(fnv(bytes) === FIXTURE_BUNDLED, `bundled-model stream hash ${fnv(bytes)}, expected ${FIXTURE_BUNDLED} (a new bundled model needs a new fixture)`);
+        }
+      }
+    },
+  },
+  {
+    op: 'photo',
+    name: 'byte-exact fixture (seeded random model and image): identical streams in every runtime',
+    async run({ pc }: CaseContext) {
+      const r = pc.seededRandom(7);
+      const model = await randomModel(pc, r, 4);
+      const img = randomPhoto(21, 13, 3, r, 30);
+      const bytes = pc.compressPhoto(img, model, { tileSize: 16 });
+      check(fnv(bytes) === FIXTURE_RANDOM, `stream hash ${fnv(bytes)}, expected ${FIXTURE_RANDOM}`);
+      check(same(pc.decompressPhoto(bytes, model).data, img.data), 'fixture round trip');
+    },
+  },
+  {
+    op: 'photo',
+    name: 'round trips: 1x1 .. 37x29, 1-4 channels, constant and varying alpha, tiles of 16 and 32',
+    async run({ pc, rng }: CaseContext) {
+      const model = await randomModel(pc, () => rng.next(), 4);
+      const shapes = [[1, 1], [1, 17], [17, 1], [16, 16], [37, 29], [33, 2]];
+      for (const [w, h] of shapes) for (const c of [1, 2, 3, 4]) {
+        const img = randomPhoto(w, h, c, () => rng.next(), rng.int(0, 255));
+        if ((c === 2 || c === 4) && rng.next() < 0.5) for (let i = c - 1; i < img.data.length; i += c) img.data[i] = 255;
+        const tileSize = rng.next() < 0.5 ? 16 : 32;
+        const bytes = pc.compressPhoto(img, model, { tileSize });
+        const info = pc.photoStreamInfo(bytes);
+        check(info.width === w && info.height === h && info.channels === c && info.tiles.length === Math.ceil(w / tileSize) * Math.ceil(h / tileSize),
+          `${w}x${h}x${c}: header ${JSON.stringify({ ...info, tiles: info.tiles.length })}`);
+        const back = pc.decompressPhoto(bytes, model);
+        check(back.channels === c && same(back.data, img.data), `${w}x${h}x${c} (tile ${tileSize}) round trip differs`);
+      }
+    },
+  },
+  {
+    op: 'photo',
+    name: 'typed errors: truncated, corrupt, wrong model, oversized header, fuzzed streams, bad images and models',
+    async run({ pc, rng }: CaseContext) {
+      const model = await randomModel(pc, () => rng.next(), 4);
+      const other = await randomModel(pc, () => rng.next(), 4);
+      const img = randomPhoto(40, 24, 3, () => rng.next(), 20);
+      const bytes = pc.compressPhoto(img, model, { tileSize: 16 });
+      await expectError(() => pc.decompressPhoto(bytes, other), pc.WrongModelError, 'wrong model');
+      await expectError(() => pc.decompressPhoto(new Uint8Array(0), model), pc.TruncatedDataError, 'empty');
+      await expectError(() => pc.decompressPhoto(bytes.subarray(0, 12), model), pc.TruncatedDataError, 'header only');
+      await expectError(() => pc.decompressPhoto(bytes.subarray(0, bytes.length - 1), model), pc.TruncatedDataError, 'last byte cut');
+      await expectError(() => pc.decompressPhoto(Uint8Array.from([...bytes, 0]), model), pc.CorruptDataError, 'stray byte');
+      // a header announcing 65535 x 65535 x 4 is refused before any pixel is allocated
+      const huge = Uint8Array.from([0xb3, ...bytes.subarray(1, 5), 0xff, 0xff, 0x03, 0xff, 0xff, 0x03, 4, 8, 0, 1, 1]);
+      await expectError(() => pc.decompressPhoto(huge, model), pc.LimitError, 'oversized image');
+      const bigTiles = Uint8Array.from([0xb3, ...bytes.subarray(1, 5), 0x80, 0x40, 0x80, 0x40, 1, 4, 0, 1, 1]);
+      await expectError(() => pc.decompressPhoto(bigTiles, model), pc.TruncatedDataError, '262144 tiles announced in 16 bytes');
+      let slipped = 0;
+      for (let i = 0; i < 150; i++) {
+        const bad = bytes.slice();
+        const k = rng.int(0, 2);
+        if (k === 0) bad[rng.int(20, bad.length - 1)] ^= 1 << rng.int(0, 7);
+        else if (k === 1) bad[rng.int(0, 19)] = rng.int(0, 255);
+        else for (let j = rng.int(5, bad.length - 1); j < bad.length; j++) bad[j] = rng.int(0, 255);
+        try {
+          const back = pc.decompressPhoto(bad, model);
+          if (!same(back.data, img.data)) slipped++;
+        } catch (e) {
+          check(e instanceof pc.PcpressError, `fuzz: untyped error ${(e as Error).name}: ${(e as Error).message}`);
+        }
+      }
+      // each tile's stream must end at its exact start state: a random mutation slips past with p ~ 2^-16
+      check(slipped <= 1, `${slipped} of 150 mutated streams decoded to a wrong image without an error`);
+      await expectError(() => pc.compressPhoto({ width: 4, height: 5, channels: 3, data: new Uint8Array(59) }, model), pc.ArgumentError, 'short data');
+      await expectError(() => pc.compressPhoto({ width: 4, height: 5, channels: 5, data: new Uint8Array(100) }, model), pc.ArgumentError, '5 channels');
+      await expectError(() => pc.compressPhoto(img, model, { tileSize: 24 }), pc.ArgumentError, 'tile size not a power of two');
+      await expectError(() => pc.compressPhoto(img, {} as PhotoModel), pc.ArgumentError, 'not a model');
+      const mf = model.fileBytes.slice();
+      mf[rng.int(0, mf.length - 1)] ^= 1 << rng.int(0, 7);
+      await expectError(() => pc.photoModelFromBytes(mf), pc.ModelFormatError, 'flipped bit in a photo model file');
+      // a context that reads a symbol not decoded yet is refused when the model is used
+      const parts = pc.parsePhotoModel(model.fileBytes);
+      parts.subModels[parts.roles.gray].spec[1] = { plane: 255, ox: 1, oy: 0 };
+      const leaky = await pc.photoModelFromBytes(pc.encodePhotoModel(parts));
+      await expectError(() => pc.compressPhoto({ width: 3, height: 3, channels: 1, data: new Uint8Array(9) }, leaky), pc.ModelFormatError, 'non-causal context');
+    },
+  },
+];
