@@ -9,6 +9,7 @@ const BENCHES = {
   matmul: () => import('./matmul.mjs'),
   attention: () => import('./attention.mjs'),
   kv: () => import('./kv.mjs'),
+  photo: () => import('./photo.mjs'),
 };
 
 const USAGE = `usage: node bench/run.mjs [${Object.keys(BENCHES).join('|')}]... [--quick] [--no-wasm] [--no-webgpu]

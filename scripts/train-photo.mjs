@@ -7,7 +7,8 @@
 // Install the data with `apt-get install python3-skimage opencv-doc`, or extract the two .deb files
 // (`apt-get download ...; dpkg -x FILE.deb DIR`) and pass --root=DIR (the folder holding usr/).
 // Usage: npm run build && node scripts/train-photo.mjs [--root=/] [--M=16] [--samples=600000]
-//        [--epochs=5] [--full-epochs=1] [--predictor=med] [--transform=subtract-green] [--out=models/photo.pcm]
+//        [--epochs=5] [--full-epochs=1] [--predictor=med] [--transform=subtract-green] [--jpeg=0] [--out=models/photo.pcm]
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -21,6 +22,10 @@ export const TRAIN = [
   ...['graf1', 'graf3', 'rubberwhale1', 'smarties', 'chicky_512', 'sudoku', 'basketball1', 'box_in_scene'].map((n) => path.join(OC, `${n}.png`)),
   ...['ihc', 'brick', 'grass', 'gravel', 'coins', 'cell', 'clock_motion'].map((n) => path.join(SK, `${n}.png`)),
 ];
+// JPEG photographs from opencv-doc, decoded with djpeg (apt-get install libjpeg-turbo-progs) and halved
+// (2x2 box average) so that JPEG's 8x8 block artefacts mostly vanish; skipped when djpeg is missing.
+export const TRAIN_JPEG = ['baboon', 'fruits', 'building', 'messi5', 'orange', 'apple', 'butterfly', 'aero1', 'aero3', 'board',
+  'home', 'leuvenA', 'aloeL', 'squirrel_cls', 'stuff', 'pca_test1', 'ela_original', 'licenseplate_motion'].map((n) => path.join(OC, `${n}.jpg`));
 export const HELD_OUT = ['astronaut', 'chelsea', 'coffee', 'motorcycle_left', 'camera', 'moon'].map((n) => path.join(SK, `${n}.png`));
 for (const f of [...TRAIN, ...HELD_OUT]) {
   if (!fs.existsSync(f)) {
@@ -29,15 +34,41 @@ for (const f of [...TRAIN, ...HELD_OUT]) {
   }
 }
 const load = (f) => readImage(new Uint8Array(fs.readFileSync(f)));
+
+/** Decodes a JPEG with djpeg (P6/P5 output) and halves it with a 2x2 box average (rounded). */
+function loadJpegHalf(f) {
+  const pnm = new Uint8Array(execFileSync('djpeg', ['-pnm', f], { maxBuffer: 1 << 28 }));
+  const head = new TextDecoder().decode(pnm.subarray(0, 40)).split(/\s+/);
+  const channels = head[0] === 'P6' ? 3 : 1, w = +head[1], h = +head[2];
+  let p = 0;
+  for (let fields = 0; fields < 4; p++) if (/\s/.test(String.fromCharCode(pnm[p])) && !/\s/.test(String.fromCharCode(pnm[p - 1]))) fields++;
+  const src = pnm.subarray(p), W = w >> 1, H = h >> 1, data = new Uint8Array(W * H * channels);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < channels; c++) {
+    const at = (xx, yy) => src[(yy * w + xx) * channels + c];
+    data[(y * W + x) * channels + c] = (at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1) + 2) >> 2;
+  }
+  return { width: W, height: H, channels, data };
+}
+let djpeg = args.jpeg !== '0';
+if (djpeg) {
+  try {
+    execFileSync('djpeg', ['-version'], { stdio: 'ignore' });
+  } catch {
+    console.log('djpeg not found (apt-get install libjpeg-turbo-progs): training on the PNG photos only');
+    djpeg = false;
+  }
+}
 const num = (k, d) => (args[k] === undefined ? d : Number(args[k]));
 const opts = {
   M: num('M', 16), samples: num('samples', 600000), epochs: num('epochs', 5), fullBatchEpochs: num('full-epochs', 1),
   predictor: args.predictor ?? 'med', transform: args.transform ?? 'subtract-green', context: args.context ?? 'residual', seed: num('seed', 1),
 };
 const out = args.out ?? path.join(import.meta.dirname, '..', 'models', 'photo.pcm');
-console.log(`training on ${TRAIN.length} photos: ${JSON.stringify(opts)}`);
+console.log(`training: ${JSON.stringify(opts)}`);
 const t0 = performance.now();
-const model = await trainPhotoModel(TRAIN.map(load), {
+const trainImages = [...TRAIN.map(load), ...(djpeg ? TRAIN_JPEG.filter((f) => fs.existsSync(f)).map(loadJpegHalf) : [])];
+console.log(`${trainImages.length} training photos, ${trainImages.reduce((s, im) => s + im.width * im.height, 0)} pixels`);
+const model = await trainPhotoModel(trainImages, {
   ...opts,
   onProgress: (sub, p) => console.log(`${sub} ${p.phase} ${p.epoch}/${p.epochs}` +
     (p.trainBpd === undefined ? '' : ` train ${p.trainBpd.toFixed(4)} bits/var`) + ` ${p.seconds.toFixed(1)} s`),

@@ -8,8 +8,11 @@
 //   varint      width (1..65535), varint height (1..65535)
 //   byte        channels (1..4)
 //   byte        tile size as log2 (4..12); tiles run row-major, the last row/column may be smaller
-//   byte        flags: bit 0 = the last channel (alpha) is constant and not coded
+//   byte        flags: bit 0 = the last channel (alpha) is constant and not coded; bit 1 = packed histograms
 //   [byte]      that alpha value, when flag bit 0 is set
+//   [32 bytes]  per coded channel, when flag bit 1 is set: bitmap of the sample values the channel uses
+//               (bit v of byte v >> 3); the channel is coded as the rank of each value among them, which
+//               closes the gaps of stretched or quantised histograms
 //   varint      payload length of each tile (>= 1), in tile order
 //   payloads    concatenated; they must end exactly at the end of the stream
 // Each payload is a rANS stream (assembly/rans.ts) starting at x0 = 2^16 + bits 8..23 of the model id;
@@ -36,6 +39,8 @@ export interface PhotoStreamInfo {
   tilesY: number;
   /** Alpha value when the alpha channel is constant (not coded). */
   constantAlpha?: number;
+  /** Per coded channel, the sample values it uses (ascending), when histograms are packed. */
+  palettes?: Uint8Array[];
   /** Byte offset and length of each tile's payload. */
   tiles: { offset: number; length: number }[];
 }
@@ -44,6 +49,8 @@ export interface PhotoStreamInfo {
 export interface PhotoCompressOptions {
   /** Tile (region) side in pixels, a power of two in 16..4096 (default 256). */
   tileSize?: number;
+  /** Recode channels whose histograms have gaps as ranks among the used values (default true). */
+  packHistograms?: boolean;
 }
 
 function x0Of(model: PhotoModel): bigint {
@@ -157,12 +164,19 @@ export function tileRects(width: number, height: number, t: number): { x: number
 
 /** Builds the stream from tile payloads (in tile order). */
 export function assemblePhotoStream(model: PhotoModel, img: { width: number; height: number; channels: number }, tileSize: number,
-  alpha: number | undefined, payloads: Uint8Array[]): Uint8Array {
+  alpha: number | undefined, payloads: Uint8Array[], palettes?: Uint8Array[]): Uint8Array {
   const head: number[] = [PHOTO_STREAM, model.hash & 0xff, (model.hash >>> 8) & 0xff, (model.hash >>> 16) & 0xff, model.hash >>> 24];
   putVarint(head, img.width);
   putVarint(head, img.height);
-  head.push(img.channels, Math.log2(tileSize), alpha === undefined ? 0 : 1);
+  head.push(img.channels, Math.log2(tileSize), (alpha === undefined ? 0 : 1) | (palettes ? 2 : 0));
   if (alpha !== undefined) head.push(alpha);
+  if (palettes) {
+    for (const pal of palettes) {
+      const bits = new Array(32).fill(0);
+      for (const v of pal) bits[v >> 3] |= 1 << (v & 7);
+      head.push(...bits);
+    }
+  }
   for (const p of payloads) putVarint(head, p.length);
   const out = new Uint8Array(head.length + payloads.reduce((s, p) => s + p.length, 0));
   out.set(head);
@@ -175,22 +189,50 @@ export function assemblePhotoStream(model: PhotoModel, img: { width: number; hei
 }
 
 /** The image to code tile by tile (alpha dropped when constant), the constant alpha, and the tile size. */
-export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: string): { img: PcImage; alpha?: number; tileSize: number } {
+/**
+ * Packed histograms: when some channel skips many values between its smallest and largest sample, every
+ * channel is recoded as ranks among the values it uses. Returns the palettes and the recoded image.
+ */
+function packHistograms(img: PcImage): { img: PcImage; palettes?: Uint8Array[] } {
+  const c = img.channels, used = Array.from({ length: c }, () => new Uint8Array(256));
+  for (let i = 0; i < img.data.length; i++) used[i % c][img.data[i]] = 1;
+  let gaps = false;
+  const palettes = used.map((u) => {
+    const pal: number[] = [];
+    for (let v = 0; v < 256; v++) if (u[v]) pal.push(v);
+    // worth 32 header bytes per channel: at least 16 unused values inside the range, on 4096+ pixels
+    if (pal[pal.length - 1] - pal[0] + 1 - pal.length >= 16 && img.width * img.height >= 4096) gaps = true;
+    return Uint8Array.from(pal);
+  });
+  if (!gaps) return { img };
+  const rank = palettes.map((pal) => {
+    const r = new Uint8Array(256);
+    pal.forEach((v, i) => (r[v] = i));
+    return r;
+  });
+  const data = new Uint8Array(img.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = rank[i % c][img.data[i]];
+  return { img: { ...img, data }, palettes };
+}
+
+export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: string): { img: PcImage; alpha?: number; tileSize: number; palettes?: Uint8Array[] } {
   checkPhoto(image, what);
   const tileSize = options.tileSize ?? 256;
   if (!Number.isInteger(tileSize) || tileSize < 16 || tileSize > 4096 || (tileSize & (tileSize - 1))) {
     throw new ArgumentError(`${what}: tileSize must be a power of two in 16..4096, got ${tileSize}`);
   }
   const alpha = constantAlpha(image);
-  return { img: alpha === undefined ? image : dropLast(image), alpha, tileSize };
+  const packed = options.packHistograms === false ? { img: alpha === undefined ? image : dropLast(image) } :
+    packHistograms(alpha === undefined ? image : dropLast(image));
+  return { img: packed.img, alpha, tileSize, palettes: packed.palettes };
 }
 
 /** Compresses an 8-bit image (1-4 channels, any size) with a photo model. */
 export function compressPhoto(image: PcImage, model: PhotoModel, options: PhotoCompressOptions = {}): Uint8Array {
   checkModel(model, 'compressPhoto');
-  const { img, alpha, tileSize } = planPhoto(image, options, 'compressPhoto');
+  const { img, alpha, tileSize, palettes } = planPhoto(image, options, 'compressPhoto');
   const payloads = tileRects(img.width, img.height, tileSize).map((r) => encodePhotoTile(model, img, r.x, r.y, r.w, r.h));
-  return assemblePhotoStream(model, image, tileSize, alpha, payloads);
+  return assemblePhotoStream(model, image, tileSize, alpha, payloads, palettes);
 }
 
 /** Reads and validates a photo stream's header (no pixels are allocated). */
@@ -207,14 +249,26 @@ export function photoStreamInfo(bytes: Uint8Array, maxBytes = MAX_PHOTO_BYTES): 
   if (width < 1 || height < 1 || width > 65535 || height > 65535) throw new CorruptDataError(`${what}: bad size ${width}x${height}`);
   if (channels < 1 || channels > 4) throw new CorruptDataError(`${what}: ${channels} channels`);
   if (tl < 4 || tl > 12) throw new CorruptDataError(`${what}: tile size 2^${tl} outside 2^4..2^12`);
-  if (flags > 1 || (flags === 1 && channels !== 2 && channels !== 4)) throw new CorruptDataError(`${what}: bad flags ${flags}`);
+  if (flags > 3 || ((flags & 1) && channels !== 2 && channels !== 4)) throw new CorruptDataError(`${what}: bad flags ${flags}`);
   if (width * height * channels > maxBytes) {
     throw new LimitError(`${what}: ${width}x${height}x${channels} exceeds the limit of ${maxBytes} bytes of pixels`);
   }
   let constantAlphaValue: number | undefined;
-  if (flags === 1) {
+  if (flags & 1) {
     if (pos.p >= bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its header`);
     constantAlphaValue = bytes[pos.p++];
+  }
+  let palettes: Uint8Array[] | undefined;
+  if (flags & 2) {
+    const coded = channels - (flags & 1);
+    if (pos.p + 32 * coded > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its histograms`);
+    palettes = [];
+    for (let c = 0; c < coded; c++, pos.p += 32) {
+      const pal: number[] = [];
+      for (let v = 0; v < 256; v++) if (bytes[pos.p + (v >> 3)] & (1 << (v & 7))) pal.push(v);
+      if (!pal.length) throw new CorruptDataError(`${what}: channel ${c} uses no values`);
+      palettes.push(Uint8Array.from(pal));
+    }
   }
   const t = 1 << tl, tilesX = Math.ceil(width / t), tilesY = Math.ceil(height / t), nt = tilesX * tilesY;
   // every tile needs at least 2 bytes (length + payload)
@@ -233,7 +287,7 @@ export function photoStreamInfo(bytes: Uint8Array, maxBytes = MAX_PHOTO_BYTES): 
     if (o > bytes.length) throw new TruncatedDataError(`${what}: tile payloads run past the end of the stream`);
   }
   if (o !== bytes.length) throw new CorruptDataError(`${what}: ${bytes.length - o} stray bytes after the last tile`);
-  return { modelId: id.toString(16).padStart(8, '0'), width, height, channels, tileSize: t, tilesX, tilesY, constantAlpha: constantAlphaValue, tiles };
+  return { modelId: id.toString(16).padStart(8, '0'), width, height, channels, tileSize: t, tilesX, tilesY, constantAlpha: constantAlphaValue, palettes, tiles };
 }
 
 /** Checks the stream's model id against the model. */
@@ -267,6 +321,14 @@ export function decompressPhoto(bytes: Uint8Array, model: PhotoModel, options: {
       throw new CorruptDataError(`${what}: tile ${i} does not decode exactly (corrupt, truncated, or made with another model)`);
     }
   });
+  if (info.palettes) {
+    const pals = info.palettes;
+    for (let i = 0; i < out.data.length; i++) {
+      const pal = pals[i % c], r = out.data[i];
+      if (r >= pal.length) throw new CorruptDataError(`${what}: sample rank ${r} outside the ${pal.length} values of its channel`);
+      out.data[i] = pal[r];
+    }
+  }
   return info.constantAlpha === undefined ? out : withAlpha(out, info.constantAlpha);
 }
 

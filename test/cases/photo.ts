@@ -201,6 +201,36 @@ export const photoCases: Case[] = [
   },
   {
     op: 'photo',
+    name: 'packed histograms: a stretched image (every third value) codes as ranks, round trip exact, smaller',
+    async run({ pc }: CaseContext) {
+      const model = await pc.loadPhotoModel('photo');
+      // a 70 x 64 piece of a real photo, mirrored to fill it, every sample floored to a multiple of 3
+      const src = pc.readImage(coffeePng);
+      const img = { width: 70, height: 64, channels: 3, data: new Uint8Array(70 * 64 * 3) };
+      for (let y = 0; y < 64; y++) for (let x = 0; x < 70; x++) for (let c = 0; c < 3; c++) {
+        const sx = x < 64 ? x : 127 - x, sy = y < 48 ? y : 95 - y;
+        img.data[(y * 70 + x) * 3 + c] = Math.floor(src.data[(sy * 64 + sx) * 3 + c] / 3) * 3;
+      }
+      const packed = pc.compressPhoto(img, model, { tileSize: 32 });
+      const plain = pc.compressPhoto(img, model, { tileSize: 32, packHistograms: false });
+      const info = pc.photoStreamInfo(packed);
+      check(info.palettes?.length === 3 && info.palettes.every((p) => p.every((v) => v % 3 === 0)), 'palettes of every third value');
+      check(!pc.photoStreamInfo(plain).palettes, 'packing can be turned off');
+      check(same(pc.decompressPhoto(packed, model).data, img.data) && same(pc.decompressPhoto(plain, model).data, img.data), 'round trips');
+      check(packed.length < plain.length, `packed ${packed.length} bytes, not smaller than ${plain.length}`);
+      // a rank past the end of a palette is corrupt data: shrink the palette of channel 0 to one value
+      const bad = packed.slice();
+      const at = 10; // 0xB3, model id (4), width 70 and height 64 (1-byte varints), channels, tile, flags
+      check(packed[9] === 2, `flags byte ${packed[9]}: expected packed histograms only`);
+      const hdr = bad;
+      let seen = false;
+      for (let v = 0; v < 256; v++) if (hdr[at + (v >> 3)] & (1 << (v & 7))) { if (seen) hdr[at + (v >> 3)] &= ~(1 << (v & 7)); seen = true; }
+      const err = await expectError(() => pc.decompressPhoto(bad, model), pc.CorruptDataError, 'rank outside its palette');
+      check(/outside the 1 values/.test(err.message), `expected the palette check to fire, got: ${err.message}`);
+    },
+  },
+  {
+    op: 'photo',
     name: 'typed errors: truncated, corrupt, wrong model, oversized header, fuzzed streams, bad images and models',
     async run({ pc, rng }: CaseContext) {
       const model = await randomModel(pc, () => rng.next(), 4);
