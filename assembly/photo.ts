@@ -157,12 +157,13 @@ export function phInit(s: i32, d: i32, m: i32, parent: usize, ord: usize, spec: 
   unchecked(mOff[s] = zalloc(<usize>d << 2));
   let raw = 0, reach = 0;
   for (let v = 1; v < d; v++) {
-    if (load<i32>(sp + <usize>v * 12) >= 8) raw = 1;
+    const pl = load<i32>(sp + <usize>v * 12);
+    if (pl >= 8 && pl < 24) raw = 1;
     const ox = abs(load<i32>(sp + <usize>v * 12, 4)), oy = abs(load<i32>(sp + <usize>v * 12, 8));
     reach = max(reach, max(ox, oy));
   }
   unchecked(mRaw[s] = raw);
-  unchecked(mReach[s] = reach);
+  unchecked(mReach[s] = max(reach, 1));
   return 0;
 }
 
@@ -313,9 +314,13 @@ let imgP: usize = 0; // raw pixels of the tile being coded (u8[th][tw][tc])
 const predBuf = new StaticArray<i32>(8); // prediction of each raw channel at the current pixel
 
 // Context value: planes 0..7 are symbol planes; plane 16 + ch is zigzag(raw_ch(x, y) - pred_ch(current)),
-// the neighbour relative to the current prediction. 0 outside the tile.
+// the neighbour relative to the current prediction; planes 24..35 are features of the current pixel
+// (offset 0, 0) from its causal neighbours W, N, NW, NE of channel ch = (plane - 24) & 3:
+// kind (plane - 24) >> 2 = 0: zigzag(clamp(W + N - NW) - pred), 1: zigzag(N - W), 2: zigzag(NE - N).
+// 0 outside the tile.
 // @ts-ignore: decorator
 @inline function zat(plane: i32, x: i32, y: i32): i32 {
+  if (plane >= 24) return feature(plane - 24, x, y);
   if (x < 0 || y < 0 || x >= tw) return 0;
   if (plane >= 16) {
     const ch = plane - 16;
@@ -324,6 +329,22 @@ const predBuf = new StaticArray<i32>(8); // prediction of each raw channel at th
   }
   if (<u32>plane >= <u32>tc) return 0;
   return <i32>load<u8>(zP + (<usize>plane * <usize>th + <usize>y) * <usize>tw + <usize>x);
+}
+
+function feature(f: i32, x: i32, y: i32): i32 {
+  const ch = f & 3, kind = f >> 2;
+  if (x < 1 || y < 1 || ch >= tc) return 0;
+  const a = <i32>load<u8>(imgP + (<usize>y * <usize>tw + <usize>(x - 1)) * <usize>tc + <usize>ch);
+  const b = <i32>load<u8>(imgP + (<usize>(y - 1) * <usize>tw + <usize>x) * <usize>tc + <usize>ch);
+  if (kind == 0) {
+    const c = <i32>load<u8>(imgP + (<usize>(y - 1) * <usize>tw + <usize>(x - 1)) * <usize>tc + <usize>ch);
+    let g = a + b - c;
+    g = g < 0 ? 0 : g > 255 ? 255 : g;
+    return zig(g - unchecked(predBuf[ch]));
+  }
+  if (kind == 1) return zig(b - a);
+  if (x + 1 >= tw) return 0;
+  return zig(<i32>load<u8>(imgP + (<usize>(y - 1) * <usize>tw + <usize>(x + 1)) * <usize>tc + <usize>ch) - b);
 }
 
 function setPreds(x: i32, y: i32, pred: i32): void {
@@ -339,7 +360,10 @@ function condWeights(slot: i32, x: i32, y: i32): i32 {
   if (unchecked(mRaw[s]) == 0 && x >= reach && y >= reach && x + reach < tw) {
     // interior: every context symbol is inside the tile, at a fixed offset
     const base = zP + <usize>(y * tw + x), off = unchecked(mOff[s]);
-    for (let v = 1; v < d; v++) store<i32>(vals + (<usize>v << 2), <i32>load<u8>(base + <usize>load<i32>(off + (<usize>v << 2))));
+    for (let v = 1; v < d; v++) {
+      const pl = load<i32>(spec + <usize>v * 12);
+      store<i32>(vals + (<usize>v << 2), pl < 8 ? <i32>load<u8>(base + <usize>load<i32>(off + (<usize>v << 2))) : feature(pl - 24, x, y));
+    }
   } else {
     for (let v = 1; v < d; v++) {
       const sp = spec + <usize>v * 12;

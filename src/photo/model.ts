@@ -175,7 +175,9 @@ function checkSpec(spec: ContextVar[], slot: number, what: string): void {
     const p = plane === 0xff ? slot : plane;
     const before = oy < 0 || (oy === 0 && ox < 0);
     // planes 16..19: raw samples of channel plane-16 relative to the prediction (earlier pixels only)
-    const causal = p >= 16 && p < 20 ? before : p < 8 && (before || (ox === 0 && oy === 0 && p < slot));
+    // planes 24..35: features of the current pixel computed from its causal neighbours (offset 0, 0 only)
+    const causal = p >= 16 && p < 20 ? before : p >= 24 && p < 36 ? ox === 0 && oy === 0 :
+      p < 8 && (before || (ox === 0 && oy === 0 && p < slot));
     if (!causal || (p < 8 && p > slot)) throw new ModelFormatError(`${what}: context variable ${v} (plane ${plane}, ${ox}, ${oy}) is not causal for slot ${slot}`);
   }
 }

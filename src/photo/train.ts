@@ -20,7 +20,7 @@ const v = (plane: number, ox: number, oy: number): ContextVar => ({ plane, ox, o
  * shape of the image around the predicted value) and the two nearest residuals; other slots as 'residual'.
  * `channels`: channels of the images the slot codes (the shape context reads green in colour images).
  */
-export function defaultContext(slot: number, kind: 'residual' | 'shape' | 'wide' = 'residual', channels = 3): ContextVar[] {
+export function defaultContext(slot: number, kind: 'residual' | 'shape' | 'wide' | 'features' | 'features2' = 'residual', channels = 3): ContextVar[] {
   if (kind === 'shape' && slot === 0) {
     const raw = 16 + (channels >= 3 ? 1 : 0);
     return [v(SELF, 0, 0), v(raw, -1, 0), v(raw, 0, -1), v(raw, -1, -1), v(raw, 1, -1), v(raw, -2, 0), v(raw, 0, -2),
@@ -28,6 +28,12 @@ export function defaultContext(slot: number, kind: 'residual' | 'shape' | 'wide'
   }
   const own = [v(SELF, 0, 0), v(SELF, -1, 0), v(SELF, 0, -1), v(SELF, -1, -1), v(SELF, 1, -1), v(SELF, -2, 0), v(SELF, 0, -2)];
   if (kind === 'wide') own.push(v(SELF, 1, -2), v(SELF, -1, -2), v(SELF, 2, -1), v(SELF, -2, -1));
+  if (kind === 'features' || kind === 'features2') {
+    // raw channel behind this slot (subtract-green order: G, R, B; gray: 0)
+    const ch = channels >= 3 ? [1, 0, 2, 3][slot] : slot;
+    own.push(v(24 + ch, 0, 0));
+    if (kind === 'features2') own.push(v(28 + ch, 0, 0), v(32 + ch, 0, 0));
+  }
   for (let p = 0; p < slot; p++) own.push(v(p, 0, 0));
   if (kind === 'wide' && slot > 0) own.push(v(0, -1, 0), v(0, 0, -1));
   return own;
@@ -44,7 +50,7 @@ export interface PhotoTrainOptions {
   /** Context of each colour slot (default defaultContext). */
   colorContext?: ContextVar[][];
   /** Kind of default context (default 'residual'). */
-  context?: 'residual' | 'shape' | 'wide';
+  context?: 'residual' | 'shape' | 'wide' | 'features' | 'features2';
   /** Context of gray images / alpha (default defaultContext(0)). */
   grayContext?: ContextVar[];
   /** Training samples (pixels) per sub-model, drawn at random from all training pixels (default 300000). */
