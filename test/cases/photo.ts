@@ -79,17 +79,47 @@ function bruteConditional(p: { pi: Float32Array; transitions: Float32Array; emis
   return out;
 }
 
-async function randomModel(pc: Pkg, next: () => number, M = 3): Promise<PhotoModel> {
+async function randomModel(pc: Pkg, next: () => number, M = 3, extra = false): Promise<PhotoModel> {
   const v = (plane: number, ox: number, oy: number) => ({ plane, ox, oy });
+  // extra: contexts that also read raw samples relative to the prediction (planes 16+) and features (24+)
   return pc.createRandomPhotoModel({
     M, random: next, peak: 2,
-    grayContext: [v(255, 0, 0), v(255, -1, 0), v(255, 0, -1), v(255, 1, -1)],
+    grayContext: extra ? [v(255, 0, 0), v(255, -1, 0), v(16, 1, -1), v(24, 0, 0)] : [v(255, 0, 0), v(255, -1, 0), v(255, 0, -1), v(255, 1, -1)],
     colorContext: [
-      [v(255, 0, 0), v(255, -1, 0), v(255, 0, -1), v(255, -1, -1)],
-      [v(255, 0, 0), v(255, -1, 0), v(0, 0, 0), v(255, 0, -1)],
+      extra ? [v(255, 0, 0), v(17, -1, 0), v(29, 0, 0), v(255, -1, -1)] : [v(255, 0, 0), v(255, -1, 0), v(255, 0, -1), v(255, -1, -1)],
+      extra ? [v(255, 0, 0), v(255, -1, 0), v(0, 0, 0), v(32, 0, 0)] : [v(255, 0, 0), v(255, -1, 0), v(0, 0, 0), v(255, 0, -1)],
       [v(255, 0, 0), v(1, 0, 0), v(0, 0, 0), v(255, -1, 0)],
     ],
   });
+}
+
+/** MED prediction of channel c at (x, y) with the codec's edge rules. */
+function refPred(img: Image, x: number, y: number, c: number): number {
+  const at = (xx: number, yy: number) => img.data[(yy * img.width + xx) * img.channels + c];
+  return y === 0 ? (x === 0 ? 0 : at(x - 1, y)) : x === 0 ? at(x, y - 1) : med(at(x - 1, y), at(x, y - 1), at(x - 1, y - 1));
+}
+
+/** Reference value of context variable (plane, ox, oy) for the symbol of `slot` at (x, y). */
+function refContext(img: Image, sym: Uint8Array, slot: number, x: number, y: number, v: { plane: number; ox: number; oy: number }): number {
+  const { width: w, height: h, channels: C } = img;
+  const zig = (d: number) => {
+    const s = ((d + 128) & 255) - 128;
+    return s >= 0 ? 2 * s : -2 * s - 1;
+  };
+  const raw = (xx: number, yy: number, c: number) => img.data[(yy * w + xx) * C + c];
+  if (v.plane >= 24 && v.plane < 36) {
+    const ch = (v.plane - 24) & 3, kind = (v.plane - 24) >> 2;
+    if (x < 1 || y < 1 || ch >= C) return 0;
+    const a = raw(x - 1, y, ch), b = raw(x, y - 1, ch), c = raw(x - 1, y - 1, ch);
+    if (kind === 0) return zig(Math.max(0, Math.min(255, a + b - c)) - refPred(img, x, y, ch));
+    if (kind === 1) return zig(b - a);
+    return x + 1 >= w ? 0 : zig(raw(x + 1, y - 1, ch) - b);
+  }
+  const xx = x + v.ox, yy = y + v.oy;
+  if (xx < 0 || yy < 0 || xx >= w) return 0;
+  if (v.plane >= 16 && v.plane < 20) return v.plane - 16 >= C ? 0 : zig(raw(xx, yy, v.plane - 16) - refPred(img, x, y, v.plane - 16));
+  const pl = v.plane === 255 ? slot : v.plane;
+  return sym[(pl * h + yy) * w + xx];
 }
 
 // Byte-exact fixtures: FNV-1a of streams that every runtime must reproduce exactly.
@@ -110,11 +140,11 @@ export const photoCases: Case[] = [
   },
   {
     op: 'photo',
-    name: 'integer CDFs = brute-force HCLT conditionals given the causal context (M=3)',
+    name: 'integer CDFs = brute-force HCLT conditionals given the causal context (symbols, raw samples, features; M=3)',
     async run({ pc, rng }: CaseContext) {
-      const model = await randomModel(pc, () => rng.next());
-      const parts = pc.parsePhotoModel(model.fileBytes);
-      for (const [w, h, c] of [[5, 4, 1], [4, 3, 3]]) {
+      for (const [w, h, c, extra] of [[5, 4, 1, 0], [4, 3, 3, 0], [5, 4, 1, 1], [5, 3, 3, 1]]) {
+        const model = await randomModel(pc, () => rng.next(), 3, extra === 1);
+        const parts = pc.parsePhotoModel(model.fileBytes);
         const img = randomPhoto(w, h, c, () => rng.next(), 60);
         const sym = pc.photoSymbols(model, img);
         const cdfs = pc.photoCdfs(model, img);
@@ -123,11 +153,7 @@ export const photoCases: Case[] = [
         let worst = 0, i = 0;
         for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let s = 0; s < c; s++, i++) {
           const sub = subs[s], spec = parts.subModels[subIdx[s]].spec;
-          const ctx = spec.map((v, k) => {
-            if (k === 0) return 0;
-            const pl = v.plane === 255 ? s : v.plane, xx = x + v.ox, yy = y + v.oy;
-            return xx < 0 || yy < 0 || xx >= w ? 0 : sym[(pl * h + yy) * w + xx];
-          });
+          const ctx = spec.map((v, k) => (k === 0 ? 0 : refContext(img, sym, s, x, y, v)));
           const ref = bruteConditional(sub.parameters(), sub.parent, sub.M, ctx);
           const cdf = cdfs[i];
           check(cdf[0] === 0 && cdf[256] === 1 << 24, `cdf ends: ${cdf[0]}, ${cdf[256]}`);
@@ -141,7 +167,7 @@ export const photoCases: Case[] = [
         }
         // quantisation bound: emissions floored to 2^-16 (<= 2 x 256 x 2^-16 total variation with the
         // remainder), weights to 2^-15 (<= 2 x 2Mp x 2^-15), the +1 floor of every frequency (256 x 2^-24)
-        check(worst < 0.0085, `total variation between coder and brute force up to ${worst} (${w}x${h}x${c})`);
+        check(worst < 0.0085, `total variation between coder and brute force up to ${worst} (${w}x${h}x${c}${extra ? ', raw and feature contexts' : ''})`);
       }
     },
   },
