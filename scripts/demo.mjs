@@ -1,6 +1,6 @@
 // `npm run demo`: builds the demo page (examples/demo) with esbuild into dist/demo/ and serves it on
-// 127.0.0.1. The page is one HTML file, one JS bundle (wasm and the photo model inlined) and a sample
-// photo, so it works offline once loaded. `node scripts/demo.mjs --build` only builds.
+// 127.0.0.1. The page is one HTML file, two JS bundles (the page and its tile workers; wasm and the photo
+// model inlined in each) and a sample photo, so it works offline once loaded. `node scripts/demo.mjs --build` only builds.
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,8 +13,8 @@ export async function buildDemo() {
   const out = path.join(root, 'dist', 'demo');
   fs.mkdirSync(out, { recursive: true });
   await esbuild.build({
-    entryPoints: [path.join(root, 'examples/demo/demo.ts')],
-    outfile: path.join(out, 'demo.js'),
+    entryPoints: { demo: path.join(root, 'examples/demo/demo.ts'), worker: path.join(root, 'examples/demo/worker.ts') },
+    outdir: out,
     bundle: true,
     format: 'esm',
     platform: 'browser',

@@ -1,6 +1,10 @@
 // The demo page: compress a picked/dropped image with the photo codec in the page, decode it back,
 // verify, and compare sizes with the browser's own PNG and WebP encoders. Built by scripts/demo.mjs.
-import { compressPhoto, decompressPhoto, loadPhotoModel, photoStreamInfo, type PhotoModel } from '../../src/photo/index.js';
+import {
+  checkStreamModel, compressPhoto, decompressPhoto, finishPhoto, finishPhotoStream, loadPhotoModel, photoCanvas, photoStreamInfo,
+  planPhotoTiles, tileRects, type PhotoModel,
+} from '../../src/photo/index.js';
+import { CorruptDataError } from '../../src/pc/errors.js';
 import { createRuntime } from '../../src/runtime.js';
 import type { PcImage } from '../../src/pc/model.js';
 
@@ -16,6 +20,7 @@ interface DemoResult {
   webpBytes: number;
   encodeMs: number;
   decodeMs: number;
+  workers: number;
   identical: boolean;
   backend: string;
 }
@@ -34,6 +39,70 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const status = (html: string) => { $('status').innerHTML = html; };
 let model: PhotoModel;
 let backendLine = '';
+
+// --- a pool of workers, one tile list each: tiles are independent regions ---------------------------
+type Rect = { x: number; y: number; w: number; h: number };
+let pool: Worker[] = [];
+let nextId = 1;
+
+async function startPool(): Promise<void> {
+  const n = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
+  const workers = Array.from({ length: n }, () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module' }));
+  await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
+    w.onmessage = (e) => (e.data?.ready ? resolve() : undefined);
+    w.onerror = (e) => reject(new Error(e.message));
+  })));
+  pool = workers;
+}
+
+/** Sends each worker its share of tiles (round robin); resolves with every tile's result by index. */
+function runTiles<T>(make: (tiles: number[]) => { msg: Record<string, unknown>; transfer: Transferable[] }, count: number): Promise<Map<number, T>> {
+  const shares: number[][] = pool.map(() => []);
+  for (let i = 0; i < count; i++) shares[i % pool.length].push(i);
+  const results = new Map<number, T>();
+  return Promise.all(pool.map((w, k) => {
+    if (!shares[k].length) return Promise.resolve();
+    const id = nextId++;
+    const { msg, transfer } = make(shares[k]);
+    return new Promise<void>((resolve, reject) => {
+      w.onmessage = (e) => {
+        if (e.data.id !== id) return;
+        if (e.data.error) reject(new Error(e.data.error));
+        for (const t of e.data.tiles) results.set(t.index, t);
+        resolve();
+      };
+      w.postMessage({ ...msg, id }, transfer);
+    });
+  })).then(() => results);
+}
+
+async function compressParallel(img: PcImage): Promise<Uint8Array> {
+  if (!pool.length) return compressPhoto(img, model);
+  const plan = planPhotoTiles(img);
+  const res = await runTiles<{ payload: Uint8Array }>((idx) => ({
+    msg: { type: 'encode', img: plan.img, tiles: idx.map((i) => ({ index: i, rect: plan.tiles[i] })) }, transfer: [],
+  }), plan.tiles.length);
+  return finishPhotoStream(model, plan, plan.tiles.map((_, i) => res.get(i)!.payload));
+}
+
+async function decompressParallel(bytes: Uint8Array): Promise<PcImage> {
+  if (!pool.length) return decompressPhoto(bytes, model);
+  const info = photoStreamInfo(bytes);
+  checkStreamModel(info, model, 'decompressPhoto');
+  const out = photoCanvas(info);
+  const rects: Rect[] = tileRects(info.width, info.height, info.tileSize);
+  const res = await runTiles<{ ok: boolean; data: Uint8Array }>((idx) => ({
+    msg: { type: 'decode', channels: out.channels, tiles: idx.map((i) => ({ index: i, rect: rects[i],
+      payload: bytes.slice(info.tiles[i].offset, info.tiles[i].offset + info.tiles[i].length) })) }, transfer: [],
+  }), rects.length);
+  rects.forEach((r, i) => {
+    const t = res.get(i)!;
+    if (!t.ok) throw new CorruptDataError(`decompressPhoto: tile ${i} does not decode exactly (corrupt, truncated, or made with another model)`);
+    const row = r.w * out.channels;
+    for (let y = 0; y < r.h; y++) out.data.set(t.data.subarray(y * row, (y + 1) * row), ((r.y + y) * out.width + r.x) * out.channels);
+  });
+  return finishPhoto(info, out);
+}
 
 /** Canvas RGBA -> the fewest channels that hold the image exactly (gray, RGB or RGBA). */
 function toImage(rgba: Uint8ClampedArray, width: number, height: number): PcImage {
@@ -101,10 +170,10 @@ async function compressBytes(file: Uint8Array, name: string): Promise<DemoResult
   draw(orig, img);
   await new Promise((r) => setTimeout(r, 0));
   const t0 = performance.now();
-  const packed = compressPhoto(img, model);
+  const packed = await compressParallel(img);
   const encodeMs = performance.now() - t0;
   const t1 = performance.now();
-  const back = decompressPhoto(packed, model);
+  const back = await decompressParallel(packed);
   const decodeMs = performance.now() - t1;
   const identical = back.width === img.width && back.height === img.height && back.channels === img.channels &&
     back.data.every((v, i) => v === img.data[i]);
@@ -121,7 +190,8 @@ async function compressBytes(file: Uint8Array, name: string): Promise<DemoResult
   const mps = (ms: number) => `${ms.toFixed(0)} ms (${((img.width * img.height) / ms / 1000).toFixed(2)} MP/s)`;
   const rows: [string, number, string, boolean?][] = [
     ['raw pixels', n, '-'],
-    ['pcpress (this page)', packed.length, `encode ${mps(encodeMs)}, decode ${mps(decodeMs)}`, true],
+    ['pcpress (this page)', packed.length, `encode ${mps(encodeMs)}, decode ${mps(decodeMs)}` +
+      (pool.length ? ` on ${pool.length} worker${pool.length > 1 ? 's' : ''}` : ', main thread'), true],
     ['PNG (browser canvas)', png.size, `${pngMs.toFixed(0)} ms`],
     ['WebP (browser canvas, quality 1)', webp.size, `${webpMs.toFixed(0)} ms`],
   ];
@@ -140,7 +210,7 @@ async function compressBytes(file: Uint8Array, name: string): Promise<DemoResult
   status(`${img.width}×${img.height}, ${img.channels} channel${img.channels > 1 ? 's' : ''}: ` +
     (identical ? '<span class="ok" id="verdict">decoded image is identical to the original ✓</span>' : '<span class="bad" id="verdict">MISMATCH</span>'));
   const result: DemoResult = { name, width: img.width, height: img.height, channels: img.channels, bytes: packed.length,
-    bpsp: (8 * packed.length) / n, pngBytes: png.size, webpBytes: webp.size, encodeMs, decodeMs, identical, backend: backendLine };
+    bpsp: (8 * packed.length) / n, pngBytes: png.size, webpBytes: webp.size, encodeMs, decodeMs, workers: pool.length, identical, backend: backendLine };
   window.demoResult = result;
   return result;
 }
@@ -149,7 +219,7 @@ async function decompressFile(bytes: Uint8Array, name: string): Promise<void> {
   try {
     const info = photoStreamInfo(bytes);
     const t = performance.now();
-    const img = decompressPhoto(bytes, model);
+    const img = await decompressParallel(bytes);
     const ms = performance.now() - t;
     draw($<HTMLCanvasElement>('dec'), img);
     $('deccap').textContent = `decoded ${name}`;
@@ -177,7 +247,14 @@ async function main(): Promise<void> {
   } catch (e) {
     gpu = `runtime: ${(e as Error).message}`;
   }
-  backendLine = `coder: wasm SIMD (integer CDFs, bit-exact in every runtime); ${gpu}; photo model ${model.id} loaded in ${(performance.now() - tm).toFixed(0)} ms`;
+  try {
+    await startPool();
+  } catch (e) {
+    pool = [];
+    console.warn(`workers unavailable, coding on the main thread: ${(e as Error).message}`);
+  }
+  backendLine = `coder: wasm SIMD (integer CDFs, bit-exact in every runtime), ${pool.length ? `${pool.length} workers, one tile list each` : 'main thread'}; ` +
+    `${gpu}; photo model ${model.id} loaded in ${(performance.now() - tm).toFixed(0)} ms`;
   $('backend').textContent = backendLine;
   const onFile = async (f: File) => {
     const bytes = new Uint8Array(await f.arrayBuffer());

@@ -230,9 +230,40 @@ export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: s
 /** Compresses an 8-bit image (1-4 channels, any size) with a photo model. */
 export function compressPhoto(image: PcImage, model: PhotoModel, options: PhotoCompressOptions = {}): Uint8Array {
   checkModel(model, 'compressPhoto');
+  const plan = planPhotoTiles(image, options);
+  return finishPhotoStream(model, plan, plan.tiles.map((r) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h)));
+}
+
+/**
+ * A compression plan for tile-parallel coding: the image as coded (constant alpha dropped, histograms
+ * packed), and its tiles. Code each tile with encodePhotoTile (any thread, any order, each worker with its
+ * own model instance), then join the payloads in tile order with finishPhotoStream.
+ */
+export interface PhotoPlan {
+  /** The image the tiles code. */
+  img: PcImage;
+  /** Shape of the original image. */
+  width: number;
+  height: number;
+  channels: number;
+  tileSize: number;
+  alpha?: number;
+  palettes?: Uint8Array[];
+  /** Tile rectangles, row-major. */
+  tiles: { x: number; y: number; w: number; h: number }[];
+}
+
+/** Plans the tiles of an image (see PhotoPlan). */
+export function planPhotoTiles(image: PcImage, options: PhotoCompressOptions = {}): PhotoPlan {
   const { img, alpha, tileSize, palettes } = planPhoto(image, options, 'compressPhoto');
-  const payloads = tileRects(img.width, img.height, tileSize).map((r) => encodePhotoTile(model, img, r.x, r.y, r.w, r.h));
-  return assemblePhotoStream(model, image, tileSize, alpha, payloads, palettes);
+  return { img, width: image.width, height: image.height, channels: image.channels, tileSize, alpha, palettes,
+    tiles: tileRects(img.width, img.height, tileSize) };
+}
+
+/** Joins tile payloads (in tile order) into a photo stream. */
+export function finishPhotoStream(model: PhotoModel, plan: PhotoPlan, payloads: Uint8Array[]): Uint8Array {
+  if (payloads.length !== plan.tiles.length) throw new ArgumentError(`finishPhotoStream: ${payloads.length} payloads for ${plan.tiles.length} tiles`);
+  return assemblePhotoStream(model, plan, plan.tileSize, plan.alpha, payloads, plan.palettes);
 }
 
 /** Reads and validates a photo stream's header (no pixels are allocated). */
@@ -313,14 +344,25 @@ export function decompressPhoto(bytes: Uint8Array, model: PhotoModel, options: {
   checkModel(model, what);
   const info = photoStreamInfo(bytes, options.maxBytes);
   checkStreamModel(info, model, what);
-  const c = info.channels - (info.constantAlpha === undefined ? 0 : 1);
-  const out: PcImage = { width: info.width, height: info.height, channels: c, data: new Uint8Array(info.width * info.height * c) };
+  const out = photoCanvas(info);
   tileRects(info.width, info.height, info.tileSize).forEach((r, i) => {
     const t = info.tiles[i];
     if (!decodePhotoTile(model, bytes.subarray(t.offset, t.offset + t.length), out, r.x, r.y, r.w, r.h)) {
       throw new CorruptDataError(`${what}: tile ${i} does not decode exactly (corrupt, truncated, or made with another model)`);
     }
   });
+  return finishPhoto(info, out, what);
+}
+
+/** The image the tiles of a stream decode into (constant alpha not included): allocate, then decode tiles into it. */
+export function photoCanvas(info: PhotoStreamInfo): PcImage {
+  const c = info.channels - (info.constantAlpha === undefined ? 0 : 1);
+  return { width: info.width, height: info.height, channels: c, data: new Uint8Array(info.width * info.height * c) };
+}
+
+/** After every tile of `info` was decoded into `out` (photoCanvas): unpacks histograms, restores alpha. */
+export function finishPhoto(info: PhotoStreamInfo, out: PcImage, what = 'decompressPhoto'): PcImage {
+  const c = out.channels;
   if (info.palettes) {
     const pals = info.palettes;
     for (let i = 0; i < out.data.length; i++) {

@@ -59,6 +59,7 @@ export async function runDemoTest() {
       check(webp && Number(webp[1].replace(/,/g, '')) === r.webpBytes && r.webpBytes > 0, `WebP size shown ${webp?.[1]}`);
       check(r.bytes < r.pngBytes, `ours (${r.bytes}) smaller than the browser's PNG (${r.pngBytes})`);
       check(r.encodeMs > 0 && r.decodeMs > 0 && /MP\/s/.test(ours?.[3] ?? ''), `times shown: ${ours?.[3]}`);
+      check(r.workers >= 1 && new RegExp(`on ${r.workers} worker`).test(ours?.[3] ?? ''), `tiles coded by ${r.workers} workers`);
       // the download link holds the stream; feed it back through "decompress a file"
       const pcx = await page.$eval('#dl-pcx', async (a) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
       check(pcx.length === r.bytes && pcx[0] === 0xb3, `download link holds the ${pcx.length}-byte stream`);
