@@ -296,13 +296,15 @@ let tw: i32 = 0;
 let th: i32 = 0;
 let tc: i32 = 0;
 let zP: usize = 0; // u8[tc][th][tw] symbol planes
+let pP: usize = 0; // u8[tc][th][tw] the prediction of every sample
 let zCap: usize = 0;
 
 function ensurePlanes(w: i32, h: i32, c: i32): void {
   const need = <usize>w * <usize>h * <usize>c;
   if (need > zCap) {
-    if (zCap > 0) heap.free(zP);
+    if (zCap > 0) { heap.free(zP); heap.free(pP); }
     zP = zalloc(need);
+    pP = zalloc(need);
     zCap = need;
   }
   tw = w;
@@ -347,8 +349,73 @@ function feature(f: i32, x: i32, y: i32): i32 {
   return zig(<i32>load<u8>(imgP + (<usize>(y - 1) * <usize>tw + <usize>(x + 1)) * <usize>tc + <usize>ch) - b);
 }
 
+// predictions of the pixel at (x, y), as phSymbols (or the decoder) computed them
 function setPreds(x: i32, y: i32, pred: i32): void {
-  for (let c = 0; c < tc; c++) unchecked(predBuf[c] = predict(imgP, x, y, c, pred));
+  for (let c = 0; c < tc; c++) unchecked(predBuf[c] = <i32>load<u8>(pP + (<usize>c * <usize>th + <usize>y) * <usize>tw + <usize>x));
+}
+
+// ---------------------------------------------------------------------------------------------
+// predictor 5: MED plus LOCO-I's bias cancellation. The context of a sample is its three quantised local
+// gradients (NE - N, N - NW, NW - W; 9 levels each, sign-merged); each context keeps a running error sum B,
+// a count N and a correction C that moves by one whenever the mean error leaves (-1, 0]. Per channel,
+// reset at every tile; integer arithmetic only.
+const NCTX: i32 = 729;
+let biasP: usize = 0; // i32[8][729][3]: B, N, C
+const ctxIdx = new StaticArray<i32>(8);
+const ctxSign = new StaticArray<i32>(8);
+
+function biasReset(c: i32): void {
+  if (biasP == 0) biasP = zalloc(<usize>8 * <usize>NCTX * 12);
+  for (let i = 0; i < c * NCTX; i++) {
+    const q = biasP + <usize>i * 12;
+    store<i32>(q, 0);
+    store<i32>(q, 1, 4);
+    store<i32>(q, 0, 8);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function quant(g: i32): i32 {
+  return g <= -21 ? -4 : g <= -7 ? -3 : g <= -3 ? -2 : g < 0 ? -1 : g == 0 ? 0 : g < 3 ? 1 : g < 7 ? 2 : g < 21 ? 3 : 4;
+}
+
+// Prediction of channel ch at (x, y) with the live bias state (predictor 5), or predict() otherwise.
+function predictLive(img: usize, x: i32, y: i32, ch: i32, pred: i32): i32 {
+  if (pred != 5) return predict(img, x, y, ch, pred);
+  const m = predict(img, x, y, ch, 1);
+  unchecked(ctxIdx[ch] = -1);
+  if (x < 1 || y < 1 || x + 1 >= tw) return m;
+  const w = px(img, x - 1, y, ch), n = px(img, x, y - 1, ch), nw = px(img, x - 1, y - 1, ch), ne = px(img, x + 1, y - 1, ch);
+  let q1 = quant(ne - n), q2 = quant(n - nw), q3 = quant(nw - w);
+  let sg = 1;
+  if (q1 < 0 || (q1 == 0 && (q2 < 0 || (q2 == 0 && q3 < 0)))) { q1 = -q1; q2 = -q2; q3 = -q3; sg = -1; }
+  const idx = ((q1 + 4) * 9 + (q2 + 4)) * 9 + (q3 + 4);
+  unchecked(ctxIdx[ch] = idx);
+  unchecked(ctxSign[ch] = sg);
+  const p = m + sg * load<i32>(biasP + (<usize>(ch * NCTX + idx) * 12), 8);
+  return p < 0 ? 0 : p > 255 ? 255 : p;
+}
+
+// After the sample v of channel ch was coded with prediction p.
+function biasUpdate(ch: i32, v: i32, p: i32): void {
+  const idx = unchecked(ctxIdx[ch]);
+  if (idx < 0) return;
+  const q = biasP + <usize>(ch * NCTX + idx) * 12;
+  let b = load<i32>(q) + unchecked(ctxSign[ch]) * sgn8(v - p), n = load<i32>(q, 4), c = load<i32>(q, 8);
+  if (n == 64) { n >>= 1; b >>= 1; }
+  n++;
+  if (b <= -n) {
+    if (c > -127) c--;
+    b += n;
+    if (b <= -n) b = -n + 1;
+  } else if (b > 0) {
+    if (c < 127) c++;
+    b -= n;
+    if (b > 0) b = 0;
+  }
+  store<i32>(q, b);
+  store<i32>(q, n, 4);
+  store<i32>(q, c, 8);
 }
 
 // Mixture weights for the symbol of `slot` at (x, y): integer weights W (sum 2^15) at WP. Returns Mp.
@@ -482,7 +549,8 @@ const S24: u64 = (1 << PREC) - 256;
 }
 
 // Prediction of channel ch at (x, y) from already-coded samples. pred: 0 none, 1 MED (LOCO-I),
-// 2 clamped gradient W + N - NW, 3 average of W and N, 4 MED with green's decision for all channels.
+// 2 clamped gradient W + N - NW, 3 average of W and N, 4 MED with green's decision for all channels
+// (5, MED with bias cancellation, is predictLive's).
 function predict(img: usize, x: i32, y: i32, ch: i32, pred: i32): i32 {
   if (pred == 0) return 0;
   if (y == 0) return x == 0 ? 0 : px(img, x - 1, y, ch);
@@ -576,7 +644,12 @@ function inverse(xf: i32): void {
 
 // Symbols of the pixel at (x, y) of img into the Z planes.
 function symbols(img: usize, x: i32, y: i32, pred: i32, xf: i32): void {
-  for (let c = 0; c < tc; c++) unchecked(eBuf[c] = (px(img, x, y, c) - predict(img, x, y, c, pred)) & 255);
+  for (let c = 0; c < tc; c++) {
+    const p = predictLive(img, x, y, c, pred), v = px(img, x, y, c);
+    store<u8>(pP + (<usize>c * <usize>th + <usize>y) * <usize>tw + <usize>x, <u8>p);
+    unchecked(eBuf[c] = (v - p) & 255);
+    if (pred == 5) biasUpdate(c, v, p);
+  }
   forward(xf, pred);
   for (let c = 0; c < tc; c++) {
     const d = unchecked(dBuf[c]);
@@ -595,6 +668,7 @@ export function phSymbols(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32
   ensurePlanes(w, h, c);
   imgP = img;
   lastPred = pred;
+  if (pred == 5) biasReset(c);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) symbols(img, x, y, pred, xf);
   return 0;
 }
@@ -690,8 +764,13 @@ export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i3
   if (ransDecInit(src, len) != 0) return -1;
   imgP = img;
   setOffsets(c);
+  if (pred == 5) biasReset(c);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    setPreds(x, y, pred);
+    for (let ch = 0; ch < c; ch++) {
+      const p = predictLive(img, x, y, ch, pred);
+      unchecked(predBuf[ch] = p);
+      store<u8>(pP + (<usize>ch * <usize>th + <usize>y) * <usize>tw + <usize>x, <u8>p);
+    }
     for (let ch = 0; ch < c; ch++) {
       const s = condWeights(ch, x, y);
       const mp = unchecked(mM[s]), ce = unchecked(mCE[s]);
@@ -713,6 +792,7 @@ export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i3
     for (let ch = 0; ch < c; ch++) {
       const v = (unchecked(eBuf[ch]) + unchecked(predBuf[ch])) & 255;
       store<u8>(img + (<usize>y * <usize>tw + <usize>x) * <usize>tc + <usize>ch, <u8>v);
+      if (pred == 5) biasUpdate(ch, v, unchecked(predBuf[ch]));
     }
   }
   return ransDecDone(x0) ? 0 : -2;

@@ -6,7 +6,7 @@
 //   0   4  magic "PCPH"
 //   4   1  version (1)
 //   5   1  predictor: 0 none (raw samples), 1 MED (LOCO-I), 2 clamped gradient, 3 average of W and N,
-//          4 MED with the decision taken on green for all channels
+//          4 MED with the decision taken on green for all channels, 5 MED with LOCO-I bias cancellation
 //   6   1  colour transform on the residuals: 0 none, 1 subtract-green, 2 YCoCg-R (lifting, mod 256)
 //   7   1  number of sub-models n (1..8)
 //   8   4  sub-model used for: gray, colour slot 0, colour slot 1, colour slot 2 (0xFF: none)
@@ -64,7 +64,7 @@ export function palloc(ex: PhotoWasmExports, bytes: number): number {
 }
 
 /** Predictors (photo model byte 5). */
-export const PREDICTORS = ['none', 'med', 'gradient', 'average', 'med-green'] as const;
+export const PREDICTORS = ['none', 'med', 'gradient', 'average', 'med-green', 'med-bias'] as const;
 /** Colour transforms on the residuals (photo model byte 6). */
 export const TRANSFORMS = ['none', 'subtract-green', 'ycocg-r'] as const;
 /** Predictor name. */

@@ -79,11 +79,12 @@ function bruteConditional(p: { pi: Float32Array; transitions: Float32Array; emis
   return out;
 }
 
-async function randomModel(pc: Pkg, next: () => number, M = 3, extra = false): Promise<PhotoModel> {
+async function randomModel(pc: Pkg, next: () => number, M = 3, extra = false,
+  predictor: 'med' | 'med-bias' = 'med', transform: 'subtract-green' | 'ycocg-r' = 'subtract-green'): Promise<PhotoModel> {
   const v = (plane: number, ox: number, oy: number) => ({ plane, ox, oy });
   // extra: contexts that also read raw samples relative to the prediction (planes 16+) and features (24+)
   return pc.createRandomPhotoModel({
-    M, random: next, peak: 2,
+    M, random: next, peak: 2, predictor, transform,
     grayContext: extra ? [v(255, 0, 0), v(255, -1, 0), v(16, 1, -1), v(24, 0, 0)] : [v(255, 0, 0), v(255, -1, 0), v(255, 0, -1), v(255, 1, -1)],
     colorContext: [
       extra ? [v(255, 0, 0), v(17, -1, 0), v(29, 0, 0), v(255, -1, -1)] : [v(255, 0, 0), v(255, -1, 0), v(255, 0, -1), v(255, -1, -1)],
@@ -208,11 +209,11 @@ export const photoCases: Case[] = [
   },
   {
     op: 'photo',
-    name: 'round trips: 1x1 .. 37x29, 1-4 channels, constant and varying alpha, tiles of 16 and 32',
+    name: 'round trips: 1x1 .. 37x29, 1-4 channels, constant and varying alpha, tiles of 16 and 32, MED / MED + bias cancellation, subtract-green / YCoCg-R',
     async run({ pc, rng }: CaseContext) {
-      const model = await randomModel(pc, () => rng.next(), 4);
+      const models = [await randomModel(pc, () => rng.next(), 4), await randomModel(pc, () => rng.next(), 4, true, 'med-bias', 'ycocg-r')];
       const shapes = [[1, 1], [1, 17], [17, 1], [16, 16], [37, 29], [33, 2]];
-      for (const [w, h] of shapes) for (const c of [1, 2, 3, 4]) {
+      for (const model of models) for (const [w, h] of shapes) for (const c of [1, 2, 3, 4]) {
         const img = randomPhoto(w, h, c, () => rng.next(), rng.int(0, 255));
         if ((c === 2 || c === 4) && rng.next() < 0.5) for (let i = c - 1; i < img.data.length; i += c) img.data[i] = 255;
         const tileSize = rng.next() < 0.5 ? 16 : 32;
