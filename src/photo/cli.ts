@@ -14,7 +14,8 @@ type Flags = Record<string, string | boolean>;
 export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--tile=256]
       Photographs of any size (gray, RGB, RGBA) use the bundled photo model; 28x28 grayscale images the MNIST one.
   pcpress decompress <file.pcx> [-o image.png]      (photo streams and MNIST streams alike)
-  pcpress train-photo --data=<folder of PNG/PGM> -o <model.pcm> [--M=16] [--samples=300000] [--epochs=4]
+  pcpress train --photo --data=<folder of PNG/PGM photos> -o <model.pcm> [--M=16] [--samples=300000] [--epochs=4]
+      Train a photo model (also: pcpress train-photo ...).
 `;
 
 async function fs() {
@@ -104,6 +105,9 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
       console.log(`${input} -> ${dest} (${img.width}x${img.height}x${img.channels})`);
       return 0;
     }
+    case 'train':
+      if (!flags.photo) return undefined;
+    // falls through: `pcpress train --photo ...` is train-photo
     case 'train-photo': {
       const data = str(flags, 'data');
       if (!data || !out) throw new ArgumentError('train-photo: needs --data=<folder of PNG/PGM photos> and -o <model file>');
