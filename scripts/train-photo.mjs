@@ -61,7 +61,7 @@ if (djpeg) {
 const num = (k, d) => (args[k] === undefined ? d : Number(args[k]));
 const opts = {
   M: num('M', 16), samples: num('samples', 600000), epochs: num('epochs', 5), fullBatchEpochs: num('full-epochs', 1),
-  predictor: args.predictor ?? 'med', transform: args.transform ?? 'subtract-green', context: args.context ?? 'residual', seed: num('seed', 1),
+  predictor: args.predictor ?? 'med', transform: args.transform ?? 'subtract-green', context: args.context ?? 'residual', structure: args.structure ?? 'chow-liu', seed: num('seed', 1),
 };
 const out = args.out ?? path.join(import.meta.dirname, '..', 'models', 'photo.pcm');
 console.log(`training: ${JSON.stringify(opts)}`);

@@ -3,7 +3,7 @@
 // the MNIST codec's trainer (Chow-Liu structure + EM, in wasm). The learned tree is then re-rooted at the
 // coded symbol (an exact reparametrisation: same joint distribution) so that coding needs one upward pass.
 import { ArgumentError, ShapeError } from '../errors.js';
-import { encodeModelFile, postOrder } from '../pc/model.js';
+import { encodeModelFile, pcInstance, postOrder, walloc } from '../pc/model.js';
 import type { PcImage } from '../pc/model.js';
 import { seededRandom, trainModel, type TrainProgress } from '../pc/train.js';
 import {
@@ -65,6 +65,9 @@ export interface PhotoTrainOptions {
   alpha?: number;
   /** Seed (default 1). */
   seed?: number;
+  /** Tree: 'chow-liu' (learned, then re-rooted at the coded symbol; default) or 'star' (every context
+   * variable a child of the coded symbol: the conditional is M lookups per variable). */
+  structure?: 'chow-liu' | 'star';
   /** Progress callback: sub-model name and the trainer's progress. */
   onProgress?: (sub: string, p: TrainProgress) => void;
 }
@@ -170,6 +173,7 @@ export async function trainSubModel(samples: Uint8Array, spec: ContextVar[], opt
   const count = samples.length / D;
   if (!Number.isInteger(count) || count < 1) throw new ShapeError(`trainSubModel: ${samples.length} bytes is not a whole number of ${D}-samples`);
   const M = opts.M ?? 32;
+  if (opts.structure === 'star') return trainStar(samples, spec, opts, name);
   const pc = await trainModel({ count, width: D, height: 1, channels: 1, data: samples }, {
     M, epochs: opts.epochs ?? 6, fullBatchEpochs: opts.fullBatchEpochs ?? 1, batchSize: opts.batchSize ?? 1024,
     alpha: opts.alpha ?? 0.1, seed: opts.seed ?? 1, structureImages: 20000, compress: true,
@@ -259,4 +263,64 @@ export async function createRandomPhotoModel(opts: { M: number; random: () => nu
   const bytes = encodePhotoModel({ predictor: opts.predictor ?? 'med', transform: opts.transform ?? 'subtract-green', subModels,
     roles: { gray: 0, color: [1, 2, 3], alpha: -1 }, meta: { random: true } });
   return photoModelFromBytes(bytes);
+}
+
+/** EM on a fixed star tree rooted at the coded symbol (the MNIST trainer's wasm E/M steps). */
+async function trainStar(samples: Uint8Array, spec: ContextVar[], opts: PhotoTrainOptions, name: string): Promise<PhotoSubModel> {
+  const D = spec.length, N = samples.length / D, M = opts.M ?? 32;
+  const ex = await pcInstance();
+  const parent = new Int32Array(D).fill(0);
+  parent[0] = -1;
+  const { order } = postOrder(parent);
+  const par = walloc(ex, 4 * D), ord = walloc(ex, 4 * D);
+  new Int32Array(ex.memory.buffer, par, D).set(parent);
+  new Int32Array(ex.memory.buffer, ord, D).set(order);
+  if (ex.pcInit(D, M, par, ord) !== 0) throw new Error('pcInit rejected a star tree (bug)');
+  ex.pcTrainInit();
+  const rand = seededRandom(opts.seed ?? 1);
+  const fill = (ptr: number, rows: number, n: number) => {
+    const a = new Float32Array(ex.memory.buffer, ptr, rows * n);
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += a[r * n + i] = 0.6 + 0.8 * rand();
+      for (let i = 0; i < n; i++) a[r * n + i] /= s;
+    }
+  };
+  fill(ex.pcPiPtr(), 1, M);
+  fill(ex.pcTransPtr(), D * M, M);
+  fill(ex.pcEmitPtr(), D * M, 256);
+  const dataPtr = walloc(ex, samples.length);
+  new Uint8Array(ex.memory.buffer, dataPtr, samples.length).set(samples);
+  const idxPtr = walloc(ex, 4 * N);
+  const perm = Int32Array.from({ length: N }, (_, i) => i);
+  const epochs = opts.epochs ?? 6, full = opts.fullBatchEpochs ?? 1, batch = opts.batchSize ?? 1024, alpha = opts.alpha ?? 0.1;
+  const t0 = performance.now();
+  for (let e = 0; e < epochs; e++) {
+    const lambda = epochs > 1 ? 0.1 + (0.8 * e) / (epochs - 1) : 0.1;
+    for (let i = N - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      const t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+    }
+    new Int32Array(ex.memory.buffer, idxPtr, N).set(perm);
+    let ll = 0;
+    for (let b = 0; b + batch <= N || (b === 0 && N < batch); b += batch) {
+      const n = Math.min(batch, N - b);
+      ll += ex.pcEstep(dataPtr, idxPtr + 4 * b, n);
+      ex.pcMstep(lambda, alpha);
+    }
+    opts.onProgress?.(name, { phase: 'minibatch', epoch: e + 1, epochs, trainBpd: -ll / (N * D * Math.LN2), seconds: (performance.now() - t0) / 1000 });
+  }
+  for (let e = 0; e < full; e++) {
+    for (let i = 0; i < N; i++) perm[i] = i;
+    new Int32Array(ex.memory.buffer, idxPtr, N).set(perm);
+    const ll = ex.pcEstep(dataPtr, idxPtr, N);
+    ex.pcMstep(0, alpha);
+    opts.onProgress?.(name, { phase: 'fullbatch', epoch: e + 1, epochs: full, trainBpd: -ll / (N * D * Math.LN2), seconds: (performance.now() - t0) / 1000 });
+  }
+  const codesPtr = walloc(ex, ex.pcParamCount());
+  ex.pcQuantize(codesPtr);
+  const codes = new Uint8Array(ex.memory.buffer, codesPtr, ex.pcParamCount()).slice();
+  const pcm = await encodeModelFile({ width: D, height: 1, channels: 1, M, parent, order }, codes,
+    { trainer: 'pcpress photo (star)', sub: name, samples: N, M, epochs, fullBatchEpochs: full, alpha });
+  return { spec, pcm };
 }
