@@ -258,6 +258,51 @@ export const photoCases: Case[] = [
   },
   {
     op: 'photo',
+    name: 're-rooting an HCLT at the coded symbol keeps the joint (brute force); training (Chow-Liu and star) codes photos',
+    async run({ pc, rng }: CaseContext) {
+      const m = await pc.createRandomModel({ width: 5, height: 1, M: 3, random: () => rng.next() });
+      const p = m.parameters();
+      const r = pc.rerootAtZero(3, m.parent, p.pi, p.transitions);
+      check(r.parent[0] === -1 && Array.from(r.parent).filter((x) => x < 0).length === 1, `re-rooted parents ${Array.from(r.parent)}`);
+      const joint = (parent: Int32Array, pi: ArrayLike<number>, T: ArrayLike<number>, x: number[]) => {
+        let root = 0;
+        for (let v = 0; v < 5; v++) if (parent[v] < 0) root = v;
+        let total = 0;
+        const z = new Int32Array(5);
+        for (let a = 0; a < 3 ** 5; a++) {
+          let q = a;
+          for (let v = 0; v < 5; v++) { z[v] = q % 3; q = Math.floor(q / 3); }
+          let pr = pi[z[root]];
+          for (let v = 0; v < 5; v++) {
+            if (v !== root) pr *= T[(v * 3 + z[parent[v]]) * 3 + z[v]];
+            pr *= p.emissions[(v * 3 + z[v]) * 256 + x[v]];
+          }
+          total += pr;
+        }
+        return total;
+      };
+      for (let t = 0; t < 5; t++) {
+        const x = Array.from({ length: 5 }, () => rng.int(0, 255));
+        const a = joint(m.parent, p.pi, p.transitions, x), b = joint(r.parent, r.pi, r.T, x);
+        check(Math.abs(a - b) <= 1e-5 * a, `joint before ${a}, after re-rooting ${b}`);
+      }
+      const photos = [randomPhoto(48, 40, 3, () => rng.next(), 10), randomPhoto(40, 32, 1, () => rng.next(), 10)];
+      for (const structure of ['chow-liu', 'star'] as const) {
+        const model = await pc.trainPhotoModel(photos, { M: 4, samples: 1500, epochs: 2, fullBatchEpochs: 1, batchSize: 256, structure });
+        if (structure === 'star') {
+          const sub = await pc.loadModel(pc.parsePhotoModel(model.fileBytes).subModels[0].pcm);
+          check(Array.from(sub.parent).every((q, v) => (v === 0 ? q === -1 : q === 0)), `star tree: ${Array.from(sub.parent)}`);
+        }
+        for (const img of photos) {
+          const bytes = pc.compressPhoto(img, model);
+          check(same(pc.decompressPhoto(bytes, model).data, img.data), `${structure}: round trip`);
+          check(8 * bytes.length < 6.5 * img.data.length, `${structure}: ${((8 * bytes.length) / img.data.length).toFixed(2)} bits/subpixel on a smooth photo`);
+        }
+      }
+    },
+  },
+  {
+    op: 'photo',
     name: 'typed errors: truncated, corrupt, wrong model, oversized header, fuzzed streams, bad images and models',
     async run({ pc, rng }: CaseContext) {
       const model = await randomModel(pc, () => rng.next(), 4);
