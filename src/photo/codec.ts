@@ -7,7 +7,7 @@
 //   bytes 1..4  model id (u32 LE)
 //   varint      width (1..65535), varint height (1..65535)
 //   byte        channels (1..4)
-//   byte        tile size as log2 (4..12); tiles run row-major, the last row/column may be smaller
+//   byte        tile size as log2 (4..10); tiles run row-major, the last row/column may be smaller
 //   byte        flags: bit 0 = the last channel (alpha) is constant and not coded; bit 1 = packed histograms
 //   [byte]      that alpha value, when flag bit 0 is set
 //   [32 bytes]  per coded channel, when flag bit 1 is set: bitmap of the sample values the channel uses
@@ -47,7 +47,7 @@ export interface PhotoStreamInfo {
 
 /** Options of compressPhoto. */
 export interface PhotoCompressOptions {
-  /** Tile (region) side in pixels, a power of two in 16..4096 (default 256). */
+  /** Tile (region) side in pixels, a power of two in 16..1024 (default 256); the encoder holds 12 bytes per subpixel of a tile. */
   tileSize?: number;
   /** Recode channels whose histograms have gaps as ranks among the used values (default true). */
   packHistograms?: boolean;
@@ -123,7 +123,7 @@ export function encodePhotoTile(model: PhotoModel, img: PcImage, tx: number, ty:
   const ex = model.ex, c = img.channels;
   model.configure(c);
   const n = w * h * c;
-  const cap = 2 * n + 64;
+  const cap = 3 * n + 64; // every symbol costs at most 24 bits (frequencies >= 1 of 2^24), plus the final state
   const ip = palloc(ex, n), dp = palloc(ex, cap);
   try {
     copyTile(img, tx, ty, w, h, new Uint8Array(ex.memory.buffer, ip, n));
@@ -218,8 +218,8 @@ function packHistograms(img: PcImage): { img: PcImage; palettes?: Uint8Array[] }
 export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: string): { img: PcImage; alpha?: number; tileSize: number; palettes?: Uint8Array[] } {
   checkPhoto(image, what);
   const tileSize = options.tileSize ?? 256;
-  if (!Number.isInteger(tileSize) || tileSize < 16 || tileSize > 4096 || (tileSize & (tileSize - 1))) {
-    throw new ArgumentError(`${what}: tileSize must be a power of two in 16..4096, got ${tileSize}`);
+  if (!Number.isInteger(tileSize) || tileSize < 16 || tileSize > 1024 || (tileSize & (tileSize - 1))) {
+    throw new ArgumentError(`${what}: tileSize must be a power of two in 16..1024, got ${tileSize}`);
   }
   const alpha = constantAlpha(image);
   const packed = options.packHistograms === false ? { img: alpha === undefined ? image : dropLast(image) } :
@@ -279,7 +279,7 @@ export function photoStreamInfo(bytes: Uint8Array, maxBytes = MAX_PHOTO_BYTES): 
   const channels = bytes[pos.p++], tl = bytes[pos.p++], flags = bytes[pos.p++];
   if (width < 1 || height < 1 || width > 65535 || height > 65535) throw new CorruptDataError(`${what}: bad size ${width}x${height}`);
   if (channels < 1 || channels > 4) throw new CorruptDataError(`${what}: ${channels} channels`);
-  if (tl < 4 || tl > 12) throw new CorruptDataError(`${what}: tile size 2^${tl} outside 2^4..2^12`);
+  if (tl < 4 || tl > 10) throw new CorruptDataError(`${what}: tile size 2^${tl} outside 2^4..2^10`);
   if (flags > 3 || ((flags & 1) && channels !== 2 && channels !== 4)) throw new CorruptDataError(`${what}: bad flags ${flags}`);
   if (width * height * channels > maxBytes) {
     throw new LimitError(`${what}: ${width}x${height}x${channels} exceeds the limit of ${maxBytes} bytes of pixels`);

@@ -338,6 +338,7 @@ export const photoCases: Case[] = [
       await expectError(() => pc.compressPhoto({ width: 4, height: 5, channels: 3, data: new Uint8Array(59) }, model), pc.ArgumentError, 'short data');
       await expectError(() => pc.compressPhoto({ width: 4, height: 5, channels: 5, data: new Uint8Array(100) }, model), pc.ArgumentError, '5 channels');
       await expectError(() => pc.compressPhoto(img, model, { tileSize: 24 }), pc.ArgumentError, 'tile size not a power of two');
+      await expectError(() => pc.compressPhoto(img, model, { tileSize: 2048 }), pc.ArgumentError, 'tile size above 1024');
       await expectError(() => pc.compressPhoto(img, {} as PhotoModel), pc.ArgumentError, 'not a model');
       const mf = model.fileBytes.slice();
       mf[rng.int(0, mf.length - 1)] ^= 1 << rng.int(0, 7);
