@@ -6,8 +6,9 @@
 //   Held out: python3-skimage's astronaut, chelsea, coffee, motorcycle_left, camera, moon.
 // Install the data with `apt-get install python3-skimage opencv-doc`, or extract the two .deb files
 // (`apt-get download ...; dpkg -x FILE.deb DIR`) and pass --root=DIR (the folder holding usr/).
-// Usage: npm run build && node scripts/train-photo.mjs [--root=/] [--M=16] [--samples=600000]
-//        [--epochs=5] [--full-epochs=1] [--predictor=med] [--transform=subtract-green] [--jpeg=0] [--out=models/photo.pcm]
+// The defaults reproduce the bundled model (PNG photos only; about 1 min of one core).
+// Usage: npm run build && node scripts/train-photo.mjs [--root=/] [--M=16] [--samples=800000]
+//        [--epochs=5] [--full-epochs=1] [--predictor=med] [--transform=subtract-green] [--jpeg=1] [--structure=star] [--out=models/photo.pcm]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,7 +24,7 @@ export const TRAIN = [
   ...['ihc', 'brick', 'grass', 'gravel', 'coins', 'cell', 'clock_motion'].map((n) => path.join(SK, `${n}.png`)),
 ];
 // JPEG photographs from opencv-doc, decoded with djpeg (apt-get install libjpeg-turbo-progs) and halved
-// (2x2 box average) so that JPEG's 8x8 block artefacts mostly vanish; skipped when djpeg is missing.
+// (2x2 box average) so that JPEG's 8x8 block artefacts mostly vanish; with --jpeg=1 (measured: no gain).
 export const TRAIN_JPEG = ['baboon', 'fruits', 'building', 'messi5', 'orange', 'apple', 'butterfly', 'aero1', 'aero3', 'board',
   'home', 'leuvenA', 'aloeL', 'squirrel_cls', 'stuff', 'pca_test1', 'ela_original', 'licenseplate_motion'].map((n) => path.join(OC, `${n}.jpg`));
 export const HELD_OUT = ['astronaut', 'chelsea', 'coffee', 'motorcycle_left', 'camera', 'moon'].map((n) => path.join(SK, `${n}.png`));
@@ -49,7 +50,7 @@ function loadJpegHalf(f) {
   }
   return { width: W, height: H, channels, data };
 }
-let djpeg = args.jpeg !== '0';
+let djpeg = args.jpeg === '1';
 if (djpeg) {
   try {
     execFileSync('djpeg', ['-version'], { stdio: 'ignore' });
@@ -60,7 +61,7 @@ if (djpeg) {
 }
 const num = (k, d) => (args[k] === undefined ? d : Number(args[k]));
 const opts = {
-  M: num('M', 16), samples: num('samples', 600000), epochs: num('epochs', 5), fullBatchEpochs: num('full-epochs', 1),
+  M: num('M', 16), samples: num('samples', 800000), epochs: num('epochs', 5), fullBatchEpochs: num('full-epochs', 1),
   predictor: args.predictor ?? 'med', transform: args.transform ?? 'subtract-green', context: args.context ?? 'residual', structure: args.structure ?? 'chow-liu', seed: num('seed', 1),
 };
 const out = args.out ?? path.join(import.meta.dirname, '..', 'models', 'photo.pcm');
