@@ -2,6 +2,8 @@
 import * as pc from './node.js';
 import { runConformance, formatTable, summarize, type CaseResult, type ConformanceReport } from './conformance.js';
 import { kvCommand, KV_USAGE } from './kv/cli.js';
+import { pcCommand, PC_USAGE } from './pc/cli.js';
+import { photoCommand, PHOTO_USAGE } from './photo/cli.js';
 
 const USAGE = `pcpress ${pc.version}
 
@@ -11,6 +13,11 @@ Usage:
       on each backend and print a runtime x backend x op table. Exit 1 on any failure.
   pcpress info [--backend auto|wasm|webgpu]
       Show which backend a runtime gets here, and why.
+Images (lossless, probabilistic circuits; grayscale 28x28 -> MNIST model, anything else -> photo model):
+${PHOTO_USAGE}
+${PC_USAGE}
+
+KV-cache eviction:
 ${KV_USAGE}
   pcpress help
 `;
@@ -21,7 +28,7 @@ function parseArgs(argv: string[]): { cmd: string; flags: Flags; rest: string[] 
   const flags: Flags = {};
   const rest: string[] = [];
   const withValue = new Set(['backend', 'filter', 'seed', 'o', 'output', 'input', 'budgets', 'methods', 'n', 'layers',
-    'heads', 'kv-heads', 'dim', 'future']);
+    'heads', 'kv-heads', 'dim', 'future', 'model', 'tile', 'data']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a.startsWith('--') || (a.startsWith('-') && a.length === 2)) {
@@ -98,8 +105,10 @@ async function main(): Promise<number> {
       console.log(USAGE);
       return 0;
     default: {
-      const r = await kvCommand(cmd, flags, rest);
-      if (r !== undefined) return r;
+      for (const command of [photoCommand, kvCommand, pcCommand]) {
+        const r = await command(cmd, flags, rest);
+        if (r !== undefined) return r;
+      }
       console.error(`pcpress: unknown command "${cmd}"\n\n${USAGE}`);
       return 2;
     }
