@@ -15,6 +15,14 @@ describe('examples', () => {
     expect(out).toContain('(A x B) x B^T = [ 918, 1162, 1406, 2205, 2791, 3377 ]');
   });
 
+  it('examples/mnist-sample.mjs (the README main job)', () => {
+    const out = run('node', ['examples/mnist-sample.mjs', '4']);
+    const rows = [...out.matchAll(/digit \d: pcpress (\d+) bytes = ([\d.]+) bpd, PNG (\d+) bytes = ([\d.]+) bpd, round trip exact/g)];
+    expect(rows.length).toBe(4);
+    for (const r of rows) expect(Number(r[1])).toBeLessThan(Number(r[3])); // smaller than PNG, digit by digit
+    expect(out).toMatch(/4 digits: pcpress [\d.]+ bpd vs PNG [\d.]+ bpd/);
+  });
+
   it('examples/deno-matmul.ts', () => {
     const out = run(path.join(root, 'node_modules/.bin/deno'), ['run', '-A', '--no-check', 'examples/deno-matmul.ts']);
     expect(out).toMatch(/^auto -> (wasm|webgpu): 58,64,139,154/m);
