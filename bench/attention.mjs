@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { randomF32, median, timeInterleaved, fmt, markdownTable } from './lib.mjs';
 import { machineInfo, packageVersion, repoRoot } from './env.mjs';
+import { onnxModel, INT32 } from './onnx.mjs';
 
 const require = createRequire(path.join(repoRoot, 'package.json'));
 
@@ -16,88 +17,21 @@ const require = createRequire(path.join(repoRoot, 'package.json'));
 export const TOLERANCE = 1e-4;
 const H = 8, KH = 2;
 
-// ---------------------------------------------------------------------------------------------
-// A small ONNX protobuf writer (attributes, operator domains, int32 inputs) for the GQA model.
-const utf8 = new TextEncoder();
-class Pb {
-  constructor() {
-    this.parts = [];
-    this.size = 0;
-  }
-  push(u8) {
-    this.parts.push(u8);
-    this.size += u8.length;
-    return this;
-  }
-  key(field, wire) {
-    return this.push(varint((field << 3) | wire));
-  }
-  int(field, v) {
-    return this.key(field, 0).push(varint(v));
-  }
-  bytes(field, u8) {
-    return this.key(field, 2).push(varint(u8.length)).push(u8);
-  }
-  str(field, s) {
-    return this.bytes(field, utf8.encode(s));
-  }
-  msg(field, m) {
-    return this.bytes(field, m.done());
-  }
-  done() {
-    const out = new Uint8Array(this.size);
-    let o = 0;
-    for (const p of this.parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  }
-}
-
-function varint(v) {
-  let n = BigInt(v);
-  const out = [];
-  do {
-    let b = Number(n & 0x7fn);
-    n >>= 7n;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return Uint8Array.from(out);
-}
-
-/** A typed value; `dims` undefined leaves the shape to ORT's inference. */
-function valueInfo(name, elemType, dims) {
-  const tensor = new Pb().int(1, elemType);
-  if (dims) {
-    const shape = new Pb();
-    for (const d of dims) shape.msg(1, new Pb().int(1, d));
-    tensor.msg(2, shape);
-  }
-  return new Pb().str(1, name).msg(2, new Pb().msg(1, tensor));
-}
-
 /** One GroupQueryAttention node (causal by definition of the op), inputs in ORT's [batch, seq, heads * headDim] layout. */
 function gqaModel(S, past, D) {
-  const F = 1, I32 = 6;
-  const inputs = [['q', F, [1, S, H * D]], ['k', F, [1, S, KH * D]], ['v', F, [1, S, KH * D]]];
-  if (past) inputs.push(['past_key', F, [1, KH, past, D]], ['past_value', F, [1, KH, past, D]]);
-  inputs.push(['seqlens_k', I32, [1]], ['total', I32, []]);
-  const node = new Pb();
-  for (const x of ['q', 'k', 'v', past ? 'past_key' : '', past ? 'past_value' : '', 'seqlens_k', 'total']) node.str(1, x);
-  for (const y of ['o', 'present_key', 'present_value']) node.str(2, y);
-  node.str(3, 'gqa').str(4, 'GroupQueryAttention');
-  node.msg(5, new Pb().str(1, 'num_heads').int(3, H).int(20, 2));
-  node.msg(5, new Pb().str(1, 'kv_num_heads').int(3, KH).int(20, 2));
-  node.str(7, 'com.microsoft');
-  const g = new Pb().msg(1, node).str(2, 'attention');
-  for (const [n, t, d] of inputs) g.msg(11, valueInfo(n, t, d));
-  g.msg(12, valueInfo('o', F, [1, S, H * D]));
-  g.msg(12, valueInfo('present_key', F));
-  g.msg(12, valueInfo('present_value', F));
-  return new Pb().int(1, 8).str(2, 'pcpress-bench').msg(7, g)
-    .msg(8, new Pb().str(1, '').int(2, 17)).msg(8, new Pb().str(1, 'com.microsoft').int(2, 1)).done();
+  const inputs = [{ name: 'q', dims: [1, S, H * D] }, { name: 'k', dims: [1, S, KH * D] }, { name: 'v', dims: [1, S, KH * D] }];
+  if (past) inputs.push({ name: 'past_key', dims: [1, KH, past, D] }, { name: 'past_value', dims: [1, KH, past, D] });
+  inputs.push({ name: 'seqlens_k', dims: [1], type: INT32 }, { name: 'total', dims: [], type: INT32 });
+  return onnxModel({
+    inputs,
+    outputs: [{ name: 'o', dims: [1, S, H * D] }, { name: 'present_key' }, { name: 'present_value' }],
+    nodes: [{
+      op: 'GroupQueryAttention', domain: 'com.microsoft', ints: { num_heads: H, kv_num_heads: KH },
+      inputs: ['q', 'k', 'v', past ? 'past_key' : '', past ? 'past_value' : '', 'seqlens_k', 'total'],
+      outputs: ['o', 'present_key', 'present_value'],
+    }],
+    opsets: { '': 17, 'com.microsoft': 1 },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

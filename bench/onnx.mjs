@@ -1,5 +1,6 @@
 // A tiny ONNX model writer (protobuf wire format by hand) so onnxruntime-web benchmarks need no model files.
-// Only what the benches use: one graph of single-op nodes, f32 tensors, optional initializers.
+// Only what the benches use: one graph of single-op nodes (optionally in another operator domain, with int
+// attributes), typed graph inputs/outputs, f32 initializers.
 // Field numbers follow onnx.proto (ModelProto, GraphProto, NodeProto, ValueInfoProto, TypeProto, TensorProto).
 
 const utf8 = new TextEncoder();
@@ -50,12 +51,17 @@ function varintBytes(v) {
   return Uint8Array.from(out);
 }
 
-const FLOAT = 1; // TensorProto.DataType.FLOAT
+/** TensorProto.DataType values the benches use. */
+export const FLOAT = 1, INT32 = 6;
 
-function valueInfo(name, dims) {
-  const shape = new Msg();
-  for (const d of dims) shape.msg(1, new Msg().varint(1, d)); // dim { dim_value }
-  const tensor = new Msg().varint(1, FLOAT).msg(2, shape); // elem_type, shape
+/** A typed graph value; `dims` undefined leaves the shape to ORT's inference. */
+function valueInfo(name, dims, elemType = FLOAT) {
+  const tensor = new Msg().varint(1, elemType); // elem_type
+  if (dims) {
+    const shape = new Msg();
+    for (const d of dims) shape.msg(1, new Msg().varint(1, d)); // dim { dim_value }
+    tensor.msg(2, shape);
+  }
   return new Msg().string(1, name).msg(2, new Msg().msg(1, tensor)); // name, type { tensor_type }
 }
 
@@ -67,29 +73,32 @@ function initializer(name, dims, data) {
 }
 
 /**
- * Serializes an ONNX model (IR 8, default opset 13) with f32 graph inputs, outputs and nodes.
- * `inputs`/`outputs`: [{ name, dims }]; `initializers`: [{ name, dims, data: Float32Array }];
- * `nodes`: [{ op, inputs: string[], outputs: string[] }].
+ * Serializes an ONNX model (IR 8).
+ * `inputs`/`outputs`: [{ name, dims?, type? (default FLOAT) }]; `initializers`: [{ name, dims, data: Float32Array }];
+ * `nodes`: [{ op, inputs: string[] ('' = absent optional input), outputs: string[], domain?, ints?: { name: value } }];
+ * `opsets`: { domain: version } (default { '': 13 }).
  */
-export function onnxModel({ inputs, outputs, nodes, initializers = [] }) {
+export function onnxModel({ inputs, outputs, nodes, initializers = [], opsets = { '': 13 } }) {
   const g = new Msg();
   nodes.forEach((n, i) => {
     const node = new Msg();
     for (const x of n.inputs) node.string(1, x);
     for (const y of n.outputs) node.string(2, y);
     node.string(3, `${n.op}_${i}`).string(4, n.op);
+    for (const [name, v] of Object.entries(n.ints ?? {})) node.msg(5, new Msg().string(1, name).varint(3, v).varint(20, 2)); // AttributeProto INT
+    if (n.domain) node.string(7, n.domain);
     g.msg(1, node);
   });
   g.string(2, 'bench');
   for (const t of initializers) g.msg(5, initializer(t.name, t.dims, t.data));
-  for (const v of inputs) g.msg(11, valueInfo(v.name, v.dims));
-  for (const v of outputs) g.msg(12, valueInfo(v.name, v.dims));
-  return new Msg()
+  for (const v of inputs) g.msg(11, valueInfo(v.name, v.dims, v.type));
+  for (const v of outputs) g.msg(12, valueInfo(v.name, v.dims, v.type));
+  const model = new Msg()
     .varint(1, 8) // ir_version
     .string(2, 'pcpress-bench') // producer_name
-    .msg(7, g) // graph
-    .msg(8, new Msg().string(1, '').varint(2, 13)) // opset_import { domain "", version 13 }
-    .bytes();
+    .msg(7, g); // graph
+  for (const [domain, version] of Object.entries(opsets)) model.msg(8, new Msg().string(1, domain).varint(2, version)); // opset_import
+  return model.bytes();
 }
 
 /** C[m,n] = A[m,k] x B[k,n]; with `bData` B is a constant initializer (weights), else a second graph input. */
