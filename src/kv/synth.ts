@@ -6,6 +6,7 @@
  * checks and demos, not to rank methods.
  */
 import { ArgumentError } from '../errors.js';
+import { seededRandom } from '../random.js';
 import type { KVDump, KVDumpLayer } from './dump.js';
 
 /** Options of `synthKV`. */
@@ -31,15 +32,9 @@ export interface SynthKVOptions {
 }
 
 class Gen {
-  private s: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = seededRandom(seed);
   }
   normal(): number {
     const u = Math.max(this.next(), 1e-12), v = this.next();

@@ -3,6 +3,7 @@
 // heavy loops in wasm. Reproducible from a seed.
 import { ArgumentError, LimitError, ShapeError } from '../errors.js';
 import { MAX_MODEL_PARAMETERS, encodeModelFile, modelFromBytes, pcInstance, postOrder, walloc, type PcImage, type PcModel,
+import { seededRandom } from '../random.js';
   type PcWasmExports } from './model.js';
 
 /** A set of same-shape 8-bit images stored back to back (`data.length = count * width*height*channels`). */
@@ -53,16 +54,8 @@ export interface TrainOptions {
   compress?: boolean;
 }
 
-/** mulberry32: a small seeded PRNG (uniforms in [0, 1)). */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The package's seeded PRNG (mulberry32), re-exported for training scripts. */
+export { seededRandom };
 
 /** Packs images (or an image set) into one contiguous set, checking that all share a shape. */
 export function toImageSet(images: PcImage[] | PcImageSet, what = 'images'): PcImageSet {

@@ -3,6 +3,7 @@
 // runtime, and typed errors for corrupt, truncated, wrong-model and random streams.
 // The codec always runs in wasm, so these cases check the same thing on either backend.
 import { check, expectError, type Case, type CaseContext, type Pkg } from './util.js';
+import { seededRandom } from '../../src/random.js';
 
 type Model = Awaited<ReturnType<Pkg['loadModel']>>;
 type Image = { width: number; height: number; channels: number; data: Uint8Array };
@@ -106,15 +107,7 @@ const rt = (pc: Pkg, model: Model, images: Image[], what: string): number => {
 const FIXTURE_RANDOM = { single: '588523f8', multi: 'a10feb0d' };
 const FIXTURE_MNIST = { model: '37a009aa', single: 'b5063ea7', multi: '4ad81253' };
 
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = seededRandom;
 
 export const pcCases: Case[] = [
   bruteCase(3, 2, 1, 3, 1),

@@ -1,6 +1,7 @@
 // Helpers shared by the conformance cases: random inputs, f64 references, error measures, assertions.
 // Cases run unchanged in Node, Deno and browsers, so nothing here may use runtime-specific APIs.
 import type * as PC from '../../src/index.js';
+import { seededRandom } from '../../src/random.js';
 
 /** The package under test (passed in, so the cases test the built package the caller imported). */
 export type Pkg = typeof PC;
@@ -34,16 +35,10 @@ export function check(cond: unknown, message: string): asserts cond {
 
 /** Small fast PRNG (mulberry32); the seed is reported on failure so a case can be replayed. */
 export class Rng {
-  private s: number;
-  constructor(readonly seed: number) {
-    this.s = seed >>> 0;
-  }
   /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  readonly next: () => number;
+  constructor(readonly seed: number) {
+    this.next = seededRandom(seed);
   }
   /** Uniform f32 values in [-1, 1). */
   f32(n: number): Float32Array {
