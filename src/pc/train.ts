@@ -3,8 +3,8 @@
 // heavy loops in wasm. Reproducible from a seed.
 import { ArgumentError, LimitError, ShapeError } from '../errors.js';
 import { MAX_MODEL_PARAMETERS, encodeModelFile, modelFromBytes, pcInstance, postOrder, walloc, type PcImage, type PcModel,
-import { seededRandom } from '../random.js';
   type PcWasmExports } from './model.js';
+import { seededRandom } from '../random.js';
 
 /** A set of same-shape 8-bit images stored back to back (`data.length = count * width*height*channels`). */
 export interface PcImageSet {
