@@ -14,7 +14,7 @@ execFileSync(bin('asc'), ['assembly/index.ts', '--target', 'release', '--config'
 
 fs.rmSync('dist', { recursive: true, force: true });
 await esbuild.build({
-  entryPoints: ['src/index.ts', 'src/node.ts', 'src/conformance.ts', 'src/cli.ts', 'src/browser.ts'],
+  entryPoints: { index: 'src/index.ts', node: 'src/node.ts', conformance: 'src/conformance.ts', cli: 'src/cli.ts', browser: 'src/browser.ts', 'photo-worker': 'src/photo/worker.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,
