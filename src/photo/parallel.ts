@@ -132,6 +132,22 @@ function checkModel(model: PhotoModel, what: string): void {
   }
 }
 
+/**
+ * The parent's Node options minus those about the main script (`-e`, `-p`, `--input-type`), which a
+ * worker started from a file refuses (node --input-type=module -e '...' would otherwise fail to start it).
+ */
+function workerExecArgv(): string[] {
+  const argv = (globalThis as { process?: { execArgv?: string[] } }).process?.execArgv ?? [];
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (['-e', '--eval', '-p', '--print', '--input-type'].includes(a)) i++; // and its value
+    else if (a.startsWith('--input-type=') || a.startsWith('--eval=') || a.startsWith('--print=')) continue;
+    else out.push(a);
+  }
+  return out;
+}
+
 interface Handle {
   post(msg: ToWorker, transfer?: ArrayBuffer[]): void;
   terminate(): void;
@@ -142,7 +158,7 @@ async function spawn(url: URL, onMessage: (m: FromWorker) => void, onFail: (e: E
   if (isNode()) {
     const wt = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');
     let closed = false;
-    const w = new wt.Worker(url);
+    const w = new wt.Worker(url, { execArgv: workerExecArgv() });
     w.on('message', (m: FromWorker) => onMessage(m));
     w.on('error', (e: Error) => { if (!closed) onFail(e); });
     w.on('messageerror', (e: Error) => { if (!closed) onFail(e); });

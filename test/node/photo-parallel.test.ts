@@ -1,0 +1,152 @@
+// Tile-parallel photo coding on worker_threads (compressPhotoParallel / decompressPhotoParallel): the
+// streams must be byte-identical to compressPhoto's, decoding must give the image back, corrupt streams
+// must reject with the same typed errors as decompressPhoto (never hang), and no worker may outlive a call
+// (a child process using the API must exit by itself). Uses the built package (npm run build).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as pc from 'pcpress';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const fixture = (name: string) => pc.readImage(fs.readFileSync(path.join(root, 'test/fixtures', name)));
+const seed = Number(process.env.PCPRESS_SEED ?? (Date.now() >>> 0));
+const rand = pc.seededRandom(seed);
+const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+
+/** A w x h image with `channels` channels, tiled from crops of the fixture photos at random offsets. */
+function mosaic(w: number, h: number, channels: number): pc.PcImage {
+  const srcs = [fixture('chelsea-192x144.png'), fixture('coffee-64x48.png'), fixture('camera-48x40.png')];
+  const data = new Uint8Array(w * h * channels);
+  const bw = 40 + int(0, 30), bh = 30 + int(0, 20);
+  for (let by = 0; by < h; by += bh) for (let bx = 0; bx < w; bx += bw) {
+    const s = srcs[int(0, srcs.length - 1)];
+    const sx = int(0, s.width - 1), sy = int(0, s.height - 1);
+    for (let y = by; y < Math.min(h, by + bh); y++) for (let x = bx; x < Math.min(w, bx + bw); x++) {
+      const p = (((sy + y - by) % s.height) * s.width + ((sx + x - bx) % s.width)) * s.channels;
+      for (let c = 0; c < channels; c++) data[(y * w + x) * channels + c] = s.data[p + Math.min(c, s.channels - 1)];
+    }
+  }
+  return { width: w, height: h, channels, data };
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+}
+
+/** The error decompressPhoto throws on `bytes` (fails the test if it does not throw). */
+function seqError(bytes: Uint8Array, model: pc.PhotoModel): pc.PcpressError {
+  try {
+    pc.decompressPhoto(bytes, model);
+  } catch (e) {
+    return e as pc.PcpressError;
+  }
+  throw new Error('decompressPhoto accepted a corrupt stream');
+}
+
+async function parError(p: Promise<unknown>): Promise<pc.PcpressError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as pc.PcpressError;
+  }
+  throw new Error('the parallel call did not reject');
+}
+
+describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
+  let model: pc.PhotoModel;
+  beforeAll(async () => {
+    model = await pc.loadPhotoModel();
+  });
+
+  it('RGB mosaic with odd edges: the same bytes as compressPhoto, decoded back exactly', async () => {
+    const img = mosaic(int(150, 230), int(100, 160), 3);
+    const tileSize = 64;
+    const ref = pc.compressPhoto(img, model, { tileSize });
+    expect(pc.photoStreamInfo(ref).tiles.length).toBeGreaterThan(4);
+    for (const workers of [2, 3]) {
+      const par = await pc.compressPhotoParallel(img, model, { tileSize, workers });
+      expect(same(par, ref)).toBe(true);
+    }
+    const back = await pc.decompressPhotoParallel(ref, model, { workers: 3 });
+    expect([back.width, back.height, back.channels]).toEqual([img.width, img.height, img.channels]);
+    expect(same(back.data, img.data)).toBe(true);
+  });
+
+  it('gray + constant alpha, RGBA, packed histograms and default worker count', async () => {
+    const g = mosaic(int(90, 140), int(40, 70), 1);
+    const ga = { ...g, channels: 2, data: new Uint8Array(g.data.length * 2) };
+    g.data.forEach((v, i) => { ga.data[2 * i] = v; ga.data[2 * i + 1] = 200; });
+    const rgba = mosaic(int(40, 80), int(40, 80), 4);
+    const packed = mosaic(int(80, 120), int(60, 90), 3);
+    for (let i = 0; i < packed.data.length; i++) packed.data[i] &= 0xf8; // gaps in every histogram
+    for (const img of [ga, rgba, packed]) {
+      const ref = pc.compressPhoto(img, model, { tileSize: 32 });
+      const par = await pc.compressPhotoParallel(img, model, { tileSize: 32 });
+      expect(same(par, ref)).toBe(true);
+      const back = await pc.decompressPhotoParallel(par, model);
+      expect(back.channels).toBe(img.channels);
+      expect(same(back.data, img.data)).toBe(true);
+    }
+    expect(pc.photoStreamInfo(pc.compressPhoto(packed, model, { tileSize: 32 })).palettes).toBeDefined();
+  });
+
+  it('a model loaded from bytes (not the bundled one) is what the workers use', async () => {
+    const other = await pc.createRandomPhotoModel({ M: 4, random: pc.seededRandom(seed ^ 0x5a5a), peak: 4 });
+    const img = mosaic(100, 70, 3);
+    const ref = pc.compressPhoto(img, other, { tileSize: 32 });
+    expect(same(await pc.compressPhotoParallel(img, other, { tileSize: 32, workers: 2 }), ref)).toBe(true);
+    expect(same((await pc.decompressPhotoParallel(ref, other, { workers: 2 })).data, img.data)).toBe(true);
+    const e = await parError(pc.decompressPhotoParallel(ref, model, { workers: 2 }));
+    expect(e).toBeInstanceOf(pc.WrongModelError);
+  });
+
+  it('corrupt and truncated streams reject with the typed errors of decompressPhoto', async () => {
+    const img = mosaic(160, 96, 3);
+    const ref = pc.compressPhoto(img, model, { tileSize: 32 });
+    const info = pc.photoStreamInfo(ref);
+    // corrupt two tiles' payloads: the lowest one is reported, as by the sequential decoder
+    const a = int(1, info.tiles.length - 3), b = int(a + 1, info.tiles.length - 1);
+    const bad = ref.slice();
+    for (const t of [info.tiles[a], info.tiles[b]]) bad[t.offset + int(0, t.length - 1)] ^= 1 << int(0, 7);
+    const s = seqError(bad, model), p = await parError(pc.decompressPhotoParallel(bad, model, { workers: 2 }));
+    expect(p).toBeInstanceOf(pc.CorruptDataError);
+    expect(p.name).toBe(s.name);
+    expect(p.code).toBe(s.code);
+    expect(/tile (\d+)/.exec(p.message)?.[1]).toBe(/tile (\d+)/.exec(s.message)?.[1]);
+    // truncated: the header check runs before any worker starts
+    const cut = ref.subarray(0, ref.length - int(1, 20));
+    const pt = await parError(pc.decompressPhotoParallel(cut, model, { workers: 2 }));
+    expect(pt).toBeInstanceOf(pc.TruncatedDataError);
+    expect(pt.code).toBe(seqError(cut, model).code);
+  });
+
+  it('bad options and a missing worker script are typed errors, not hangs', async () => {
+    const img = mosaic(64, 64, 1);
+    expect(await parError(pc.compressPhotoParallel(img, model, { tileSize: 16, workers: 0 }))).toBeInstanceOf(pc.ArgumentError);
+    expect(await parError(pc.compressPhotoParallel(img, model, { tileSize: 12 }))).toBeInstanceOf(pc.ArgumentError);
+    const missing = pathToFileURL(path.join(root, 'dist', 'no-such-worker.js'));
+    const e = await parError(pc.compressPhotoParallel(img, model, { tileSize: 16, workers: 2, workerUrl: missing }));
+    expect(e).toBeInstanceOf(pc.PhotoWorkerError);
+    expect(e.code).toBe('photo-worker');
+  });
+
+  it('workers are terminated after use: a process that codes in parallel exits by itself', () => {
+    const script = `
+      import * as pc from ${JSON.stringify(pathToFileURL(path.join(root, 'dist/node.js')).href)};
+      const model = await pc.loadPhotoModel();
+      const img = { width: 100, height: 60, channels: 1, data: new Uint8Array(6000).map((_, i) => (i * 7) % 251) };
+      const s = await pc.compressPhotoParallel(img, model, { tileSize: 16, workers: 2 });
+      const back = await pc.decompressPhotoParallel(s, model, { workers: 2 });
+      const bad = s.slice(); bad[bad.length - 3] ^= 0x10;
+      const err = await pc.decompressPhotoParallel(bad, model, { workers: 2 }).catch((e) => e.name);
+      console.log(JSON.stringify({ ok: back.data.every((v, i) => v === img.data[i]), err }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+    expect(r.signal).toBeNull(); // not killed by the timeout: it exited on its own
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual({ ok: true, err: 'CorruptDataError' });
+  });
+});
