@@ -1,0 +1,87 @@
+// Tile-parallel photo coding on Deno's Web Workers (compressPhotoParallel / decompressPhotoParallel):
+// byte-identical to compressPhoto, exact round trips, typed errors for corrupt streams, no leaked workers
+// (Deno's sanitizers stay on: a worker left running fails the test).
+// Run: npx deno test -A --no-check test/deno/   (after npm run build)
+import * as pc from '../../dist/index.js';
+
+const root = new URL('../../', import.meta.url);
+const fixture = (name: string) => pc.readImage(Deno.readFileSync(new URL(`test/fixtures/${name}`, root)));
+const seed = Number(Deno.env.get('PCPRESS_SEED') ?? (Date.now() >>> 0));
+const rand = pc.seededRandom(seed);
+const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+
+function assert(cond: unknown, msg: string): asserts cond {
+  if (!cond) throw new Error(`${msg} (seed ${seed})`);
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A w x h image tiled from crops of the fixture photos at random offsets. */
+function mosaic(w: number, h: number, channels: number) {
+  const srcs = [fixture('chelsea-192x144.png'), fixture('coffee-64x48.png'), fixture('camera-48x40.png')];
+  const data = new Uint8Array(w * h * channels);
+  const bw = 40 + int(0, 30), bh = 30 + int(0, 20);
+  for (let by = 0; by < h; by += bh) for (let bx = 0; bx < w; bx += bw) {
+    const s = srcs[int(0, srcs.length - 1)];
+    const sx = int(0, s.width - 1), sy = int(0, s.height - 1);
+    for (let y = by; y < Math.min(h, by + bh); y++) for (let x = bx; x < Math.min(w, bx + bw); x++) {
+      const p = (((sy + y - by) % s.height) * s.width + ((sx + x - bx) % s.width)) * s.channels;
+      for (let c = 0; c < channels; c++) data[(y * w + x) * channels + c] = s.data[p + Math.min(c, s.channels - 1)];
+    }
+  }
+  return { width: w, height: h, channels, data };
+}
+
+async function rejection(p: Promise<unknown>): Promise<pc.PcpressError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as pc.PcpressError;
+  }
+  throw new Error('the parallel call did not reject');
+}
+
+Deno.test(`deno photo parallel: the same bytes as compressPhoto, exact round trip (seed ${seed})`, async () => {
+  const model = await pc.loadPhotoModel();
+  for (const channels of [3, 1]) {
+    const img = mosaic(int(150, 230), int(90, 150), channels);
+    const ref = pc.compressPhoto(img, model, { tileSize: 64 });
+    assert(pc.photoStreamInfo(ref).tiles.length > 4, 'several tiles');
+    for (const workers of [2, 3]) {
+      const par = await pc.compressPhotoParallel(img, model, { tileSize: 64, workers });
+      assert(same(par, ref), `${channels} channels, ${workers} workers: stream differs from compressPhoto`);
+    }
+    const back = await pc.decompressPhotoParallel(ref, model, { workers: 2 });
+    assert(back.width === img.width && back.height === img.height && back.channels === channels, 'shape');
+    assert(same(back.data, img.data), 'decoded pixels differ');
+  }
+});
+
+Deno.test(`deno photo parallel: corrupt and truncated streams give the typed errors of decompressPhoto (seed ${seed})`, async () => {
+  const model = await pc.loadPhotoModel();
+  const img = mosaic(160, 96, 3);
+  const ref = pc.compressPhoto(img, model, { tileSize: 32 });
+  const info = pc.photoStreamInfo(ref);
+  const a = int(1, info.tiles.length - 3), b = int(a + 1, info.tiles.length - 1);
+  const bad = ref.slice();
+  for (const t of [info.tiles[a], info.tiles[b]]) bad[t.offset + int(0, t.length - 1)] ^= 1 << int(0, 7);
+  let s: pc.PcpressError | undefined;
+  try {
+    pc.decompressPhoto(bad, model);
+  } catch (e) {
+    s = e as pc.PcpressError;
+  }
+  assert(s, 'decompressPhoto accepted a corrupt stream');
+  const p = await rejection(pc.decompressPhotoParallel(bad, model, { workers: 2 }));
+  assert(p instanceof pc.CorruptDataError && p.code === s.code && p.name === s.name, `got ${p.name} ${p.code}: ${p.message}`);
+  assert(/tile (\d+)/.exec(p.message)?.[1] === /tile (\d+)/.exec(s.message)?.[1], `reported ${p.message}, sequential ${s.message}`);
+  const cut = ref.subarray(0, ref.length - int(1, 20));
+  assert((await rejection(pc.decompressPhotoParallel(cut, model, { workers: 2 }))) instanceof pc.TruncatedDataError, 'truncated');
+  const missing = new URL('dist/no-such-worker.js', root);
+  const w = await rejection(pc.compressPhotoParallel(img, model, { tileSize: 32, workers: 2, workerUrl: missing }));
+  assert(w instanceof pc.PhotoWorkerError && w.code === 'photo-worker', `missing worker script: ${w.name} ${w.message}`);
+});
