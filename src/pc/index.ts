@@ -5,6 +5,7 @@ export { PcModel, loadModel, createRandomModel } from './model.js';
 export type { PcImage, PcStructure } from './model.js';
 export { trainModel, seededRandom, chowLiuTree } from './train.js';
 export type { TrainOptions, TrainProgress, PcImageSet } from './train.js';
+export { expectedCounts, type ExpectedCounts } from './train-gpu.js';
 export { compressImage, decompressImage, compressImages, decompressImages, evaluate } from './codec.js';
 export type { EvaluateResult } from './codec.js';
 export { readImage, writePng, writePgm } from './image.js';

@@ -1,9 +1,13 @@
 // HCLT learning: Chow-Liu structure (mutual information in wasm, maximum spanning tree, rooted at the
 // tree's centre) and EM (mini-batches with inertia and a pseudocount, then full-batch epochs), all
-// heavy loops in wasm. Reproducible from a seed.
+// heavy loops in wasm, or the EM steps in WGSL when given a WebGPU runtime (train-gpu.ts). Reproducible
+// from a seed. Whatever trained it, the model is quantised and stored by wasm, and all coding tables come
+// from wasm on the stored model: the GPU never touches coding.
 import { ArgumentError, LimitError, ShapeError } from '../errors.js';
 import { MAX_MODEL_PARAMETERS, encodeModelFile, modelFromBytes, pcInstance, postOrder, walloc, type PcImage, type PcModel,
-  type PcWasmExports } from './model.js';
+  type PcStructure, type PcWasmExports } from './model.js';
+import type { Runtime } from '../runtime.js';
+import { GpuEm, gpuBackendOf } from './train-gpu.js';
 import { seededRandom } from '../random.js';
 
 /** A set of same-shape 8-bit images stored back to back (`data.length = count * width*height*channels`). */
@@ -52,6 +56,13 @@ export interface TrainOptions {
   onProgress?: (p: TrainProgress) => void;
   /** Store the parameter block gzip-compressed (default true). */
   compress?: boolean;
+  /**
+   * Runtime whose backend runs EM (default: none, EM in wasm). With a WebGPU runtime the E-step
+   * (upward and downward passes, expected counts) and the M-step run as WGSL dispatches; structure
+   * learning, quantisation and every coding table stay in wasm. Results match the wasm trainer up to
+   * f32 rounding order, not bit for bit.
+   */
+  runtime?: Runtime;
 }
 
 /** The package's seeded PRNG (mulberry32), re-exported for training scripts. */
@@ -162,6 +173,7 @@ export async function trainModel(images: PcImage[] | PcImageSet, options: TrainO
   check(alpha >= 0 && lam0 >= 0 && lam0 < 1 && lam1 >= 0 && lam1 < 1, 'alpha >= 0 and inertia in [0, 1) required');
   const valid = options.validation ? toImageSet(options.validation, 'validation') : undefined;
   if (valid) check(valid.width === width && valid.height === height && valid.channels === channels, 'validation images differ in shape');
+  const gpuBe = gpuBackendOf(options.runtime, 'trainModel');
   const t0 = performance.now();
   const secs = () => (performance.now() - t0) / 1000;
   const ex = await pcInstance();
@@ -202,6 +214,19 @@ export async function trainModel(images: PcImage[] | PcImageSet, options: TrainO
   const idxPtr = walloc(ex, 4 * N);
   const bpd = (ll: number, n: number) => -ll / (n * D * Math.LN2);
   const validBpd = () => (valid ? bpd(ex.pcLogLikBatch(validPtr, valid.count), valid.count) : undefined);
+  if (gpuBe) {
+    const em = new GpuEm(gpuBe, parent, M, Math.min(batch, N));
+    try {
+      await trainOnGpu(em, ex, set, { epochs, fullEpochs, batch, alpha, lam0, lam1, rand, bpd, validBpd: valid ? validBpd : undefined,
+        onProgress: options.onProgress, secs });
+    } finally {
+      em.destroy();
+    }
+    return finish(ex, { width, height, channels, M, parent, order }, {
+      trainer: 'pcpress', images: N, M, epochs, fullBatchEpochs: fullEpochs, batchSize: batch, alpha,
+      inertia: [lam0, lam1], structureImages: ns, seed,
+    }, options.compress ?? true);
+  }
   const perm = new Int32Array(N);
   for (let i = 0; i < N; i++) perm[i] = i;
   const nb = Math.max(1, Math.floor(N / batch));
@@ -228,13 +253,68 @@ export async function trainModel(images: PcImage[] | PcImageSet, options: TrainO
     ex.pcMstep(0, alpha);
     options.onProgress?.({ phase: 'fullbatch', epoch: e + 1, epochs: fullEpochs, trainBpd: bpd(ll, N), validBpd: validBpd(), seconds: secs() });
   }
-  const codesPtr = walloc(ex, ex.pcParamCount());
-  ex.pcQuantize(codesPtr);
-  const codes = new Uint8Array(ex.memory.buffer, codesPtr, ex.pcParamCount()).slice();
   const meta = {
     trainer: 'pcpress', images: N, M, epochs, fullBatchEpochs: fullEpochs, batchSize: batch, alpha,
     inertia: [lam0, lam1], structureImages: ns, seed,
   };
-  const bytes = await encodeModelFile({ width, height, channels, M, parent, order }, codes, meta, options.compress ?? true);
+  return finish(ex, { width, height, channels, M, parent, order }, meta, options.compress ?? true);
+}
+
+// Quantises the parameters in the wasm instance (the only place models are quantised) and builds the model.
+async function finish(ex: PcWasmExports, s: PcStructure, meta: Record<string, unknown>, compress: boolean): Promise<PcModel> {
+  const codesPtr = walloc(ex, ex.pcParamCount());
+  ex.pcQuantize(codesPtr);
+  const codes = new Uint8Array(ex.memory.buffer, codesPtr, ex.pcParamCount()).slice();
+  const bytes = await encodeModelFile(s, codes, meta, compress);
   return modelFromBytes(bytes);
+}
+
+interface GpuSchedule {
+  epochs: number; fullEpochs: number; batch: number; alpha: number; lam0: number; lam1: number;
+  rand: () => number; bpd: (ll: number, n: number) => number; validBpd?: () => number | undefined;
+  onProgress?: (p: TrainProgress) => void; secs: () => number;
+}
+
+// Copies the GPU's parameters into the wasm instance (for validation scores and quantisation).
+async function paramsToWasm(em: GpuEm, ex: PcWasmExports): Promise<void> {
+  const p = await em.readParams();
+  new Float32Array(ex.memory.buffer, ex.pcPiPtr(), p.pi.length).set(p.pi);
+  new Float32Array(ex.memory.buffer, ex.pcTransPtr(), p.transitions.length).set(p.transitions);
+  new Float32Array(ex.memory.buffer, ex.pcEmitPtr(), p.emissions.length).set(p.emissions);
+}
+
+// The wasm trainer's schedule (same shuffles from the same PRNG), with E- and M-steps on the GPU.
+async function trainOnGpu(em: GpuEm, ex: PcWasmExports, set: PcImageSet, o: GpuSchedule): Promise<void> {
+  const N = set.count, M = em.M, D = em.parent.length;
+  em.setParams(new Float32Array(ex.memory.buffer, ex.pcPiPtr(), M), new Float32Array(ex.memory.buffer, ex.pcTransPtr(), D * M * M),
+    new Float32Array(ex.memory.buffer, ex.pcEmitPtr(), D * M * 256));
+  const perm = new Int32Array(N);
+  for (let i = 0; i < N; i++) perm[i] = i;
+  const nb = Math.max(1, Math.floor(N / o.batch));
+  for (let e = 0; e < o.epochs; e++) {
+    const lambda = o.epochs > 1 ? o.lam0 + ((o.lam1 - o.lam0) * e) / (o.epochs - 1) : o.lam0;
+    for (let i = N - 1; i > 0; i--) {
+      const j = Math.floor(o.rand() * (i + 1));
+      const t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+    }
+    let seen = 0;
+    for (let b = 0; b < nb; b++) {
+      const n = Math.min(o.batch, N - b * o.batch);
+      em.estep(set.data, perm.subarray(b * o.batch), n);
+      seen += n;
+      em.mstep(lambda, o.alpha);
+    }
+    const ll = await em.takeLogLik();
+    if (o.validBpd) await paramsToWasm(em, ex);
+    o.onProgress?.({ phase: 'minibatch', epoch: e + 1, epochs: o.epochs, trainBpd: o.bpd(ll, seen), validBpd: o.validBpd?.(), seconds: o.secs() });
+  }
+  for (let e = 0; e < o.fullEpochs; e++) {
+    for (let i = 0; i < N; i++) perm[i] = i;
+    em.estep(set.data, perm, N);
+    em.mstep(0, o.alpha);
+    const ll = await em.takeLogLik();
+    if (o.validBpd) await paramsToWasm(em, ex);
+    o.onProgress?.({ phase: 'fullbatch', epoch: e + 1, epochs: o.fullEpochs, trainBpd: o.bpd(ll, N), validBpd: o.validBpd?.(), seconds: o.secs() });
+  }
+  await paramsToWasm(em, ex);
 }

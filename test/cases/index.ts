@@ -4,6 +4,7 @@ import { attentionCases } from './attention.js';
 import { kvCases } from './kv.js';
 import { pcCases } from './pc.js';
 import { photoCases } from './photo.js';
+import { pcTrainCases } from './pc-train.js';
 import type { Case } from './util.js';
 
 export type { Case, CaseContext, Pkg } from './util.js';
@@ -11,4 +12,4 @@ export { Rng, CheckFailed, relErr } from './util.js';
 export { matmulRef } from './matmul.js';
 
 /** All cases, grouped by op in the order they run. */
-export const cases: Case[] = [...matmulCases, ...attentionCases, ...kvCases, ...pcCases, ...photoCases];
+export const cases: Case[] = [...matmulCases, ...attentionCases, ...kvCases, ...pcCases, ...pcTrainCases, ...photoCases];
