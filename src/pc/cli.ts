@@ -5,6 +5,7 @@ import { readImage, writePgm, writePng } from './image.js';
 import { readIdx } from './idx.js';
 import { loadModel, type PcImage, type PcModel } from './model.js';
 import { trainModel, type PcImageSet, type TrainProgress } from './train.js';
+import { createRuntime, type Runtime } from '../runtime.js';
 
 type Flags = Record<string, string | boolean>;
 
@@ -13,7 +14,8 @@ export const PC_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=
       Compress an image losslessly with a probabilistic circuit (default model: the bundled MNIST one).
   pcpress decompress <file> [-o image.png|image.pgm] [--model=FILE]
   pcpress train --data=<idx-file|folder> -o <model.pcm> [--M=16] [--epochs=10] [--full-epochs=1]
-        [--batch=512] [--alpha=0.1] [--seed=1] [--limit=N] [--valid=<idx|folder>]
+        [--batch=512] [--alpha=0.1] [--seed=1] [--limit=N] [--valid=<idx|folder>] [--backend=wasm|webgpu]
+      --backend=webgpu runs the EM steps in WGSL (for real GPUs; the model is still quantised in wasm).
   pcpress eval [--model=FILE] --data=<idx-file|folder> [--limit=N]
       Theoretical bpd, real bytes per image file, and encode/decode speed, with a round-trip check.
 `;
@@ -136,15 +138,24 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
     case 'train': {
       const data = str(flags, 'data');
       if (!data || !out) throw new ArgumentError('train: needs --data=<idx-file|folder> and -o <model file>');
+      const backend = flags.backend ?? 'wasm';
+      if (backend !== 'wasm' && backend !== 'webgpu') throw new ArgumentError(`train: --backend must be wasm or webgpu, got ${backend}`);
       const images = await readData(data, num(flags, 'limit', Infinity));
       const validPath = str(flags, 'valid');
       const valid = validPath ? toSet(await readData(validPath, 2000)) : undefined;
-      console.log(`training on ${images.length} images of ${images[0].width}x${images[0].height}x${images[0].channels}`);
-      const m = await trainModel(toSet(images), {
-        M: num(flags, 'M', 16), epochs: num(flags, 'epochs', 10), fullBatchEpochs: num(flags, 'full-epochs', 1),
-        batchSize: num(flags, 'batch', 512), alpha: num(flags, 'alpha', 0.1), seed: num(flags, 'seed', 1),
-        validation: valid, onProgress: (p) => console.log(progressLine(p)),
-      });
+      const runtime: Runtime | undefined = backend === 'webgpu' ? await createRuntime({ backend: 'webgpu' }) : undefined;
+      console.log(`training on ${images.length} images of ${images[0].width}x${images[0].height}x${images[0].channels}` +
+        (runtime ? ` (EM on ${runtime.reason})` : ''));
+      let m: PcModel;
+      try {
+        m = await trainModel(toSet(images), {
+          M: num(flags, 'M', 16), epochs: num(flags, 'epochs', 10), fullBatchEpochs: num(flags, 'full-epochs', 1),
+          batchSize: num(flags, 'batch', 512), alpha: num(flags, 'alpha', 0.1), seed: num(flags, 'seed', 1),
+          validation: valid, onProgress: (p) => console.log(progressLine(p)), runtime,
+        });
+      } finally {
+        runtime?.destroy();
+      }
       await (await fs()).writeFile(out, m.fileBytes);
       console.log(`wrote ${out}: ${m.fileBytes.length} bytes, model ${m.id}`);
       return 0;
