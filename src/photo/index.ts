@@ -7,4 +7,4 @@ export { planPhotoTiles, encodePhotoTile, finishPhotoStream, photoCanvas, decode
 export type { PhotoStreamInfo, PhotoCompressOptions, PhotoPlan } from './codec.js';
 export { trainPhotoModel, createRandomPhotoModel, defaultContext, rerootAtZero } from './train.js';
 export type { PhotoTrainOptions } from './train.js';
-export { compressPhotoParallel, decompressPhotoParallel, PhotoWorkerError, type PhotoParallelOptions, type PhotoCompressParallelOptions, type PhotoDecompressParallelOptions } from './parallel.js';
+export { compressPhotoParallel, decompressPhotoParallel, PhotoWorkerError, PhotoWorkerPool, type PhotoWorkerPoolOptions, type PhotoParallelOptions, type PhotoCompressParallelOptions, type PhotoDecompressParallelOptions } from './parallel.js';

@@ -153,117 +153,269 @@ interface Handle {
   terminate(): void;
 }
 
-/** Starts one worker; `onFail` is called once if it cannot start, crashes or exits on its own. */
-async function spawn(url: URL, onMessage: (m: FromWorker) => void, onFail: (e: Error) => void): Promise<Handle> {
+type Spawn = (url: URL, onMessage: (m: FromWorker) => void, onFail: (e: Error) => void) => Handle;
+
+/**
+ * A function that starts one worker (worker_threads in Node, a module Web Worker elsewhere); `onFail` is
+ * called if the worker cannot start, crashes or exits on its own, never after terminate().
+ */
+async function workerSpawner(): Promise<Spawn> {
   if (isNode()) {
     const wt = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');
-    let closed = false;
-    const w = new wt.Worker(url, { execArgv: workerExecArgv() });
-    w.on('message', (m: FromWorker) => onMessage(m));
-    w.on('error', (e: Error) => { if (!closed) onFail(e); });
-    w.on('messageerror', (e: Error) => { if (!closed) onFail(e); });
-    w.on('exit', (code: number) => { if (!closed) onFail(new Error(`exited with code ${code}`)); });
-    return {
-      post: (m, t = []) => w.postMessage(m, t),
-      terminate: () => {
-        closed = true;
-        void w.terminate();
-      },
+    return (url, onMessage, onFail) => {
+      let closed = false;
+      const w = new wt.Worker(url, { execArgv: workerExecArgv() });
+      w.on('message', (m: FromWorker) => onMessage(m));
+      w.on('error', (e: Error) => { if (!closed) onFail(e); });
+      w.on('messageerror', (e: Error) => { if (!closed) onFail(e); });
+      w.on('exit', (code: number) => { if (!closed) onFail(new Error(`exited with code ${code}`)); });
+      return {
+        post: (m, t = []) => w.postMessage(m, t),
+        terminate: () => {
+          closed = true;
+          void w.terminate();
+        },
+      };
     };
   }
   const W = (globalThis as { Worker?: typeof Worker }).Worker;
   if (typeof W !== 'function') throw new PhotoWorkerError('this runtime has no Worker; use workers: 1');
-  const w = new W(url, { type: 'module' });
-  let closed = false;
-  w.onmessage = (e: MessageEvent) => onMessage(e.data as FromWorker);
-  w.onerror = (e: ErrorEvent) => {
-    e.preventDefault(); // Deno would otherwise end the whole process
-    if (!closed) onFail(new Error(e.message || 'worker error'));
-  };
-  w.onmessageerror = () => { if (!closed) onFail(new Error('a message could not be deserialized')); };
-  return {
-    post: (m, t = []) => w.postMessage(m, t),
-    terminate: () => {
-      closed = true;
-      w.terminate();
-    },
+  return (url, onMessage, onFail) => {
+    const w = new W(url, { type: 'module' });
+    let closed = false;
+    w.onmessage = (e: MessageEvent) => onMessage(e.data as FromWorker);
+    w.onerror = (e: ErrorEvent) => {
+      e.preventDefault(); // Deno would otherwise end the whole process
+      if (!closed) onFail(new Error(e.message || 'worker error'));
+    };
+    w.onmessageerror = () => { if (!closed) onFail(new Error('a message could not be deserialized')); };
+    return {
+      post: (m, t = []) => w.postMessage(m, t),
+      terminate: () => {
+        closed = true;
+        w.terminate();
+      },
+    };
   };
 }
 
+type Job = { msg: ToWorker; transfer: ArrayBuffer[] };
+
+/** Options of PhotoWorkerPool.create. */
+export interface PhotoWorkerPoolOptions {
+  /** Number of workers (default: one per core, `navigator.hardwareConcurrency` or `os.availableParallelism()`). */
+  workers?: number;
+  /** URL of the worker script (default: dist/photo-worker.js next to the bundled library). */
+  workerUrl?: string | URL;
+}
+
 /**
- * Runs `jobs` tile jobs on `n` workers, one tile in flight per worker, tiles handed out in index order.
- * `result(i, msg)` takes tile i's answer and returns an error if the tile failed. When tiles fail, no new
- * tiles start, the ones in flight finish, and the error of the lowest failing tile is thrown: since tiles
- * start in order, that is the error the sequential coder meets first. Every worker is terminated before
- * the promise settles.
+ * A pool of started photo workers for one model, to code many images without starting workers for each
+ * (compressPhotoParallel / decompressPhotoParallel start and stop one per call). Calls on a pool run one
+ * after another; `close()` terminates the workers. A worker that crashes closes the pool (later calls
+ * reject with PhotoWorkerError); coding errors (a corrupt stream) leave it usable.
+ *
+ * @example
+ * ```ts
+ * const pool = await PhotoWorkerPool.create(model, { workers: 4 });
+ * try {
+ *   for (const img of images) files.push(await pool.compress(img));
+ * } finally {
+ *   pool.close();
+ * }
+ * ```
  */
-function runTiles(model: PhotoModel, n: number, url: URL, jobs: number,
-  make: (i: number) => { msg: ToWorker; transfer: ArrayBuffer[] }, result: (i: number, m: FromWorker) => Error | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const handles: (Handle | undefined)[] = new Array(n).fill(undefined);
-    const failures = new Map<number, Error>();
-    const current: number[] = new Array(n).fill(-1); // the tile each worker is coding
-    let next = 0, inFlight = 0, settled = false;
-    const settle = (err?: Error) => {
-      if (settled) return;
-      settled = true;
-      for (const h of handles) h?.terminate();
-      if (err) reject(err);
-      else resolve();
-    };
-    const feed = (k: number) => {
-      if (settled) return;
-      if (failures.size === 0 && next < jobs) {
-        const i = next++;
-        inFlight++;
-        current[k] = i;
-        let job: { msg: ToWorker; transfer: ArrayBuffer[] };
-        try {
-          job = make(i);
-        } catch (e) {
-          settle(e as Error);
-          return;
-        }
-        handles[k]!.post(job.msg, job.transfer);
-        return;
-      }
-      if (inFlight === 0) {
-        if (failures.size) settle(failures.get(Math.min(...failures.keys())));
-        else if (next >= jobs) settle();
-      }
-    };
-    const fail = (k: number) => (e: Error) => settle(new PhotoWorkerError(`photo worker ${k}: ${e.message}`, { cause: e }));
-    for (let k = 0; k < n; k++) {
-      const onMessage = (m: FromWorker) => {
-        if (settled) return;
-        try {
+export class PhotoWorkerPool {
+  /** The model every worker codes with. */
+  readonly model: PhotoModel;
+  /** Number of workers. */
+  readonly size: number;
+  private readonly handles: Handle[] = [];
+  private listener?: { message(k: number, m: FromWorker): void; fail(e: Error): void };
+  private broken?: Error;
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(model: PhotoModel, size: number) {
+    this.model = model;
+    this.size = size;
+  }
+
+  /** Starts `workers` workers and gives each the model; resolves once all of them are ready. */
+  static async create(model: PhotoModel, options: PhotoWorkerPoolOptions = {}): Promise<PhotoWorkerPool> {
+    checkModel(model, 'PhotoWorkerPool.create');
+    const n = await workerCount(options.workers, Infinity, 'PhotoWorkerPool.create');
+    const spawn = await workerSpawner();
+    const pool = new PhotoWorkerPool(model, n);
+    await pool.start(spawn, options.workerUrl === undefined ? defaultWorkerUrl() : new URL(options.workerUrl));
+    return pool;
+  }
+
+  private start(spawn: Spawn, url: URL): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let ready = 0;
+      this.listener = {
+        message: (k, m) => {
           if (m.type === 'hello') {
-            handles[k]!.post({ type: 'init', model: model.fileBytes.slice() });
+            this.handles[k].post({ type: 'init', model: this.model.fileBytes.slice() });
           } else if (m.type === 'ready') {
-            if (m.id !== model.id) throw new PhotoWorkerError(`photo worker ${k} loaded model ${m.id}, not ${model.id}`);
-            feed(k);
-          } else if (m.type === 'error' && m.index < 0) {
-            settle(rebuildError(m.error));
+            if (m.id !== this.model.id) throw new PhotoWorkerError(`photo worker ${k} loaded model ${m.id}, not ${this.model.id}`);
+            if (++ready === this.size) {
+              this.listener = undefined;
+              resolve();
+            }
+          } else if (m.type === 'error') {
+            throw rebuildError(m.error);
           } else {
-            const i = current[k];
-            if (i < 0 || m.index !== i) throw new PhotoWorkerError(`photo worker ${k} answered for tile ${m.index}, not ${i}`);
-            current[k] = -1;
-            inFlight--;
-            const err = m.type === 'error' ? rebuildError(m.error) : result(i, m);
-            if (err) failures.set(i, err);
-            feed(k);
+            throw new PhotoWorkerError(`photo worker ${k}: unexpected ${m.type} message while starting`);
           }
+        },
+        fail: reject,
+      };
+      for (let k = 0; k < this.size; k++) {
+        try {
+          this.handles.push(spawn(url, (m) => this.dispatch(k, m), (e) => this.fail(new PhotoWorkerError(`photo worker ${k}: ${e.message}`, { cause: e }))));
         } catch (e) {
-          settle(e as Error);
+          this.fail(e instanceof PcpressError ? e : new PhotoWorkerError(`photo worker ${k}: ${(e as Error).message}`, { cause: e }));
+          break;
+        }
+      }
+    });
+  }
+
+  private dispatch(k: number, m: FromWorker): void {
+    if (this.closed || !this.listener) return;
+    try {
+      this.listener.message(k, m);
+    } catch (e) {
+      // a protocol error leaves the worker in an unknown state: the pool is not used again
+      this.fail(e as Error);
+    }
+  }
+
+  /** A worker crashed, could not start or broke the protocol: close the pool and fail the current call. */
+  private fail(e: Error): void {
+    if (this.closed) return;
+    this.broken = e;
+    const l = this.listener;
+    this.listener = undefined;
+    this.close();
+    l?.fail(e);
+  }
+
+  /** Terminates the workers; a call still running rejects with PhotoWorkerError, and so do later calls. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const l = this.listener;
+    this.listener = undefined;
+    for (const h of this.handles) h.terminate();
+    l?.fail(new PhotoWorkerError('the photo worker pool was closed during a call'));
+  }
+
+  /** Runs calls one after another. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.queue.then(fn);
+    this.queue = r.catch(() => undefined);
+    return r;
+  }
+
+  /**
+   * Runs `jobs` tile jobs, one tile in flight per worker, tiles handed out in index order. `result(i, msg)`
+   * takes tile i's answer and returns an error if the tile failed. When tiles fail, no new tiles start, the
+   * ones in flight finish, and the error of the lowest failing tile is thrown: since tiles start in order,
+   * that is the error the sequential coder meets first.
+   */
+  private runTiles(jobs: number, make: (i: number) => Job, result: (i: number, m: FromWorker) => Error | undefined): Promise<void> {
+    return this.serial(() => new Promise<void>((resolve, reject) => {
+      if (this.broken) throw new PhotoWorkerError(`the photo worker pool failed earlier: ${this.broken.message}`, { cause: this.broken });
+      if (this.closed) throw new PhotoWorkerError('the photo worker pool is closed');
+      const failures = new Map<number, Error>();
+      const current: number[] = new Array(this.size).fill(-1); // the tile each worker is coding
+      let next = 0, inFlight = 0, settled = false;
+      const settle = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        this.listener = undefined;
+        if (err) reject(err);
+        else resolve();
+      };
+      const feed = (k: number) => {
+        if (failures.size === 0 && next < jobs) {
+          const i = next++;
+          const job = make(i);
+          inFlight++;
+          current[k] = i;
+          this.handles[k].post(job.msg, job.transfer);
+        } else if (inFlight === 0) {
+          if (failures.size) settle(failures.get(Math.min(...failures.keys())));
+          else settle();
         }
       };
-      spawn(url, onMessage, fail(k)).then((h) => {
-        if (settled) h.terminate();
-        else handles[k] = h;
-      }, (e: Error) => settle(e instanceof PcpressError ? e : new PhotoWorkerError(`photo worker ${k}: ${e.message}`, { cause: e })));
-    }
-    if (jobs === 0) settle();
-  });
+      this.listener = {
+        message: (k, m) => {
+          const i = current[k];
+          if (i < 0 || !('index' in m) || m.index !== i) throw new PhotoWorkerError(`photo worker ${k} answered ${m.type} for tile ${'index' in m ? m.index : '-'}, not ${i}`);
+          current[k] = -1;
+          inFlight--;
+          const err = m.type === 'error' ? rebuildError(m.error) : result(i, m);
+          if (err) failures.set(i, err);
+          feed(k);
+        },
+        fail: (e) => settle(e),
+      };
+      try {
+        for (let k = 0; k < this.size; k++) feed(k);
+      } catch (e) {
+        // make() threw (a bug or out of memory): tiles may be in flight, so the pool is not reused
+        this.fail(e as Error);
+      }
+    }));
+  }
+
+  /** Compresses an image like compressPhoto (the same bytes) on the pool's workers. */
+  async compress(image: PcImage, options: PhotoCompressOptions = {}): Promise<Uint8Array> {
+    const plan = planPhotoTiles(image, options);
+    return this.encodePlan(plan);
+  }
+
+  /** @internal */
+  async encodePlan(plan: PhotoPlan): Promise<Uint8Array> {
+    const payloads: Uint8Array[] = new Array(plan.tiles.length);
+    const c = plan.img.channels;
+    await this.runTiles(plan.tiles.length, (i) => {
+      const r = plan.tiles[i], data = tilePixels(plan.img, r);
+      return { msg: { type: 'encode', index: i, w: r.w, h: r.h, channels: c, data }, transfer: [data.buffer] };
+    }, (i, m) => {
+      if (m.type !== 'encoded' || !(m.payload instanceof Uint8Array) || m.payload.length < 1) return new PhotoWorkerError(`photo worker: bad answer for tile ${i}`);
+      payloads[i] = m.payload;
+      return undefined;
+    });
+    return finishPhotoStream(this.model, plan, payloads);
+  }
+
+  /** Decompresses a photo stream like decompressPhoto (the same pixels, the same typed errors) on the pool's workers. */
+  async decompress(bytes: Uint8Array, options: { maxBytes?: number } = {}): Promise<PcImage> {
+    const what = 'decompressPhotoParallel';
+    const info = photoStreamInfo(bytes, options.maxBytes);
+    checkStreamModel(info, this.model, what);
+    const rects = tileRects(info.width, info.height, info.tileSize);
+    const out = photoCanvas(info), c = out.channels;
+    await this.runTiles(rects.length, (i) => {
+      const r = rects[i], t = info.tiles[i], payload = new Uint8Array(bytes.subarray(t.offset, t.offset + t.length));
+      return { msg: { type: 'decode', index: i, w: r.w, h: r.h, channels: c, payload }, transfer: [payload.buffer] };
+    }, (i, m) => {
+      const r = rects[i];
+      if (m.type !== 'decoded' || !(m.data instanceof Uint8Array) || m.data.length !== r.w * r.h * c) {
+        return new PhotoWorkerError(`photo worker: bad answer for tile ${i}`);
+      }
+      if (!m.ok) return new CorruptDataError(`${what}: tile ${i} does not decode exactly (corrupt, truncated, or made with another model)`);
+      const row = r.w * c;
+      for (let y = 0; y < r.h; y++) out.data.set(m.data.subarray(y * row, (y + 1) * row), ((r.y + y) * out.width + r.x) * c);
+      return undefined;
+    });
+    return finishPhoto(info, out, what);
+  }
 }
 
 function tilePixels(img: PcImage, r: { x: number; y: number; w: number; h: number }): Uint8Array<ArrayBuffer> {
@@ -275,13 +427,20 @@ function tilePixels(img: PcImage, r: { x: number; y: number; w: number; h: numbe
   return out;
 }
 
-function encodeInThread(model: PhotoModel, plan: PhotoPlan): Uint8Array {
-  return finishPhotoStream(model, plan, plan.tiles.map((r) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h)));
+/** Runs fn on a pool of n workers, closed afterwards (on success and on error). */
+async function withPool<T>(model: PhotoModel, n: number, workerUrl: string | URL | undefined, fn: (pool: PhotoWorkerPool) => Promise<T>): Promise<T> {
+  const pool = await PhotoWorkerPool.create(model, { workers: n, workerUrl });
+  try {
+    return await fn(pool);
+  } finally {
+    pool.close();
+  }
 }
 
 /**
- * Compresses an image like compressPhoto (the same bytes), coding its tiles on a pool of workers
- * (Web Workers, or worker_threads in Node). With one worker or one tile it codes on the calling thread.
+ * Compresses an image like compressPhoto (the same bytes), coding its tiles on workers started for this
+ * call (Web Workers, or worker_threads in Node) and terminated after it. With one worker or one tile it
+ * codes on the calling thread.
  *
  * @example
  * ```ts
@@ -294,45 +453,20 @@ export async function compressPhotoParallel(image: PcImage, model: PhotoModel, o
   checkModel(model, what);
   const plan = planPhotoTiles(image, options);
   const n = await workerCount(options.workers, plan.tiles.length, what);
-  if (n <= 1) return encodeInThread(model, plan);
-  const payloads: Uint8Array[] = new Array(plan.tiles.length);
-  const c = plan.img.channels;
-  await runTiles(model, n, options.workerUrl ? new URL(options.workerUrl) : defaultWorkerUrl(), plan.tiles.length, (i) => {
-    const r = plan.tiles[i], data = tilePixels(plan.img, r);
-    return { msg: { type: 'encode', index: i, w: r.w, h: r.h, channels: c, data }, transfer: [data.buffer] };
-  }, (i, m) => {
-    if (m.type !== 'encoded' || !(m.payload instanceof Uint8Array)) return new PhotoWorkerError(`photo worker: bad answer for tile ${i}`);
-    payloads[i] = m.payload;
-    return undefined;
-  });
-  return finishPhotoStream(model, plan, payloads);
+  if (n <= 1) return finishPhotoStream(model, plan, plan.tiles.map((r) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h)));
+  return withPool(model, n, options.workerUrl, (pool) => pool.encodePlan(plan));
 }
 
 /**
  * Decompresses a photo stream like decompressPhoto (the same pixels, the same typed errors), decoding its
- * tiles on a pool of workers. With one worker or one tile it decodes on the calling thread.
+ * tiles on workers started for this call. With one worker or one tile it decodes on the calling thread.
  */
 export async function decompressPhotoParallel(bytes: Uint8Array, model: PhotoModel, options: PhotoDecompressParallelOptions = {}): Promise<PcImage> {
   const what = 'decompressPhotoParallel';
   checkModel(model, what);
   const info = photoStreamInfo(bytes, options.maxBytes);
   checkStreamModel(info, model, what);
-  const rects = tileRects(info.width, info.height, info.tileSize);
-  const n = await workerCount(options.workers, rects.length, what);
+  const n = await workerCount(options.workers, info.tiles.length, what);
   if (n <= 1) return decompressPhoto(bytes, model, { maxBytes: options.maxBytes });
-  const out = photoCanvas(info), c = out.channels;
-  await runTiles(model, n, options.workerUrl ? new URL(options.workerUrl) : defaultWorkerUrl(), rects.length, (i) => {
-    const r = rects[i], t = info.tiles[i], payload = new Uint8Array(bytes.subarray(t.offset, t.offset + t.length));
-    return { msg: { type: 'decode', index: i, w: r.w, h: r.h, channels: c, payload }, transfer: [payload.buffer] };
-  }, (i, m) => {
-    const r = rects[i];
-    if (m.type !== 'decoded' || !(m.data instanceof Uint8Array) || m.data.length !== r.w * r.h * c) {
-      return new PhotoWorkerError(`photo worker: bad answer for tile ${i}`);
-    }
-    if (!m.ok) return new CorruptDataError(`${what}: tile ${i} does not decode exactly (corrupt, truncated, or made with another model)`);
-    const row = r.w * c;
-    for (let y = 0; y < r.h; y++) out.data.set(m.data.subarray(y * row, (y + 1) * row), ((r.y + y) * out.width + r.x) * c);
-    return undefined;
-  });
-  return finishPhoto(info, out, what);
+  return withPool(model, n, options.workerUrl, (pool) => pool.decompress(bytes, { maxBytes: options.maxBytes }));
 }

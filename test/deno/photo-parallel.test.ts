@@ -85,3 +85,22 @@ Deno.test(`deno photo parallel: corrupt and truncated streams give the typed err
   const w = await rejection(pc.compressPhotoParallel(img, model, { tileSize: 32, workers: 2, workerUrl: missing }));
   assert(w instanceof pc.PhotoWorkerError && w.code === 'photo-worker', `missing worker script: ${w.name} ${w.message}`);
 });
+
+Deno.test(`deno photo parallel: a PhotoWorkerPool codes several images and leaks no worker (seed ${seed})`, async () => {
+  const model = await pc.loadPhotoModel();
+  const pool = await pc.PhotoWorkerPool.create(model, { workers: 2 });
+  try {
+    for (const channels of [3, 1, 4]) {
+      const img = mosaic(int(40, 120), int(40, 90), channels);
+      const s = await pool.compress(img, { tileSize: 16 });
+      assert(same(s, pc.compressPhoto(img, model, { tileSize: 16 })), `${channels} channels: pool stream differs`);
+      assert(same((await pool.decompress(s)).data, img.data), `${channels} channels: pool round trip`);
+      const bad = s.slice();
+      bad[bad.length - 1 - int(0, 5)] ^= 0x21;
+      assert((await rejection(pool.decompress(bad))) instanceof pc.CorruptDataError, 'corrupt stream on the pool');
+    }
+  } finally {
+    pool.close();
+  }
+  assert((await rejection(pool.compress(mosaic(20, 20, 1)))) instanceof pc.PhotoWorkerError, 'closed pool');
+});

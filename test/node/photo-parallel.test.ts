@@ -133,6 +133,33 @@ describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
     expect(e.code).toBe('photo-worker');
   });
 
+  it('a PhotoWorkerPool codes many images, stays usable after a corrupt stream, and rejects once closed', async () => {
+    const pool = await pc.PhotoWorkerPool.create(model, { workers: 2 });
+    try {
+      expect(pool.size).toBe(2);
+      const imgs = [mosaic(int(60, 120), int(40, 80), 3), mosaic(int(60, 120), int(40, 80), 1), mosaic(int(30, 60), int(30, 60), 4)];
+      // two calls at once run one after the other
+      const [s0, s1] = await Promise.all([pool.compress(imgs[0], { tileSize: 16 }), pool.compress(imgs[1], { tileSize: 32 })]);
+      expect(same(s0, pc.compressPhoto(imgs[0], model, { tileSize: 16 }))).toBe(true);
+      expect(same(s1, pc.compressPhoto(imgs[1], model, { tileSize: 32 }))).toBe(true);
+      const bad = s0.slice();
+      const t = pc.photoStreamInfo(s0).tiles[int(0, 5)];
+      bad[t.offset + int(0, t.length - 1)] ^= 1 << int(0, 7);
+      expect(await parError(pool.decompress(bad))).toBeInstanceOf(pc.CorruptDataError);
+      expect(same((await pool.decompress(s0)).data, imgs[0].data)).toBe(true);
+      const s2 = await pool.compress(imgs[2], { tileSize: 16 });
+      expect(same((await pool.decompress(s2)).data, imgs[2].data)).toBe(true);
+      const big = await pool.compress(mosaic(320, 240, 3), { tileSize: 32 });
+      const running = pool.decompress(big);
+      await new Promise((r) => setTimeout(r, 20)); // mid-call (77k pixels take longer than that)
+      pool.close();
+      expect(await parError(running)).toBeInstanceOf(pc.PhotoWorkerError);
+      expect(await parError(pool.compress(imgs[0]))).toBeInstanceOf(pc.PhotoWorkerError);
+    } finally {
+      pool.close();
+    }
+  });
+
   it('workers are terminated after use: a process that codes in parallel exits by itself', () => {
     const script = `
       import * as pc from ${JSON.stringify(pathToFileURL(path.join(root, 'dist/node.js')).href)};
@@ -142,6 +169,9 @@ describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
       const back = await pc.decompressPhotoParallel(s, model, { workers: 2 });
       const bad = s.slice(); bad[bad.length - 3] ^= 0x10;
       const err = await pc.decompressPhotoParallel(bad, model, { workers: 2 }).catch((e) => e.name);
+      const pool = await pc.PhotoWorkerPool.create(model, { workers: 2 });
+      await pool.decompress(s);
+      pool.close();
       console.log(JSON.stringify({ ok: back.data.every((v, i) => v === img.data[i]), err }));
     `;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
