@@ -79,20 +79,22 @@ if (only.includes('deno')) {
 }
 
 if (only.includes('browser')) {
-  const r = run('chromium (puppeteer-core)', 'node', ['test/browser/run.mjs']);
-  const m = /browser: (\d+) passed, (\d+) failed/.exec(r.stdout);
-  let p = m ? +m[1] : 0, f = m ? +m[2] : 0;
-  if (r.status !== 0 && f === 0) f = 1;
-  stages.push(['chromium', p, f, 0]);
-  const d = run('demo page (puppeteer-core)', 'node', ['test/browser/demo.mjs']);
-  const dm = /demo: (\d+) passed, (\d+) failed/.exec(d.stdout);
-  const dp = dm ? +dm[1] : 0, df = dm ? +dm[2] : 0;
-  stages.push(['demo', dp, d.status !== 0 && df === 0 ? 1 : df, 0]);
+  // Each browser script ends with a "<name>: N passed, N failed" line.
+  for (const [name, label, file] of [
+    ['chromium', 'chromium conformance (puppeteer-core)', 'test/browser/run.mjs'],
+    ['demo', 'demo page (puppeteer-core)', 'test/browser/demo.mjs'],
+    ['photo-parallel', 'photo tiles on Web Workers (puppeteer-core)', 'test/browser/photo-parallel.mjs'],
+  ]) {
+    const r = run(label, 'node', [file]);
+    const m = /^\S+(?: \([^)]*\))?: (\d+) passed, (\d+) failed$/m.exec(r.stdout);
+    const p = m ? +m[1] : 0, f = m ? +m[2] : 0;
+    stages.push([name, p, r.status !== 0 && f === 0 ? 1 : f, 0]);
+  }
 }
 
 console.log('\n=== summary');
 for (const [name, p, f, s] of stages) {
-  console.log(`${name.padEnd(9)} ${p} passed, ${f} failed${s ? `, ${s} skipped` : ''}`);
+  console.log(`${name.padEnd(15)} ${p} passed, ${f} failed${s ? `, ${s} skipped` : ''}`);
   totals.passed += p; totals.failed += f; totals.skipped += s;
 }
 console.log(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
