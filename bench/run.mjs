@@ -10,6 +10,7 @@ const BENCHES = {
   attention: () => import('./attention.mjs'),
   kv: () => import('./kv.mjs'),
   photo: () => import('./photo.mjs'),
+  codec: () => import('./codec.mjs'),
 };
 
 const USAGE = `usage: node bench/run.mjs [${Object.keys(BENCHES).join('|')}]... [--quick] [--no-wasm] [--no-webgpu]
