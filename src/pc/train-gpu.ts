@@ -125,7 +125,7 @@ export class GpuEm {
     this.zero('FE', D * M * K);
     this.zero('FPI', M);
     this.xs = new Uint32Array(D * C);
-    const maxTotal = Math.max(D * M * M, 2 * D * M + 1);
+    const maxTotal = 2 * D * M + 1;
     this.gridGroupsX = Math.max(1, Math.min(1024, Math.ceil(maxTotal / WG)));
     const g = new Uint32Array(this.glob);
     g.set([C, C, M, D, lv.root, this.gridGroupsX * WG]);
@@ -224,7 +224,7 @@ export class GpuEm {
       });
       pass.setPipeline(this.pipes.flowT);
       pass.setBindGroup(0, this.groups.flowT);
-      pass.dispatchWorkgroups(...this.grid(D * M * M));
+      pass.dispatchWorkgroups(Math.ceil(M / 8) ** 2, D);
       pass.setPipeline(this.pipes.flowE);
       pass.setBindGroup(0, this.groups.flowE);
       pass.dispatchWorkgroups(...this.grid(D * M));

@@ -154,9 +154,9 @@ export const pcTrainCases: Case[] = [
   },
   {
     op: 'pc-train',
-    name: 'E-step counts = f64 sum-product (6x6 pixels, M=4, 64 images; 3x5x2, M=5, 37 images)',
+    name: 'E-step counts = f64 sum-product (6x6 pixels, M=4, 64 images; 3x5x2, M=5, 37 images; 3x2, M=70, 100 images)',
     async run({ pc, rt, rng }: CaseContext) {
-      for (const [width, height, channels, M, n] of [[6, 6, 1, 4, 64], [3, 5, 2, 5, 37]]) {
+      for (const [width, height, channels, M, n] of [[6, 6, 1, 4, 64], [3, 5, 2, 5, 37], [3, 2, 1, 70, 100]]) {
         const model = await pc.createRandomModel({ width, height, channels, M, random: () => rng.next(), peak: 3 });
         const p = model.parameters();
         const images = [...model.sample(n - 4, () => rng.next()), ...randomImages(model, 4, () => rng.next())];
