@@ -95,8 +95,21 @@ fn up(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec
   LG[v * C + b] = lsum;
   if (v == g.root) { return; }
   // m_v = T_v u_v: a [1, M] x [M, M] product per image (the batched sum layer)
+  // four rows at a time, so each u[k] is loaded once per four rows
   let tb = v * M * M;
-  for (var j = 0u; j < M; j++) {
+  var j = 0u;
+  for (; j + 4u <= M; j += 4u) {
+    var s = vec4f(0.0);
+    let t0 = tb + j * M;
+    for (var k = 0u; k < M; k++) {
+      s += vec4f(T[t0 + k], T[t0 + M + k], T[t0 + 2u * M + k], T[t0 + 3u * M + k]) * U[ub + k * C];
+    }
+    MM[ub + j * C] = s.x;
+    MM[ub + (j + 1u) * C] = s.y;
+    MM[ub + (j + 2u) * C] = s.z;
+    MM[ub + (j + 3u) * C] = s.w;
+  }
+  for (; j < M; j++) {
     var s = 0.0;
     for (var k = 0u; k < M; k++) { s += T[tb + j * M + k] * U[ub + k * C]; }
     MM[ub + j * C] = s;
@@ -147,8 +160,21 @@ fn down(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
     let m = MM[vb + j * C];
     MM[vb + j * C] = select(0.0, Q[pb + j * C] / m, m > 0.0);
   }
+  // four columns at a time, so each r[j] is loaded once per four columns
   let tb = v * M * M;
-  for (var k = 0u; k < M; k++) {
+  var k = 0u;
+  for (; k + 4u <= M; k += 4u) {
+    var s = vec4f(0.0);
+    for (var j = 0u; j < M; j++) {
+      let t0 = tb + j * M + k;
+      s += vec4f(T[t0], T[t0 + 1u], T[t0 + 2u], T[t0 + 3u]) * MM[vb + j * C];
+    }
+    Q[vb + k * C] = s.x * U[vb + k * C];
+    Q[vb + (k + 1u) * C] = s.y * U[vb + (k + 1u) * C];
+    Q[vb + (k + 2u) * C] = s.z * U[vb + (k + 2u) * C];
+    Q[vb + (k + 3u) * C] = s.w * U[vb + (k + 3u) * C];
+  }
+  for (; k < M; k++) {
     var s = 0.0;
     for (var j = 0u; j < M; j++) { s += MM[vb + j * C] * T[tb + j * M + k]; }
     Q[vb + k * C] = s * U[vb + k * C];
