@@ -7,7 +7,7 @@
 // wasm from the stored (dequantised) model, never from GPU floats. A GPU-trained model codes and decodes
 // bit-exactly everywhere, like any other model file.
 import shader from '../../shaders/pc_em.wgsl';
-import { ArgumentError, LimitError } from '../errors.js';
+import { ArgumentError, LimitError, ShapeError } from '../errors.js';
 import type { WebGpuBackend } from '../backends/webgpu.js';
 import type { Runtime } from '../runtime.js';
 import { pcInstance, walloc, type PcImage, type PcModel } from './model.js';
@@ -325,7 +325,7 @@ export function gpuBackendOf(rt: Runtime | undefined, what: string): WebGpuBacke
 export async function expectedCounts(rt: Runtime, model: PcModel, images: PcImage[] | PcImageSet): Promise<ExpectedCounts> {
   const set = toImageSet(images);
   if (set.width !== model.width || set.height !== model.height || set.channels !== model.channels) {
-    throw new ArgumentError(`expectedCounts: images are ${set.width}x${set.height}x${set.channels}, the model ` +
+    throw new ShapeError(`expectedCounts: images are ${set.width}x${set.height}x${set.channels}, the model ` +
       `codes ${model.width}x${model.height}x${model.channels}`);
   }
   const { D, M } = model;

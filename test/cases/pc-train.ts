@@ -1,7 +1,7 @@
 // HCLT training on the runtime's backend: one E-step's expected counts (WGSL on WebGPU, the wasm E-step
 // on wasm) against an f64 sum-product reference (itself checked against brute-force enumeration on a
 // tiny tree), and trainModel on the runtime's backend against the wasm trainer (same seed).
-import { check, checkClose, type Case, type CaseContext, type Pkg } from './util.js';
+import { check, checkClose, expectError, type Case, type CaseContext, type Pkg } from './util.js';
 
 type Model = Awaited<ReturnType<Pkg['loadModel']>>;
 type Params = ReturnType<Model['parameters']>;
@@ -190,6 +190,10 @@ export const pcTrainCases: Case[] = [
       const img = test[0];
       const back = pc.decompressImage(pc.compressImage(img, viaRt), viaRt);
       check(back.data.every((x, i) => x === img.data[i]), 'round trip with the trained model');
+      // typed errors: something that is not a runtime, images of another shape
+      await expectError(() => pc.trainModel(train, { ...opts, runtime: {} as never }), pc.ArgumentError, 'trainModel with a non-runtime');
+      await expectError(() => pc.expectedCounts(rt, viaRt, [{ width: 5, height: 6, channels: 1, data: new Uint8Array(30) }]),
+        pc.ShapeError, 'expectedCounts with 5x6 images');
     },
   },
 ];
