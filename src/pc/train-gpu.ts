@@ -7,7 +7,7 @@
 // wasm from the stored (dequantised) model, never from GPU floats. A GPU-trained model codes and decodes
 // bit-exactly everywhere, like any other model file.
 import shader from '../../shaders/pc_em.wgsl';
-import { ArgumentError, LimitError, ShapeError } from '../errors.js';
+import { ArgumentError, GpuError, LimitError, ShapeError } from '../errors.js';
 import type { WebGpuBackend } from '../backends/webgpu.js';
 import type { Runtime } from '../runtime.js';
 import { pcInstance, walloc, type PcImage, type PcModel } from './model.js';
@@ -134,6 +134,7 @@ export class GpuEm {
     const b = this.bufs;
     const level = (start: number, count: number) => {
       const u = this.dev.createBuffer({ label: 'pc_em.level', size: 16, usage: UNIFORM | COPY_DST });
+      this.bufs[`level${Object.keys(this.bufs).length}`] = u;
       this.dev.queue.writeBuffer(u, 0, new Uint32Array([start, count, 0, 0]));
       return u;
     };
@@ -257,7 +258,12 @@ export class GpuEm {
       return s;
     });
     this.dev.queue.submit([enc.finish()]);
-    await Promise.all(staging.map((s) => s.mapAsync(0x01)));
+    try {
+      await Promise.all(staging.map((s) => s.mapAsync(0x01)));
+    } catch (e) {
+      this.be.check();
+      throw new GpuError(`reading training state back failed: ${(e as Error)?.message ?? e}`);
+    }
     const out = staging.map((s, i) => new Float32Array(s.getMappedRange().slice(0, 4 * words[i])));
     staging.forEach((s) => { s.unmap(); s.destroy(); });
     this.be.check();
