@@ -15,6 +15,7 @@ import { decodeKVDump, encodeKVDump, type KVDump } from './dump.js';
 import { evaluateEviction, formatEvaluation } from './evaluate.js';
 import { synthKV } from './synth.js';
 import { KV_METHODS, type KVMethod } from './types.js';
+import { num, type Flags } from '../cli-args.js';
 
 /** Usage text of the kv commands. */
 export const KV_USAGE = `  pcpress kv-eval [--input FILE.pckv] [--backend wasm|webgpu|reference] [--budgets 0.1,0.2,0.5]
@@ -22,16 +23,6 @@ export const KV_USAGE = `  pcpress kv-eval [--input FILE.pckv] [--backend wasm|w
       Evaluate KV-cache eviction methods (attention-output error of later queries, kept mass, oracle overlap).
   pcpress kv-synth --o FILE.pckv [--n 1024] [--seed 1] ...
       Write a synthetic q/k/v dump in the .pckv format.`;
-
-type Flags = Record<string, string | boolean>;
-
-function num(flags: Flags, name: string, def: number): number {
-  const v = flags[name];
-  if (v === undefined) return def;
-  const x = Number(v);
-  if (typeof v !== 'string' || !Number.isFinite(x)) throw new ArgumentError(`--${name} needs a number, got ${String(v)}`);
-  return x;
-}
 
 function synthFrom(flags: Flags): KVDump {
   return synthKV({

@@ -6,8 +6,7 @@ import { readIdx } from './idx.js';
 import { loadModel, type PcImage, type PcModel } from './model.js';
 import { trainModel, type PcImageSet, type TrainProgress } from './train.js';
 import { createRuntime, type Runtime } from '../runtime.js';
-
-type Flags = Record<string, string | boolean>;
+import { fsPromises, num, readFile, str, type Flags } from '../cli-args.js';
 
 /** Usage text of the codec subcommands. */
 export const PC_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=FILE]
@@ -20,35 +19,6 @@ export const PC_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=
       Theoretical bpd, real bytes per image file, and encode/decode speed, with a round-trip check.
 `;
 
-async function fs() {
-  return import('node:fs/promises');
-}
-
-async function readFile(path: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await (await fs()).readFile(path));
-  } catch (e) {
-    throw new ArgumentError(`cannot read ${path}: ${(e as Error).message}`);
-  }
-}
-
-function str(flags: Flags, ...names: string[]): string | undefined {
-  for (const n of names) {
-    const v = flags[n];
-    if (typeof v === 'string') return v;
-    if (v === true) throw new ArgumentError(`--${n} needs a value (write --${n}=VALUE)`);
-  }
-  return undefined;
-}
-
-function num(flags: Flags, name: string, def: number): number {
-  const v = flags[name];
-  if (v === undefined) return def;
-  const x = Number(v);
-  if (typeof v !== 'string' || !Number.isFinite(x)) throw new ArgumentError(`--${name} needs a number (write --${name}=N)`);
-  return x;
-}
-
 async function model(flags: Flags): Promise<PcModel> {
   const m = str(flags, 'model', 'm');
   if (!m || m === 'mnist') return loadModel('mnist');
@@ -57,7 +27,7 @@ async function model(flags: Flags): Promise<PcModel> {
 
 /** Reads images from an IDX file, a PNG/PGM file, or a folder of PNG/PGM files (sorted by name). */
 async function readData(path: string, limit: number): Promise<PcImage[]> {
-  const f = await fs();
+  const f = await fsPromises();
   const st = await f.stat(path).catch((e: Error) => {
     throw new ArgumentError(`cannot read ${path}: ${e.message}`);
   });
@@ -106,7 +76,7 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
     case 'compress': {
       const input = rest[0];
       if (!input) throw new ArgumentError('compress: name an image file (PNG or PGM)');
-      const f = await fs();
+      const f = await fsPromises();
       const raw = await readFile(input);
       const img = readImage(raw);
       const m = await model(flags);
@@ -122,7 +92,7 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
     case 'decompress': {
       const input = rest[0];
       if (!input) throw new ArgumentError('decompress: name a compressed file');
-      const f = await fs();
+      const f = await fsPromises();
       const bytes = await readFile(input);
       const m = await model(flags);
       const images = bytes[0] === 0xb2 ? decompressImages(bytes, m) : [decompressImage(bytes, m)];
@@ -156,7 +126,7 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
       } finally {
         runtime?.destroy();
       }
-      await (await fs()).writeFile(out, m.fileBytes);
+      await (await fsPromises()).writeFile(out, m.fileBytes);
       console.log(`wrote ${out}: ${m.fileBytes.length} bytes, model ${m.id}`);
       return 0;
     }

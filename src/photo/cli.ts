@@ -7,8 +7,7 @@ import type { PcImage } from '../pc/model.js';
 import { compressPhoto, decompressPhoto, PHOTO_STREAM } from './codec.js';
 import { loadPhotoModel, type PhotoModel } from './model.js';
 import { trainPhotoModel } from './train.js';
-
-type Flags = Record<string, string | boolean>;
+import { fsPromises, num, readFile, str, type Flags } from '../cli-args.js';
 
 /** Usage text of the photo subcommands. */
 export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--tile=256]
@@ -17,35 +16,6 @@ export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--mod
   pcpress train --photo --data=<folder of PNG/PGM photos> -o <model.pcm> [--M=16] [--samples=300000] [--epochs=4]
       Train a photo model (also: pcpress train-photo ...).
 `;
-
-async function fs() {
-  return import('node:fs/promises');
-}
-
-async function readFile(path: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await (await fs()).readFile(path));
-  } catch (e) {
-    throw new ArgumentError(`cannot read ${path}: ${(e as Error).message}`);
-  }
-}
-
-function str(flags: Flags, ...names: string[]): string | undefined {
-  for (const n of names) {
-    const v = flags[n];
-    if (typeof v === 'string') return v;
-    if (v === true) throw new ArgumentError(`--${n} needs a value (write --${n}=VALUE)`);
-  }
-  return undefined;
-}
-
-function num(flags: Flags, name: string, def: number): number {
-  const v = flags[name];
-  if (v === undefined) return def;
-  const x = Number(v);
-  if (typeof v !== 'string' || !Number.isFinite(x)) throw new ArgumentError(`--${name} needs a number (write --${name}=N)`);
-  return x;
-}
 
 /** True when the MNIST model is the right default for an image (28x28, one channel). */
 export function isMnistShaped(img: PcImage): boolean {
@@ -84,7 +54,7 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
       const bytes = compressPhoto(img, model, { tileSize: num(flags, 'tile', 256) });
       const ms = performance.now() - t;
       const dest = out ?? `${input}.pcx`;
-      await (await fs()).writeFile(dest, bytes);
+      await (await fsPromises()).writeFile(dest, bytes);
       const n = img.width * img.height * img.channels;
       const png = writePng(img).length;
       console.log(`${input}: ${img.width}x${img.height}x${img.channels} -> ${dest}: ${bytes.length} bytes, ` +
@@ -101,7 +71,7 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
       const img = decompressPhoto(bytes, model);
       const name = out ?? (input.endsWith('.pcx') ? input.slice(0, -4) : `${input}.png`);
       const dest = /\.(png|pgm)$/i.test(name) ? name : `${name}.png`;
-      await (await fs()).writeFile(dest, /\.pgm$/i.test(dest) ? writePgm(img) : writePng(img));
+      await (await fsPromises()).writeFile(dest, /\.pgm$/i.test(dest) ? writePgm(img) : writePng(img));
       console.log(`${input} -> ${dest} (${img.width}x${img.height}x${img.channels})`);
       return 0;
     }
@@ -111,7 +81,7 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
     case 'train-photo': {
       const data = str(flags, 'data');
       if (!data || !out) throw new ArgumentError('train-photo: needs --data=<folder of PNG/PGM photos> and -o <model file>');
-      const f = await fs();
+      const f = await fsPromises();
       const names = (await f.readdir(data)).filter((n) => /\.(png|pgm)$/i.test(n)).sort();
       if (!names.length) throw new ArgumentError(`train-photo: no PNG/PGM files in ${data}`);
       const images: PcImage[] = [];
