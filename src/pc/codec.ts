@@ -18,6 +18,7 @@
 import { ArgumentError } from '../errors.js';
 import { CorruptDataError, TruncatedDataError, WrongModelError } from './errors.js';
 import type { PcImage, PcModel } from './model.js';
+import { getVarint, putVarint } from './varint.js';
 
 const SINGLE = 0xb1;
 const MULTI = 0xb2;
@@ -72,26 +73,6 @@ export function decompressImage(bytes: Uint8Array, model: PcModel): PcImage {
       `decompressImage: the stream was made with a model whose id ends in ${bytes[1].toString(16).padStart(2, '0')}, not with model ${model.id}`);
   }
   return decodeChunk(model, bytes.subarray(2), 1, 'decompressImage')[0];
-}
-
-function putVarint(out: number[], v: number): void {
-  while (v >= 0x80) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-}
-
-function getVarint(bytes: Uint8Array, pos: { p: number }, what: string): number {
-  let v = 0, mul = 1;
-  for (let i = 0; i < 5; i++) {
-    if (pos.p >= bytes.length) throw new TruncatedDataError(`${what}: stream ends inside a length field`);
-    const b = bytes[pos.p++];
-    v += (b & 0x7f) * mul;
-    if (!(b & 0x80)) return v;
-    mul *= 128;
-  }
-  throw new CorruptDataError(`${what}: malformed length field`);
 }
 
 /**

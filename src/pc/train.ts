@@ -149,6 +149,25 @@ function upload(ex: PcWasmExports, data: Uint8Array): number {
   return p;
 }
 
+
+/**
+ * EM initialisation in the wasm instance: every distribution (root prior, transitions, emissions)
+ * proportional to entries drawn from Uniform(0.6, 1.4), taken from `rand` (which the caller keeps using).
+ */
+export function initParameters(ex: PcWasmExports, D: number, M: number, rand: () => number): void {
+  const fill = (ptr: number, rows: number, n: number) => {
+    const a = new Float32Array(ex.memory.buffer, ptr, rows * n);
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += a[r * n + i] = 0.6 + 0.8 * rand();
+      for (let i = 0; i < n; i++) a[r * n + i] /= s;
+    }
+  };
+  fill(ex.pcPiPtr(), 1, M);
+  fill(ex.pcTransPtr(), D * M, M);
+  fill(ex.pcEmitPtr(), D * M, 256);
+}
+
 /**
  * Learns an HCLT from images: structure (Chow-Liu on 4-bit pixels), then EM. Returns the model as it
  * will be stored (parameters quantised exactly as in the file), ready to code.
@@ -195,19 +214,8 @@ export async function trainModel(images: PcImage[] | PcImageSet, options: TrainO
   if (ex.pcInit(D, M, par, ord) !== 0) throw new Error('pcInit rejected a learned tree (bug)');
   ex.pcTrainInit();
 
-  // initialisation: every distribution proportional to Uniform(0.6, 1.4) entries (normalised in M-step form)
   const rand = seededRandom(seed);
-  const fill = (ptr: number, rows: number, n: number) => {
-    const a = new Float32Array(ex.memory.buffer, ptr, rows * n);
-    for (let r = 0; r < rows; r++) {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += a[r * n + i] = 0.6 + 0.8 * rand();
-      for (let i = 0; i < n; i++) a[r * n + i] /= s;
-    }
-  };
-  fill(ex.pcPiPtr(), 1, M);
-  fill(ex.pcTransPtr(), D * M, M);
-  fill(ex.pcEmitPtr(), D * M, 256);
+  initParameters(ex, D, M, rand);
 
   const validPtr = valid ? upload(ex, valid.data) : 0;
   const N = set.count;

@@ -22,6 +22,7 @@ import { ArgumentError, LimitError } from '../errors.js';
 import { CorruptDataError, TruncatedDataError, WrongModelError } from '../pc/errors.js';
 import type { PcImage } from '../pc/model.js';
 import { PREDICTORS, TRANSFORMS, palloc, type PhotoModel } from './model.js';
+import { getVarint, putVarint } from '../pc/varint.js';
 
 /** First byte of a photo stream. */
 export const PHOTO_STREAM = 0xb3;
@@ -55,26 +56,6 @@ export interface PhotoCompressOptions {
 
 function x0Of(model: PhotoModel): bigint {
   return BigInt(0x10000 | ((model.hash >>> 8) & 0xffff));
-}
-
-function putVarint(out: number[], v: number): void {
-  while (v >= 0x80) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-}
-
-function getVarint(bytes: Uint8Array, pos: { p: number }, what: string): number {
-  let v = 0, mul = 1;
-  for (let i = 0; i < 5; i++) {
-    if (pos.p >= bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its header`);
-    const b = bytes[pos.p++];
-    v += (b & 0x7f) * mul;
-    if (!(b & 0x80)) return v;
-    mul *= 128;
-  }
-  throw new CorruptDataError(`${what}: malformed length field`);
 }
 
 /** Checks an image argument. */

@@ -5,7 +5,7 @@
 import { ArgumentError, ShapeError } from '../errors.js';
 import { encodeModelFile, pcInstance, postOrder, walloc } from '../pc/model.js';
 import type { PcImage } from '../pc/model.js';
-import { seededRandom, trainModel, type TrainProgress } from '../pc/train.js';
+import { initParameters, seededRandom, trainModel, type TrainProgress } from '../pc/train.js';
 import {
   encodePhotoModel, palloc, photoInstance, photoModelFromBytes, PREDICTORS, TRANSFORMS, type ColorTransform, type ContextVar,
   type PhotoModel, type PhotoSubModel, type PhotoWasmExports, type Predictor,
@@ -278,17 +278,7 @@ async function trainStar(samples: Uint8Array, spec: ContextVar[], opts: PhotoTra
   if (ex.pcInit(D, M, par, ord) !== 0) throw new Error('pcInit rejected a star tree (bug)');
   ex.pcTrainInit();
   const rand = seededRandom(opts.seed ?? 1);
-  const fill = (ptr: number, rows: number, n: number) => {
-    const a = new Float32Array(ex.memory.buffer, ptr, rows * n);
-    for (let r = 0; r < rows; r++) {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += a[r * n + i] = 0.6 + 0.8 * rand();
-      for (let i = 0; i < n; i++) a[r * n + i] /= s;
-    }
-  };
-  fill(ex.pcPiPtr(), 1, M);
-  fill(ex.pcTransPtr(), D * M, M);
-  fill(ex.pcEmitPtr(), D * M, 256);
+  initParameters(ex, D, M, rand);
   const dataPtr = walloc(ex, samples.length);
   new Uint8Array(ex.memory.buffer, dataPtr, samples.length).set(samples);
   const idxPtr = walloc(ex, 4 * N);
