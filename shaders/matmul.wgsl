@@ -1,16 +1,19 @@
 // Batched f32 matmul: C[b] = op(A[b]) x op(B[b]), row-major.
 //
-// Each workgroup (16 x 16 invocations) computes a 64 x 64 tile of C; each invocation
-// a 4 x 4 block held in registers. K is walked in steps of 16: the A and B tiles
-// (64 x 16 each, 8 KiB in total) are staged in workgroup memory, loaded as vec4
-// along the stored rows when those rows are a multiple of 4 long (VEC_A / VEC_B),
-// element by element otherwise. Every load and store is bounds-checked, so any
-// m, k, n works. Transposition only changes how the tiles are loaded.
+// Each workgroup (WG_X x WG_Y invocations) computes a (4 WG_Y) x (4 WG_X) tile of C; each invocation
+// a 4 x 4 block held in registers. The default 16 x 16 gives 64 x 64 tiles; short A (few rows, as in
+// decode-time products) uses 64 x 4 for 16 x 256 tiles so no rows are wasted. K is walked in steps of
+// 16: the A and B tiles are staged in workgroup memory (8 KiB at 64 x 64, 17 KiB at 16 x 256), loaded
+// as vec4 along the stored rows when those rows are a multiple of 4 long (VEC_A / VEC_B), element by
+// element otherwise. Every load and store is bounds-checked, so any m, k, n works. Transposition only
+// changes how the tiles are loaded.
 
 override TRANS_A: bool = false; // A stored k x m
 override TRANS_B: bool = false; // B stored n x k
 override VEC_A: bool = false;   // stored rows of A have a multiple of 4 elements
 override VEC_B: bool = false;
+override WG_X: u32 = 16u;       // invocations along n (tile width 4 WG_X)
+override WG_Y: u32 = 16u;       // invocations along m (tile height 4 WG_Y)
 
 struct Params {
   m: u32,
@@ -29,11 +32,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;
 
-const TILE: u32 = 64u;
 const BK: u32 = 16u;
 
-var<workgroup> As: array<f32, 1024>; // [BK][TILE], k-major
-var<workgroup> Bs: array<f32, 1024>; // [BK][TILE], k-major
+var<workgroup> As: array<f32, BK * WG_Y * 4u>; // [BK][TILE_M], k-major
+var<workgroup> Bs: array<f32, BK * WG_X * 4u>; // [BK][TILE_N], k-major
 
 // Four consecutive elements (row r, columns c..c+3) of a stored rows x cols matrix at `base`.
 fn loadA4(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
@@ -58,49 +60,56 @@ fn loadB4(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
   return v;
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let m0 = wid.y * TILE;
-  let n0 = wid.x * TILE;
+  let TM = WG_Y * 4u;
+  let TN = WG_X * 4u;
+  let threads = WG_X * WG_Y;
+  let m0 = wid.y * TM;
+  let n0 = wid.x * TN;
   let baseA = wid.z * P.strideA;
   let baseB = wid.z * P.strideB;
   var acc: array<vec4<f32>, 4>;
 
   for (var k0 = 0u; k0 < P.k; k0 += BK) {
-    // A tile: op(A)[m0 .. m0+64, k0 .. k0+16] -> As[kk][mm]
-    if (TRANS_A) {
-      let kk = li / 16u;
-      let mq = (li % 16u) * 4u;
-      let v = loadA4(baseA, k0 + kk, m0 + mq, P.k, P.m);
-      let o = kk * TILE + mq;
-      As[o] = v.x; As[o + 1u] = v.y; As[o + 2u] = v.z; As[o + 3u] = v.w;
-    } else {
-      let mm = li / 4u;
-      let kq = (li % 4u) * 4u;
-      let v = loadA4(baseA, m0 + mm, k0 + kq, P.m, P.k);
-      let o = kq * TILE + mm;
-      As[o] = v.x; As[o + TILE] = v.y; As[o + 2u * TILE] = v.z; As[o + 3u * TILE] = v.w;
+    // A tile: op(A)[m0 .. m0+TM, k0 .. k0+BK] -> As[kk][mm], TM * BK / 4 vec4 loads shared by the threads
+    for (var i = li; i < TM * BK / 4u; i += threads) {
+      if (TRANS_A) {
+        let kk = i / (TM / 4u);
+        let mq = (i % (TM / 4u)) * 4u;
+        let v = loadA4(baseA, k0 + kk, m0 + mq, P.k, P.m);
+        let o = kk * TM + mq;
+        As[o] = v.x; As[o + 1u] = v.y; As[o + 2u] = v.z; As[o + 3u] = v.w;
+      } else {
+        let mm = i / (BK / 4u);
+        let kq = (i % (BK / 4u)) * 4u;
+        let v = loadA4(baseA, m0 + mm, k0 + kq, P.m, P.k);
+        let o = kq * TM + mm;
+        As[o] = v.x; As[o + TM] = v.y; As[o + 2u * TM] = v.z; As[o + 3u * TM] = v.w;
+      }
     }
-    // B tile: op(B)[k0 .. k0+16, n0 .. n0+64] -> Bs[kk][nn]
-    if (TRANS_B) {
-      let nn = li / 4u;
-      let kq = (li % 4u) * 4u;
-      let v = loadB4(baseB, n0 + nn, k0 + kq, P.n, P.k);
-      let o = kq * TILE + nn;
-      Bs[o] = v.x; Bs[o + TILE] = v.y; Bs[o + 2u * TILE] = v.z; Bs[o + 3u * TILE] = v.w;
-    } else {
-      let kk = li / 16u;
-      let nq = (li % 16u) * 4u;
-      let v = loadB4(baseB, k0 + kk, n0 + nq, P.k, P.n);
-      let o = kk * TILE + nq;
-      Bs[o] = v.x; Bs[o + 1u] = v.y; Bs[o + 2u] = v.z; Bs[o + 3u] = v.w;
+    // B tile: op(B)[k0 .. k0+BK, n0 .. n0+TN] -> Bs[kk][nn]
+    for (var i = li; i < TN * BK / 4u; i += threads) {
+      if (TRANS_B) {
+        let nn = i / (BK / 4u);
+        let kq = (i % (BK / 4u)) * 4u;
+        let v = loadB4(baseB, n0 + nn, k0 + kq, P.n, P.k);
+        let o = kq * TN + nn;
+        Bs[o] = v.x; Bs[o + TN] = v.y; Bs[o + 2u * TN] = v.z; Bs[o + 3u * TN] = v.w;
+      } else {
+        let kk = i / (TN / 4u);
+        let nq = (i % (TN / 4u)) * 4u;
+        let v = loadB4(baseB, k0 + kk, n0 + nq, P.k, P.n);
+        let o = kk * TN + nq;
+        Bs[o] = v.x; Bs[o + 1u] = v.y; Bs[o + 2u] = v.z; Bs[o + 3u] = v.w;
+      }
     }
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
-      let ao = kk * TILE + lid.y * 4u;
-      let bo = kk * TILE + lid.x * 4u;
+      let ao = kk * TM + lid.y * 4u;
+      let bo = kk * TN + lid.x * 4u;
       let a = vec4<f32>(As[ao], As[ao + 1u], As[ao + 2u], As[ao + 3u]);
       let b = vec4<f32>(Bs[bo], Bs[bo + 1u], Bs[bo + 2u], Bs[bo + 3u]);
       acc[0] += a.x * b;

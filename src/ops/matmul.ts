@@ -67,7 +67,8 @@ export function checkMatmulLimits(backend: BackendImpl, aLen: number, bLen: numb
     backend.checkBindable(OP, 'b', bLen);
     backend.checkBindable(OP, 'c', p.batch * p.m * p.n);
     const maxGroups = backend.device.limits.maxComputeWorkgroupsPerDimension;
-    const gx = Math.ceil(p.n / 64), gy = Math.ceil(p.m / 64);
+    const [wx, wy] = gpuTile(p.m);
+    const gx = Math.ceil(p.n / (4 * wx)), gy = Math.ceil(p.m / (4 * wy));
     if (gx > maxGroups || gy > maxGroups || p.batch > maxGroups) {
       throw new LimitError(`${OP}: needs ${gx}x${gy}x${p.batch} workgroups, over this device's ${maxGroups} per dimension`);
     }
@@ -80,15 +81,22 @@ function wasmMatmul(be: WasmBackend, a: WasmStorage, b: WasmStorage, p: Plan): W
   return c;
 }
 
+/** Workgroup shape [x, y] (each invocation computes 4 x 4 outputs): 64 x 64 tiles, or 16 x 256 for short A. */
+function gpuTile(m: number): [number, number] {
+  return m <= 16 ? [64, 4] : [16, 16];
+}
+
 function gpuMatmul(be: WebGpuBackend, a: GpuStorage, b: GpuStorage, p: Plan): GpuStorage {
   const c = be.alloc(p.batch * p.m * p.n);
   // vec4 loads along a stored matrix's rows when its row length is a multiple of 4.
   const rowA = p.ta ? p.m : p.k, rowB = p.tb ? p.k : p.n;
+  const [wx, wy] = gpuTile(p.m);
   const pipeline = be.pipeline('matmul', shader, {
     TRANS_A: p.ta ? 1 : 0, TRANS_B: p.tb ? 1 : 0, VEC_A: rowA % 4 === 0 ? 1 : 0, VEC_B: rowB % 4 === 0 ? 1 : 0,
+    WG_X: wx, WG_Y: wy,
   });
   const params = be.uniform([p.m, p.k, p.n, p.batch, p.strideA, p.strideB, p.m * p.n, 0]);
-  be.dispatch(pipeline, [a.buffer, b.buffer, c.buffer, params], [Math.ceil(p.n / 64), Math.ceil(p.m / 64), p.batch]);
+  be.dispatch(pipeline, [a.buffer, b.buffer, c.buffer, params], [Math.ceil(p.n / (4 * wx)), Math.ceil(p.m / (4 * wy)), p.batch]);
   params.destroy();
   return c;
 }
