@@ -45,6 +45,7 @@ export const matmulCases: Case[] = [
   shapeCase(4, 8, 12),
   shapeCase(9, 700, 45), // few rows: B read in place, several K blocks accumulate
   shapeCase(3, 5, 2100), // wider than one N block
+  shapeCase(5, 37, 300, true, true), // short A (the GPU's 16 x 256 tile) with both transposes
   ...[[false, true], [true, false], [true, true]].flatMap(([ta, tb]) => [
     shapeCase(37, 53, 29, ta, tb),
     shapeCase(130, 68, 72, ta, tb),
