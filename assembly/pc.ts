@@ -14,6 +14,7 @@
 // w = out_v * acc_v, pmf[c] = sum_k w[k] E_v[k][c]: one M x 256 pass, identical in encoder and decoder.
 // All coding arithmetic is f32 wasm arithmetic in a fixed order, so every runtime gets the same tables.
 import { PREC, ransPut, ransFinish, ransDecInit, ransDecSlot, ransDecAdvance, ransDecDone, ransDecDead } from "./rans";
+import { zalloc } from "./mem";
 
 const K: i32 = 256;
 
@@ -46,12 +47,6 @@ let stateP: usize = 0; // u64
 let fpiP: usize = 0;
 let ftP: usize = 0;
 let feP: usize = 0;
-
-function zalloc(bytes: usize): usize {
-  const p = heap.alloc(bytes < 16 ? 16 : bytes);
-  memory.fill(p, 0, bytes);
-  return p;
-}
 
 // @ts-ignore: decorator
 @inline function vec(base: usize, v: i32): usize {

@@ -18,6 +18,7 @@
 // which is strictly increasing (every frequency >= 1) with cdfq(256) = 2^24 exactly. Encoder and
 // decoder run the same code; the decoder finds its symbol by binary search on cdfq (8 mixtures of M).
 import { PREC, ransPut, ransFinish, ransDecInit, ransDecSlot, ransDecAdvance, ransDecDone, ransDecDead } from "./rans";
+import { zalloc } from "./mem";
 
 const K: i32 = 256;
 const MAXSLOT: i32 = 8;
@@ -52,12 +53,6 @@ let freqsP: usize = 0;
 let wordsP: usize = 0;
 let codeCap: i32 = 0;
 let stateP: usize = 0;
-
-function zalloc(bytes: usize): usize {
-  const p = heap.alloc(bytes < 16 ? 16 : bytes);
-  memory.fill(p, 0, bytes);
-  return p;
-}
 
 function scratch(): void {
   if (wP == 0) {
