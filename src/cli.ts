@@ -28,7 +28,7 @@ function parseArgs(argv: string[]): { cmd: string; flags: Flags; rest: string[] 
   const flags: Flags = {};
   const rest: string[] = [];
   const withValue = new Set(['backend', 'filter', 'seed', 'o', 'output', 'input', 'budgets', 'methods', 'n', 'layers',
-    'heads', 'kv-heads', 'dim', 'future', 'model', 'tile', 'data']);
+    'heads', 'kv-heads', 'dim', 'future', 'model', 'tile', 'data', 'workers']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a.startsWith('--') || (a.startsWith('-') && a.length === 2)) {

@@ -4,15 +4,17 @@
 import { ArgumentError } from '../errors.js';
 import { readImage, writePgm, writePng } from '../pc/image.js';
 import type { PcImage } from '../pc/model.js';
-import { compressPhoto, decompressPhoto, PHOTO_STREAM } from './codec.js';
+import { compressPhoto, decompressPhoto, photoStreamInfo, PHOTO_STREAM } from './codec.js';
+import { compressPhotoParallel, decompressPhotoParallel } from './parallel.js';
 import { loadPhotoModel, type PhotoModel } from './model.js';
 import { trainPhotoModel } from './train.js';
 import { fsPromises, num, readFile, str, type Flags } from '../cli-args.js';
 
 /** Usage text of the photo subcommands. */
-export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--tile=256]
+export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--tile=256] [--workers=N]
       Photographs of any size (gray, RGB, RGBA) use the bundled photo model; 28x28 grayscale images the MNIST one.
-  pcpress decompress <file.pcx> [-o image.png]      (photo streams and MNIST streams alike)
+  pcpress decompress <file.pcx> [-o image.png] [--workers=N]   (photo streams and MNIST streams alike)
+      Images of 4 or more tiles are coded on one worker per core (the same bytes as on one thread).
   pcpress train --photo --data=<folder of PNG/PGM photos> -o <model.pcm> [--M=16] [--samples=300000] [--epochs=4]
       Train a photo model (also: pcpress train-photo ...).
 `;
@@ -38,6 +40,17 @@ async function isPhotoModelFile(path: string): Promise<boolean> {
  * Runs a photo subcommand. Returns the exit code, or undefined when the command is for the MNIST codec
  * (or not a codec command at all).
  */
+/**
+ * How many workers to code with: `--workers N` when given (1 = this thread), otherwise one per core once
+ * an image has 4 or more tiles (below that, starting workers costs more than it saves).
+ */
+function useWorkers(flags: Flags, tiles: number): number {
+  if (flags.workers !== undefined) return Math.max(1, Math.min(tiles, num(flags, 'workers', 1)));
+  if (tiles < 4) return 1;
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  return Math.max(1, Math.min(tiles, nav?.hardwareConcurrency ?? 2));
+}
+
 export async function photoCommand(cmd: string, flags: Flags, rest: string[]): Promise<number | undefined> {
   const out = str(flags, 'o', 'output');
   const modelFlag = str(flags, 'model', 'm');
@@ -51,7 +64,12 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
       if (!modelFlag && isMnistShaped(img)) return undefined;
       const model = await photoModel(flags);
       const t = performance.now();
-      const bytes = compressPhoto(img, model, { tileSize: num(flags, 'tile', 256) });
+      const tileSize = num(flags, 'tile', 256);
+      const tiles = Math.ceil(img.width / tileSize) * Math.ceil(img.height / tileSize);
+      const workers = useWorkers(flags, tiles);
+      const bytes = workers > 1
+        ? await compressPhotoParallel(img, model, { tileSize, workers })
+        : compressPhoto(img, model, { tileSize });
       const ms = performance.now() - t;
       const dest = out ?? `${input}.pcx`;
       await (await fsPromises()).writeFile(dest, bytes);
@@ -68,7 +86,8 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
       const bytes = await readFile(input);
       if (bytes[0] !== PHOTO_STREAM) return undefined;
       const model = await photoModel(flags);
-      const img = decompressPhoto(bytes, model);
+      const workers = useWorkers(flags, photoStreamInfo(bytes).tiles.length);
+      const img = workers > 1 ? await decompressPhotoParallel(bytes, model, { workers }) : decompressPhoto(bytes, model);
       const name = out ?? (input.endsWith('.pcx') ? input.slice(0, -4) : `${input}.png`);
       const dest = /\.(png|pgm)$/i.test(name) ? name : `${name}.png`;
       await (await fsPromises()).writeFile(dest, /\.pgm$/i.test(dest) ? writePgm(img) : writePng(img));

@@ -51,6 +51,18 @@ describe('pcpress CLI', () => {
     }
   });
 
+  it('a photo of many tiles is coded on workers, byte for byte as on one thread', () => {
+    const photo = path.join(root, 'test/fixtures/chelsea-192x144.png');
+    const one = path.join(tmp, 'one.pcx'), many = path.join(tmp, 'many.pcx');
+    expect(cli('compress', photo, '-o', one, '--tile', '32', '--workers', '1').code).toBe(0);
+    expect(cli('compress', photo, '-o', many, '--tile', '32', '--workers', '2').code).toBe(0);
+    expect(Buffer.compare(fs.readFileSync(one), fs.readFileSync(many))).toBe(0);
+    const back = path.join(tmp, 'many.png');
+    expect(cli('decompress', many, '-o', back, '--workers', '2').code).toBe(0);
+    const a = readImage(new Uint8Array(fs.readFileSync(photo))), b = readImage(new Uint8Array(fs.readFileSync(back)));
+    expect(Buffer.from(b.data).equals(Buffer.from(a.data))).toBe(true);
+  });
+
   it('a corrupt file is refused with a typed error and exit code 1', () => {
     const bad = path.join(tmp, 'bad.pcx');
     fs.writeFileSync(bad, new Uint8Array([0x42, 1, 2, 3, 4, 5, 6, 7]));
