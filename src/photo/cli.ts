@@ -37,10 +37,6 @@ async function isPhotoModelFile(path: string): Promise<boolean> {
 }
 
 /**
- * Runs a photo subcommand. Returns the exit code, or undefined when the command is for the MNIST codec
- * (or not a codec command at all).
- */
-/**
  * How many workers to code with: `--workers N` when given (1 = this thread), otherwise one per core once
  * an image has 4 or more tiles (below that, starting workers costs more than it saves).
  */
@@ -51,6 +47,10 @@ function useWorkers(flags: Flags, tiles: number): number {
   return Math.max(1, Math.min(tiles, nav?.hardwareConcurrency ?? 2));
 }
 
+/**
+ * Runs a photo subcommand. Returns the exit code, or undefined when the command is for the MNIST codec
+ * (or not a codec command at all).
+ */
 export async function photoCommand(cmd: string, flags: Flags, rest: string[]): Promise<number | undefined> {
   const out = str(flags, 'o', 'output');
   const modelFlag = str(flags, 'model', 'm');

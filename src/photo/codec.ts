@@ -196,6 +196,7 @@ function packHistograms(img: PcImage): { img: PcImage; palettes?: Uint8Array[] }
   return { img: { ...img, data }, palettes };
 }
 
+/** Validates an image and prepares it for tiling: constant alpha split off, gapped channels recoded as ranks. */
 export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: string): { img: PcImage; alpha?: number; tileSize: number; palettes?: Uint8Array[] } {
   checkPhoto(image, what);
   const tileSize = options.tileSize ?? 256;
