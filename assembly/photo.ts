@@ -652,12 +652,12 @@ function symbols(img: usize, x: i32, y: i32, pred: i32, xf: i32): void {
   }
 }
 
+let lastPred: i32 = 0;
+
 /**
  * Computes the symbol planes of a tile (img: u8[h][w][c] interleaved) for prediction `pred` and
  * transform `xf`. Returns 0, or -1 for bad sizes.
  */
-let lastPred: i32 = 0;
-
 export function phSymbols(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32): i32 {
   if (w < 1 || h < 1 || c < 1 || c > MAXSLOT) return -1;
   ensurePlanes(w, h, c);
