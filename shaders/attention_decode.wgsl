@@ -46,15 +46,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> PML: array<vec2<f32>>;  // [numHeads * seqQ][nChunks] (max, sum)
 @group(0) @binding(7) var<uniform> P: Params;
 
-const WG: u32 = 64u;
-const SROW: u32 = 64u;
-const NEG: f32 = -3.0e38;
-const MASKED: f32 = -3.4e38;
-
-var<workgroup> Qs: array<vec4<f32>, 512>;
-var<workgroup> Ks: array<vec4<f32>, 512>;
-var<workgroup> Vs: array<vec4<f32>, 512>;
-var<workgroup> S: array<f32, 1024>;
+// WG, SROW, NEG, MASKED and the Qs / Ks / Vs / S tiles come from attention_tile.wgsl.
 
 fn visible(pq: i32, p: i32) -> bool {
   let d = pq - p;
@@ -120,32 +112,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       S[r * SROW + jj] = s;
     }
     workgroupBarrier();
-    // Row max (every lane of the row reads all its scores), then each lane turns its own keys'
-    // scores into probabilities in place (f32 elements: no two invocations write one location).
-    var mt = NEG;
-    for (var jj = 0u; jj < n; jj++) { mt = max(mt, S[r * SROW + jj]); }
-    let mNew = max(m, mt);
-    var alpha = 0.0;
-    if (m > NEG) { alpha = exp(m - mNew); }
-    m = mNew;
-    workgroupBarrier();
-    for (var jj = lane; jj < n; jj += lanes) {
-      let s = S[r * SROW + jj];
-      var p = 0.0;
-      if (s > NEG) { p = exp(s - mNew); }
-      S[r * SROW + jj] = p;
-    }
-    workgroupBarrier();
-    l *= alpha;
-    for (var u = 0u; u < 8u; u++) { acc[u] *= alpha; }
-    for (var jj = 0u; jj < n; jj++) {
-      let p = S[r * SROW + jj];
-      l += p;
-      for (var u = 0u; u < 8u; u++) {
-        let col = lane + u * lanes;
-        if (col < hd4) { acc[u] += p * Vs[jj * hd4 + col]; }
-      }
-    }
+    foldTile(r, n, lane, lanes, hd4, &m, &l, &acc);
   }
 
   if (rowOk) {

@@ -39,15 +39,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> LSE: array<f32>;
 @group(0) @binding(5) var<uniform> P: Params;
 
-const WG: u32 = 64u;
-const SROW: u32 = 64u;          // score row stride (max BK)
-const NEG: f32 = -3.0e38;       // running max before any visible key
-const MASKED: f32 = -3.4e38;    // score of a key the row may not see
-
-var<workgroup> Qs: array<vec4<f32>, 512>;  // [BQ][headDim / 4]
-var<workgroup> Ks: array<vec4<f32>, 512>;  // [BK][headDim / 4]
-var<workgroup> Vs: array<vec4<f32>, 512>;
-var<workgroup> S: array<f32, 1024>;        // [BQ][SROW]
+// WG, SROW, NEG, MASKED and the Qs / Ks / Vs / S tiles come from attention_tile.wgsl.
 
 fn visible(pq: i32, p: i32) -> bool {
   let d = pq - p;
@@ -125,32 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         S[r * SROW + jj] = s;
       }
       workgroupBarrier();
-      // Row max (every lane of the row reads all its scores); each lane turns its own keys'
-      // scores into probabilities in place; then this lane's output columns.
-      var mt = NEG;
-      for (var jj = 0u; jj < n; jj++) { mt = max(mt, S[r * SROW + jj]); }
-      let mNew = max(m, mt);
-      var alpha = 0.0;
-      if (m > NEG) { alpha = exp(m - mNew); }
-      m = mNew;
-      workgroupBarrier();
-      for (var jj = lane; jj < n; jj += lanes) {
-        let s = S[r * SROW + jj];
-        var p = 0.0;
-        if (s > NEG) { p = exp(s - mNew); }
-        S[r * SROW + jj] = p;
-      }
-      workgroupBarrier();
-      l *= alpha;
-      for (var u = 0u; u < 8u; u++) { acc[u] *= alpha; }
-      for (var jj = 0u; jj < n; jj++) {
-        let p = S[r * SROW + jj];
-        l += p;
-        for (var u = 0u; u < 8u; u++) {
-          let c = lane + u * lanes;
-          if (c < hd4) { acc[u] += p * Vs[jj * hd4 + c]; }
-        }
-      }
+      foldTile(r, n, lane, lanes, hd4, &m, &l, &acc);
     }
   }
 

@@ -1,12 +1,11 @@
 // KVCache: one attention layer's keys and values on the runtime's backend, per KV head, in one
 // flat buffer with per-head offsets and lengths, so a compacted (evicted) cache where every head
 // keeps its own tokens is the same layout as a dense one, and decode reads it as it is.
-import decodeShader from '../shaders/attention_decode.wgsl';
 import { ArgumentError, DisposedError, DTypeError, LimitError, ShapeError } from './errors.js';
 import { Tensor, type BackendImpl } from './tensor.js';
 import type { WasmBackend, WasmStorage } from './backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from './backends/webgpu.js';
-import { checkHeadDim, encodePass, MAX_POSITION } from './ops/attention.js';
+import { checkHeadDim, decodeShader, encodePass, MAX_POSITION } from './ops/attention.js';
 import { checkInt, describe } from './validate.js';
 
 type Store = WasmStorage | GpuStorage;

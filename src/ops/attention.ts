@@ -1,8 +1,14 @@
 // attention: validate, then dispatch to the wasm kernel or the WGSL kernels.
 // Prefill (q, k, v given densely) and decode (q against a KVCache) share the options, the mask
 // rules and the wasm kernel; on WebGPU prefill is one flash kernel and decode is split-K.
-import prefillShader from '../../shaders/attention_prefill.wgsl';
-import decodeShader from '../../shaders/attention_decode.wgsl';
+import tileShader from '../../shaders/attention_tile.wgsl';
+import prefillMain from '../../shaders/attention_prefill.wgsl';
+import decodeMain from '../../shaders/attention_decode.wgsl';
+
+// Both kernels share the workgroup tiles and the online-softmax step of attention_tile.wgsl.
+const prefillShader = tileShader + prefillMain;
+/** The decode module (partial, merge and the cache's gather entry points). */
+export const decodeShader = tileShader + decodeMain;
 import { ArgumentError, DTypeError, LimitError, ShapeError } from '../errors.js';
 import { Tensor, type BackendImpl } from '../tensor.js';
 import type { WasmBackend, WasmExports, WasmStorage } from '../backends/wasm.js';

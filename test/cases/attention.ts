@@ -429,4 +429,34 @@ export const attentionCases: Case[] = [
       await expectError(() => cache.append(k, v), pc.DisposedError, 'append to a disposed cache');
     },
   },
+  {
+    op: 'attention',
+    name: 'KV cache growth and compaction on a fresh runtime, before any attention ran',
+    async run({ rt, rng, pc }) {
+      // A new runtime, so the cache's own kernels are the first this device compiles.
+      const fresh = await pc.createRuntime({ backend: rt.backend });
+      try {
+        const H = 2, D = 8, N = 5;
+        const k = rng.f32(H * N * D), v = rng.f32(H * N * D);
+        const cache = fresh.createKVCache({ numKvHeads: H, headDim: D, capacity: 2 });
+        cache.append(k, v); // grows past its capacity
+        const keep = [[0, 3], [1, 2, 4]];
+        cache.compact(keep);
+        const got = await cache.read();
+        check(got.lengths.join() === '2,3', `lengths ${got.lengths}`);
+        let o = 0;
+        keep.forEach((list, g) => {
+          for (const j of list) {
+            for (let x = 0; x < D; x++, o++) {
+              check(got.keys[o] === k[(g * N + j) * D + x] && got.values[o] === v[(g * N + j) * D + x],
+                `head ${g} token ${j} element ${x} was not kept as it was`);
+            }
+          }
+        });
+        cache.dispose();
+      } finally {
+        fresh.destroy();
+      }
+    },
+  },
 ];
