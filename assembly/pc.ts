@@ -13,7 +13,7 @@
 // subtree, and "commit" (acc_p *= T_v u_v) when v is coded. The next pixel's full 256-way PMF is then
 // w = out_v * acc_v, pmf[c] = sum_k w[k] E_v[k][c]: one M x 256 pass, identical in encoder and decoder.
 // All coding arithmetic is f32 wasm arithmetic in a fixed order, so every runtime gets the same tables.
-import { PREC, ransPut, ransFinish, ransDecInit, ransDecSlot, ransDecAdvance, ransDecDone, ransDecDead } from "./rans";
+import { PREC, ransQueue, ransQueueEncode, ransQueueReserve, ransDecInit, ransDecSlot, ransDecAdvance, ransDecDone, ransDecDead } from "./rans";
 import { zalloc } from "./mem";
 
 const K: i32 = 256;
@@ -39,10 +39,6 @@ let rP: usize = 0; // f32[M]
 let pmfP: usize = 0; // f32[K]
 let cdfP: usize = 0; // u32[K+1]
 let stackP: usize = 0; // i32[D]
-let startsP: usize = 0; // u32[codeCap]
-let freqsP: usize = 0; // u32[codeCap]
-let wordsP: usize = 0; // u32[codeCap + 4]
-let stateP: usize = 0; // u64
 // training flows
 let fpiP: usize = 0;
 let ftP: usize = 0;
@@ -133,7 +129,6 @@ export function pcInit(d: i32, m: i32, parent: usize, ord: usize): i32 {
   pmfP = zalloc(<usize>K << 2);
   cdfP = zalloc(<usize>(K + 1) << 2);
   stackP = zalloc(<usize>d << 2);
-  stateP = zalloc(8);
   return 0;
 }
 
@@ -370,23 +365,12 @@ export function pcCommit(t: i32, x: i32): void {
   return lo;
 }
 
-let codeCap: i32 = 0; // symbols the starts/freqs/words buffers hold
-
-function ensureCode(symbols: i32): void {
-  if (symbols <= codeCap) return;
-  if (codeCap > 0) { heap.free(startsP); heap.free(freqsP); heap.free(wordsP); }
-  codeCap = symbols;
-  startsP = zalloc(<usize>symbols << 2);
-  freqsP = zalloc(<usize>symbols << 2);
-  wordsP = zalloc(<usize>(symbols + 4) << 2);
-}
-
 /**
  * Encodes n images (u8[n][D], pixel order) into one rANS stream in dst (capacity cap bytes) with start
  * state x0. Returns the byte count, or -1 if cap is too small (3 * n * D + 16 always suffices).
  */
 export function pcEncode(img: usize, n: i32, dst: usize, cap: i32, x0: u64): i32 {
-  ensureCode(n * D);
+  ransQueueReserve(n * D);
   let i = 0;
   for (let b = 0; b < n; b++) {
     const im = img + <usize>b * <usize>D;
@@ -394,17 +378,11 @@ export function pcEncode(img: usize, n: i32, dst: usize, cap: i32, x0: u64): i32
       const v = pcCdf(t);
       const x = <i32>load<u8>(im + <usize>v);
       const lo = load<u32>(cdfP + (<usize>x << 2));
-      store<u32>(startsP + (<usize>i << 2), lo);
-      store<u32>(freqsP + (<usize>i << 2), load<u32>(cdfP + (<usize>(x + 1) << 2)) - lo);
+      ransQueue(i, lo, load<u32>(cdfP + (<usize>(x + 1) << 2)) - lo);
       pcCommit(t, x);
     }
   }
-  let nw = 0;
-  store<u64>(stateP, x0);
-  for (let j = n * D - 1; j >= 0; j--) {
-    nw = ransPut(load<u64>(stateP), load<u32>(startsP + (<usize>j << 2)), load<u32>(freqsP + (<usize>j << 2)), wordsP, nw, stateP);
-  }
-  return ransFinish(load<u64>(stateP), wordsP, nw, dst, cap);
+  return ransQueueEncode(n * D, x0, dst, cap);
 }
 
 /** Ideal code length in bits of the image under the quantised tables (sum of -log2(freq / 2^PREC)). */

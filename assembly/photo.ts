@@ -17,7 +17,7 @@
 //   cdf(c) = sum_k W[k] CE[k][c] (<= 2^31),  cdfq(c) = floor(cdf(c) (2^24 - 256) / 2^31) + c,
 // which is strictly increasing (every frequency >= 1) with cdfq(256) = 2^24 exactly. Encoder and
 // decoder run the same code; the decoder finds its symbol by binary search on cdfq (8 mixtures of M).
-import { PREC, ransPut, ransFinish, ransDecInit, ransDecSlot, ransDecAdvance, ransDecDone, ransDecDead } from "./rans";
+import { PREC, ransQueue, ransQueueEncode, ransQueueReserve, ransDecInit, ransDecSlot, ransDecAdvance, ransDecDone, ransDecDead } from "./rans";
 import { zalloc } from "./mem";
 
 const K: i32 = 256;
@@ -48,18 +48,12 @@ const mReach = new StaticArray<i32>(MAXSLOT); // largest |ox| or |oy| of the con
 let wP: usize = 0; // f32[1024] scratch weights
 let uP: usize = 0; // f32[1024]
 let WP: usize = 0; // u32[1024] integer weights
-let startsP: usize = 0;
-let freqsP: usize = 0;
-let wordsP: usize = 0;
-let codeCap: i32 = 0;
-let stateP: usize = 0;
 
 function scratch(): void {
   if (wP == 0) {
     wP = zalloc(4096);
     uP = zalloc(4096);
     WP = zalloc(4096);
-    stateP = zalloc(16);
   }
 }
 
@@ -691,15 +685,6 @@ export function phGather(s: i32, slot: i32, out: usize): i32 {
   return tw * th;
 }
 
-function ensureCode(symbols: i32): void {
-  if (symbols <= codeCap) return;
-  if (codeCap > 0) { heap.free(startsP); heap.free(freqsP); heap.free(wordsP); }
-  codeCap = symbols;
-  startsP = zalloc(<usize>symbols << 2);
-  freqsP = zalloc(<usize>symbols << 2);
-  wordsP = zalloc(<usize>(symbols + 4) << 2);
-}
-
 /**
  * Ideal code length (bits) of the tile whose planes phSymbols computed, under the models mapped to its
  * slots (sum of -log2(freq / 2^24)); per-slot totals go to out (f64[c]) when out != 0.
@@ -728,7 +713,7 @@ export function phBits(out: usize): f64 {
 export function phEncode(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32, dst: usize, cap: i32, x0: u64): i32 {
   if (phSymbols(img, w, h, c, pred, xf) != 0) return -2;
   const n = w * h * c;
-  ensureCode(n);
+  ransQueueReserve(n);
   setOffsets(c);
   let i = 0;
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++, i++) {
@@ -737,15 +722,9 @@ export function phEncode(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32,
     const mp = unchecked(mM[s]), ce = unchecked(mCE[s]);
     const z = zat(ch, x, y);
     const lo = cdfq(ce, mp, z);
-    store<u32>(startsP + (<usize>i << 2), lo);
-    store<u32>(freqsP + (<usize>i << 2), cdfq(ce, mp, z + 1) - lo);
+    ransQueue(i, lo, cdfq(ce, mp, z + 1) - lo);
   }
-  let nw = 0;
-  store<u64>(stateP, x0);
-  for (let j = n - 1; j >= 0; j--) {
-    nw = ransPut(load<u64>(stateP), load<u32>(startsP + (<usize>j << 2)), load<u32>(freqsP + (<usize>j << 2)), wordsP, nw, stateP);
-  }
-  return ransFinish(load<u64>(stateP), wordsP, nw, dst, cap);
+  return ransQueueEncode(n, x0, dst, cap);
 }
 
 /**

@@ -7,6 +7,8 @@
 // The encoder starts at a small state x0 (not at L), so an image pays no fixed 31-bit start-up cost;
 // the decoder must end at exactly x0 with every byte consumed, which doubles as an integrity check.
 
+import { zalloc } from "./mem";
+
 /** Bits of probability precision: every frequency table sums to exactly 1 << PREC. */
 export const PREC: i32 = 24;
 /** Lower bound of the normalised state interval [L, 2^63). */
@@ -114,4 +116,42 @@ export function ransDecDead(x0: u64): bool {
 /** True when decoding ended exactly: every byte consumed and the state back at `x0`. */
 export function ransDecDone(x0: u64): bool {
   return dpos == dlen && dx == x0;
+}
+
+// A symbol queue for encoders: a codec computes each symbol's (start, freq) in coding order with
+// ransQueue, then ransQueueEncode pushes them in reverse (rANS is last-in first-out). The buffers are
+// reused across calls and hold nothing between them.
+let qStarts: usize = 0; // u32[qCap]
+let qFreqs: usize = 0;  // u32[qCap]
+let qWords: usize = 0;  // u32[qCap + 4]
+let qCap: i32 = 0;
+let qState: usize = 0;  // u64
+
+/** Makes room for `symbols` queued symbols. */
+export function ransQueueReserve(symbols: i32): void {
+  if (qState == 0) qState = zalloc(8);
+  if (symbols <= qCap) return;
+  if (qCap > 0) { heap.free(qStarts); heap.free(qFreqs); heap.free(qWords); }
+  qCap = symbols;
+  qStarts = zalloc(<usize>symbols << 2);
+  qFreqs = zalloc(<usize>symbols << 2);
+  qWords = zalloc(<usize>(symbols + 4) << 2);
+}
+
+/** Queues symbol i (0-based, in coding order). */
+// @ts-ignore: decorator
+@inline
+export function ransQueue(i: i32, start: u32, freq: u32): void {
+  store<u32>(qStarts + (<usize>i << 2), start);
+  store<u32>(qFreqs + (<usize>i << 2), freq);
+}
+
+/** Encodes queued symbols 0..n-1 from start state x0 into dst (capacity cap). Returns the byte count, or -1 if cap is too small. */
+export function ransQueueEncode(n: i32, x0: u64, dst: usize, cap: i32): i32 {
+  let nw = 0;
+  store<u64>(qState, x0);
+  for (let j = n - 1; j >= 0; j--) {
+    nw = ransPut(load<u64>(qState), load<u32>(qStarts + (<usize>j << 2)), load<u32>(qFreqs + (<usize>j << 2)), qWords, nw, qState);
+  }
+  return ransFinish(load<u64>(qState), qWords, nw, dst, cap);
 }
