@@ -3,6 +3,7 @@
 // (Deno's sanitizers stay on: a worker left running fails the test).
 // Run: npx deno test -A --no-check test/deno/   (after npm run build)
 import * as pc from '../../dist/index.js';
+import { mosaic as tiled } from '../shared/mosaic.ts';
 
 const root = new URL('../../', import.meta.url);
 const fixture = (name: string) => pc.readImage(Deno.readFileSync(new URL(`test/fixtures/${name}`, root)));
@@ -20,21 +21,9 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+const sources = () => [fixture('chelsea-192x144.png'), fixture('coffee-64x48.png'), fixture('camera-48x40.png')];
 /** A w x h image tiled from crops of the fixture photos at random offsets. */
-function mosaic(w: number, h: number, channels: number) {
-  const srcs = [fixture('chelsea-192x144.png'), fixture('coffee-64x48.png'), fixture('camera-48x40.png')];
-  const data = new Uint8Array(w * h * channels);
-  const bw = 40 + int(0, 30), bh = 30 + int(0, 20);
-  for (let by = 0; by < h; by += bh) for (let bx = 0; bx < w; bx += bw) {
-    const s = srcs[int(0, srcs.length - 1)];
-    const sx = int(0, s.width - 1), sy = int(0, s.height - 1);
-    for (let y = by; y < Math.min(h, by + bh); y++) for (let x = bx; x < Math.min(w, bx + bw); x++) {
-      const p = (((sy + y - by) % s.height) * s.width + ((sx + x - bx) % s.width)) * s.channels;
-      for (let c = 0; c < channels; c++) data[(y * w + x) * channels + c] = s.data[p + Math.min(c, s.channels - 1)];
-    }
-  }
-  return { width: w, height: h, channels, data };
-}
+const mosaic = (w: number, h: number, channels: number) => tiled(sources(), w, h, channels, int);
 
 async function rejection(p: Promise<unknown>): Promise<pc.PcpressError> {
   try {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as pc from 'pcpress';
+import { mosaic as tiled } from '../shared/mosaic.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -16,21 +17,9 @@ const seed = Number(process.env.PCPRESS_SEED ?? (Date.now() >>> 0));
 const rand = pc.seededRandom(seed);
 const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 
-/** A w x h image with `channels` channels, tiled from crops of the fixture photos at random offsets. */
-function mosaic(w: number, h: number, channels: number): pc.PcImage {
-  const srcs = [fixture('chelsea-192x144.png'), fixture('coffee-64x48.png'), fixture('camera-48x40.png')];
-  const data = new Uint8Array(w * h * channels);
-  const bw = 40 + int(0, 30), bh = 30 + int(0, 20);
-  for (let by = 0; by < h; by += bh) for (let bx = 0; bx < w; bx += bw) {
-    const s = srcs[int(0, srcs.length - 1)];
-    const sx = int(0, s.width - 1), sy = int(0, s.height - 1);
-    for (let y = by; y < Math.min(h, by + bh); y++) for (let x = bx; x < Math.min(w, bx + bw); x++) {
-      const p = (((sy + y - by) % s.height) * s.width + ((sx + x - bx) % s.width)) * s.channels;
-      for (let c = 0; c < channels; c++) data[(y * w + x) * channels + c] = s.data[p + Math.min(c, s.channels - 1)];
-    }
-  }
-  return { width: w, height: h, channels, data };
-}
+const sources = () => [fixture('chelsea-192x144.png'), fixture('coffee-64x48.png'), fixture('camera-48x40.png')];
+/** A w x h image tiled from crops of the fixture photos at random offsets. */
+const mosaic = (w: number, h: number, channels: number) => tiled(sources(), w, h, channels, int);
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
