@@ -48,16 +48,9 @@ struct Params {
 
 // WG, SROW, NEG, MASKED and the Qs / Ks / Vs / S tiles come from attention_tile.wgsl.
 
+// Whether a query at position pq sees the key at position p under this call's masks.
 fn visible(pq: i32, p: i32) -> bool {
-  let d = pq - p;
-  var vis = P.causal == 0u || d >= 0;
-  if (P.window > 0u) {
-    let w = i32(P.window);
-    var inWin = d < w;
-    if (P.causal == 0u) { inWin = inWin && d > -w; }
-    vis = vis && (inWin || p < i32(P.sinks));
-  }
-  return vis;
+  return keyVisible(pq, p, P.causal != 0u, P.window, P.sinks);
 }
 
 @compute @workgroup_size(64)

@@ -11,6 +11,21 @@ var<workgroup> Ks: array<vec4<f32>, 512>;  // [BK][headDim / 4]
 var<workgroup> Vs: array<vec4<f32>, 512>;
 var<workgroup> S: array<f32, 1024>;        // [BQ][SROW] scores, then probabilities
 
+// Mask of a query at position pq for the key at position p: causal (keys up to pq), a sliding window
+// of `window` positions (0 = none; without causal, |pq - p| < window), and `sinks` leading keys that
+// stay visible through the window.
+fn keyVisible(pq: i32, p: i32, causal: bool, window: u32, sinks: u32) -> bool {
+  let d = pq - p;
+  var vis = !causal || d >= 0;
+  if (window > 0u) {
+    let w = i32(window);
+    var inWin = d < w;
+    if (!causal) { inWin = inWin && d > -w; }
+    vis = vis && (inWin || p < i32(sinks));
+  }
+  return vis;
+}
+
 // Row r's scores S[r][0..n] are written. Every lane of the row reads them all for the row max; each
 // lane turns its own keys' scores into probabilities in place (f32 elements: no two invocations write
 // one location); then every lane folds the row's probabilities into the running sum `l` and its share
