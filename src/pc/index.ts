@@ -11,3 +11,4 @@ export type { EvaluateResult } from './codec.js';
 export { readImage, writePng, writePgm } from './image.js';
 export { readIdx } from './idx.js';
 export { CorruptDataError, TruncatedDataError, WrongModelError, ModelFormatError, ImageFormatError } from './errors.js';
+export { streamKind, STREAM_IMAGE, STREAM_IMAGE_32, STREAM_IMAGES, STREAM_PHOTO, type StreamKind } from './format.js';
