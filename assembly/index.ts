@@ -16,3 +16,4 @@ export { attentionF32, attentionScratchBytes } from "./attention";
 export * from "./pc";
 export { kvWindowScores, kvValueNorm, kvKeyNorm, kvSelect } from "./kv";
 export * from "./photo";
+export { ransDecState } from "./rans";

@@ -13,7 +13,7 @@
 // subtree, and "commit" (acc_p *= T_v u_v) when v is coded. The next pixel's full 256-way PMF is then
 // w = out_v * acc_v, pmf[c] = sum_k w[k] E_v[k][c]: one M x 256 pass, identical in encoder and decoder.
 // All coding arithmetic is f32 wasm arithmetic in a fixed order, so every runtime gets the same tables.
-import { PREC, ransQueue, ransQueueEncode, ransQueueReserve, ransDecInit, ransDecSlot, ransDecAdvance, ransDecDone, ransDecDead } from "./rans";
+import { PREC, MINFREQ, ransQueue, ransQueueEncode, ransQueueReserve, ransDecInit, ransDecSlot, ransDecAdvance, ransDecConsumed, ransDecDead } from "./rans";
 import { zalloc } from "./mem";
 
 const K: i32 = 256;
@@ -292,12 +292,12 @@ export function pcPmf(t: i32): i32 {
 }
 
 /**
- * Quantises the PMF at pcPmfPtr into an integer CDF (u32[257] at pcCdfPtr): every frequency >= 1,
- * cdf[256] = 2^PREC exactly. The one routine both the encoder and the decoder use.
+ * Quantises the PMF at pcPmfPtr into an integer CDF (u32[257] at pcCdfPtr): every frequency >= MINFREQ
+ * (16), cdf[256] = 2^PREC exactly. The one routine both the encoder and the decoder use.
  */
 export function pcQuantizePmf(): void {
   const total: u32 = 1 << PREC;
-  const budget: f64 = <f64>(total - <u32>K);
+  const budget: f64 = <f64>(total - <u32>K * MINFREQ);
   let s: f64 = 0;
   for (let c = 0; c < K; c++) s += <f64>load<f32>(pmfP + (<usize>c << 2));
   const scale: f64 = s > 0 && s < Infinity ? budget / s : 0;
@@ -306,7 +306,7 @@ export function pcQuantizePmf(): void {
   let bestF: u32 = 0;
   // frequencies first into cdf[1..256]
   for (let c = 0; c < K; c++) {
-    let f: u32 = 1;
+    let f: u32 = MINFREQ;
     const x = <f64>load<f32>(pmfP + (<usize>c << 2)) * scale;
     if (x > 0) f += x >= budget ? <u32>budget : <u32>Math.floor(x);
     store<u32>(cdfP + (<usize>(c + 1) << 2), f);
@@ -316,7 +316,7 @@ export function pcQuantizePmf(): void {
   const pb = cdfP + (<usize>(best + 1) << 2);
   if (sum <= total) {
     store<u32>(pb, load<u32>(pb) + (total - sum));
-  } else if (bestF > sum - total) {
+  } else if (bestF >= sum - total + MINFREQ) {
     // rounding overshoot (a few units at most): take it from the most probable symbol
     store<u32>(pb, load<u32>(pb) - (sum - total));
   } else {
@@ -399,11 +399,12 @@ export function pcIdealBits(img: usize): f64 {
 }
 
 /**
- * Decodes n images from len bytes at src into img (u8[n][D], pixel order) with start state x0.
- * Returns 0, -1 for a malformed stream, -2 if the stream does not end exactly (corrupt, truncated or
- * coded with another model).
+ * Decodes n images from len bytes at src into img (u8[n][D], pixel order); xmin is the smallest start
+ * state the stream may have been coded from. Returns 0 when every byte was consumed (the caller then
+ * checks ransDecState() against the start state it expects), -1 for a malformed stream, -2 if the stream
+ * runs dry early or has bytes left (corrupt, truncated, or coded with another model).
  */
-export function pcDecode(src: usize, len: i32, img: usize, n: i32, x0: u64): i32 {
+export function pcDecode(src: usize, len: i32, img: usize, n: i32, xmin: u64): i32 {
   if (ransDecInit(src, len) != 0) return -1;
   for (let b = 0; b < n; b++) {
     const im = img + <usize>b * <usize>D;
@@ -413,11 +414,11 @@ export function pcDecode(src: usize, len: i32, img: usize, n: i32, x0: u64): i32
       const lo = load<u32>(cdfP + (<usize>s << 2));
       ransDecAdvance(lo, load<u32>(cdfP + (<usize>(s + 1) << 2)) - lo);
       store<u8>(im + <usize>v, <u8>s);
-      if (ransDecDead(x0)) return -2;
+      if (ransDecDead(xmin)) return -2;
       pcCommit(t, s);
     }
   }
-  return ransDecDone(x0) ? 0 : -2;
+  return ransDecConsumed() ? 0 : -2;
 }
 
 // ---------------------------------------------------------------------------------------------

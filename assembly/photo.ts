@@ -14,10 +14,10 @@
 // tables, inner nodes one M x M product), then w[k] = pi[k] prod_children msg[k] and
 // P(z = c) = sum_k w[k] E_0[k][c]. The mixture is evaluated in integers: w quantised to weights summing
 // to 2^15, each E_0[k] to a cumulative table summing to 2^16, so
-//   cdf(c) = sum_k W[k] CE[k][c] (<= 2^31),  cdfq(c) = floor(cdf(c) (2^24 - 256) / 2^31) + c,
-// which is strictly increasing (every frequency >= 1) with cdfq(256) = 2^24 exactly. Encoder and
+//   cdf(c) = sum_k W[k] CE[k][c] (<= 2^31),  cdfq(c) = floor(cdf(c) (2^24 - 4096) / 2^31) + 16 c,
+// which is strictly increasing (every frequency >= MINFREQ = 16) with cdfq(256) = 2^24 exactly. Encoder and
 // decoder run the same code; the decoder finds its symbol by binary search on cdfq (8 mixtures of M).
-import { PREC, ransQueue, ransQueueEncode, ransQueueReserve, ransDecInit, ransDecSlot, ransDecAdvance, ransDecDone, ransDecDead } from "./rans";
+import { PREC, ransQueue, ransQueueEncode, ransQueueReserve, ransDecInit, ransDecSlot, ransDecAdvance, ransDecConsumed, ransDecDead, MINFREQ } from "./rans";
 import { zalloc } from "./mem";
 
 const K: i32 = 256;
@@ -517,7 +517,8 @@ function condWeights(slot: i32, x: i32, y: i32): i32 {
   return s;
 }
 
-const S24: u64 = (1 << PREC) - 256;
+// the CDF scale: 256 symbols of at least MINFREQ each, the rest shared by the mixture
+const S24: u64 = (1 << PREC) - 256 * MINFREQ;
 
 // @ts-ignore: decorator
 @inline function cdfq(ce: usize, mp: i32, c: i32): u32 {
@@ -526,7 +527,7 @@ const S24: u64 = (1 << PREC) - 256;
   for (let k = 0; k < mp; k += 4) acc = i32x4.add(acc, i32x4.mul(v128.load(WP + (<usize>k << 2)), v128.load(row + (<usize>k << 2))));
   const cdf: u64 = <u64>(<u32>i32x4.extract_lane(acc, 0)) + <u64>(<u32>i32x4.extract_lane(acc, 1)) +
     <u64>(<u32>i32x4.extract_lane(acc, 2)) + <u64>(<u32>i32x4.extract_lane(acc, 3));
-  return <u32>((cdf * S24) >> 31) + <u32>c;
+  return <u32>((cdf * S24) >> 31) + <u32>c * MINFREQ;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,11 +729,12 @@ export function phEncode(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32,
 }
 
 /**
- * Decodes a tile of w x h x c from len bytes at src into img (u8[h][w][c]). Returns 0, -1 for a
- * malformed stream, -2 if the stream does not decode exactly (corrupt, truncated, another model),
- * -3 for bad sizes.
+ * Decodes a tile of w x h x c from len bytes at src into img (u8[h][w][c]); xmin is the smallest start
+ * state the tile may have been coded from. Returns 0 when every byte was consumed (the caller then checks
+ * ransDecState() against the start state it expects), -1 for a malformed stream, -2 if the stream runs
+ * dry early or has bytes left (corrupt, truncated, another model), -3 for bad sizes.
  */
-export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32, x0: u64): i32 {
+export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32, xmin: u64): i32 {
   if (w < 1 || h < 1 || c < 1 || c > MAXSLOT) return -3;
   ensurePlanes(w, h, c);
   if (ransDecInit(src, len) != 0) return -1;
@@ -757,7 +759,7 @@ export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i3
         if (cm <= slot) { lo = mid; clo = cm; } else { hi = mid; chi = cm; }
       }
       ransDecAdvance(clo, chi - clo);
-      if (ransDecDead(x0)) return -2;
+      if (ransDecDead(xmin)) return -2;
       store<u8>(zP + (<usize>ch * <usize>th + <usize>y) * <usize>tw + <usize>x, <u8>lo);
       const d = pred == 0 ? lo : unzig(lo) & 255;
       unchecked(dBuf[ch] = d);
@@ -769,7 +771,7 @@ export function phDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i3
       if (pred == 5) biasUpdate(ch, v, unchecked(predBuf[ch]));
     }
   }
-  return ransDecDone(x0) ? 0 : -2;
+  return ransDecConsumed() ? 0 : -2;
 }
 
 /**

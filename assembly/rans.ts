@@ -4,13 +4,19 @@
 //   head: the final encoder state after one last flush, 1..4 bytes little-endian, top byte non-zero;
 //   then the 32-bit words in the order the decoder needs them (last written first), little-endian.
 // The head length k follows from the stream length n: k = ((n - 1) & 3) + 1.
-// The encoder starts at a small state x0 (not at L), so an image pays no fixed 31-bit start-up cost;
-// the decoder must end at exactly x0 with every byte consumed, which doubles as an integrity check.
+// The encoder starts at a state x0 in [2^24, 2^33) (not at L), so a stream pays about log2(x0) bits of
+// start-up, and the caller chooses x0 = 2^k + (a k-bit check of the header and the pixels): the decoder
+// must end at exactly that state with every byte consumed. Because x0 >= 2^PREC and every frequency is
+// at most 2^PREC - MAXFREQ_GAP, each coded symbol grows the encoder state by at least a factor
+// 1 + 2^-12 (see ransMaxSymbols): no symbol is free, so a stream cannot be extended by decoding extra
+// symbols at a fixed point, and a stream of B bytes cannot hold more than ransMaxSymbols(B) symbols.
 
 import { zalloc } from "./mem";
 
 /** Bits of probability precision: every frequency table sums to exactly 1 << PREC. */
 export const PREC: i32 = 24;
+/** Smallest frequency any symbol gets: 16, so the largest is 2^24 - 255 * 16 and no symbol costs under 3.5e-4 bits. */
+export const MINFREQ: u32 = 16;
 /** Lower bound of the normalised state interval [L, 2^63). */
 const L: u64 = 1 << 31;
 const MASK: u64 = (1 << PREC) - 1;
@@ -104,18 +110,24 @@ export function ransDecAdvance(start: u32, freq: u32): void {
 }
 
 /**
- * True when the stream is exhausted and the state fell below x0: a valid stream never gets there (the
- * encoder's state only grows from x0 until its first word), so the data is corrupt; stop early.
+ * True when the stream is exhausted and the state fell below xmin (the smallest start state the caller
+ * allows): a valid stream never gets there (the encoder's state only grows from x0 >= xmin), so the data
+ * is corrupt; stop early.
  */
 // @ts-ignore: decorator
 @inline
-export function ransDecDead(x0: u64): bool {
-  return dpos == dlen && dx < x0;
+export function ransDecDead(xmin: u64): bool {
+  return dpos == dlen && dx < xmin;
 }
 
-/** True when decoding ended exactly: every byte consumed and the state back at `x0`. */
-export function ransDecDone(x0: u64): bool {
-  return dpos == dlen && dx == x0;
+/** True when every byte was consumed; the caller then compares ransDecState() with the start state it expects. */
+export function ransDecConsumed(): bool {
+  return dpos == dlen;
+}
+
+/** The decoder's state: after the last symbol of a valid stream, the encoder's start state x0. */
+export function ransDecState(): u64 {
+  return dx;
 }
 
 // A symbol queue for encoders: a codec computes each symbol's (start, freq) in coding order with

@@ -1,32 +1,44 @@
-// Lossless image codec: container formats around the wasm rANS coder, and evaluation.
+// Lossless image codec: container formats around the wasm rANS coder, and evaluation. Format 2; the
+// integrity design is in docs/compression.md ("Integrity").
 //
 // Single image (compressImage), budgeted for tiny images (every byte of a 28x28 file is 0.01 bpd):
-//   byte 0      0xB1 (format 1, one image)
+//   byte 0      0xB4 (one image, 24-bit check) or 0xB5 (one image, 32-bit check)
 //   byte 1      low 8 bits of the model id (a different model is refused with WrongModelError)
 //   bytes 2..   rANS payload (see assembly/rans.ts); its length is the rest of the file.
-// Many images (compressImages): images go in chunks, each chunk one rANS stream, so the per-image
-// overhead is nearly zero (no per-image length or check):
-//   byte 0      0xB2 (format 1, many images)
+// The payload is coded from the start state x0 = 2^k + (top k bits of CRC-32 over bytes 0-1, the full
+// model id and the pixels); the decoder must consume every byte and end at exactly the x0 of the pixels
+// it decoded. So header, model and pixels are covered by one k-bit check (k = 24 by default, 32 as an
+// option), at the cost of about k + 1 bits, and no symbol is free (x0 >= 2^24, see check.ts).
+// Many images (compressImages): images go in chunks, each chunk one rANS stream:
+//   byte 0      0xB6
 //   bytes 1..4  model id (u32 LE)
 //   varint      image count
 //   varint      chunk size (images per chunk, >= 1; the last chunk holds the rest)
-//   per chunk:  varint payload length, payload
-// Integrity: the encoder starts each stream at x0 = 2^16 + bits 8..23 of the model id; the decoder must
-// consume every byte and end at exactly that state, else the stream is corrupt, truncated or made with
-// another model (caught with probability ~1 - 2^-16 per stream, on top of the header checks). These
-// 17 bits and the 2 header bytes are what a single-image file pays over the model's code length.
-import { ArgumentError } from '../errors.js';
-import { CorruptDataError, TruncatedDataError, WrongModelError } from './errors.js';
+//   varint      payload length of each chunk, in order
+//   u32         CRC-32 of every header byte before it
+//   payloads    concatenated
+//   u32         CRC-32 of all pixels, continuing from the header CRC
+// Chunk i is coded from x0 = 2^24 + top 24 bits of CRC-32(chunk pixels) continued from CRC-32(i) continued
+// from the CRC of the header bytes before the length table: so a chunk decodes only in its own place of
+// its own stream.
+import { ArgumentError, LimitError } from '../errors.js';
+import { crc32, crc32u32, maxSymbols, startState } from './check.js';
+import { CorruptDataError, FormatVersionError, TruncatedDataError, WrongModelError } from './errors.js';
+import { LEGACY_STREAMS, STREAM_IMAGE, STREAM_IMAGE_32, STREAM_IMAGES } from './format.js';
+import { allocPixels, decodeLimits, type DecodeLimits } from './limits.js';
 import type { PcImage, PcModel } from './model.js';
 import { getVarint, putVarint } from './varint.js';
 
-const SINGLE = 0xb1;
-const MULTI = 0xb2;
 /** Largest chunk (images per rANS stream) a multi-image stream may declare: bounds decoder memory and work. */
 const MAX_CHUNK = 4096;
 
-function x0Of(model: PcModel): bigint {
-  return BigInt(0x10000 | ((model.hash >>> 8) & 0xffff));
+/** Options of compressImage. */
+export interface CompressImageOptions {
+  /**
+   * Bits of the integrity check bound into the stream's start state: 24 (default; a corrupt stream
+   * decodes to a wrong image with probability about 2^-24) or 32 (2^-32, one byte more per file).
+   */
+  check?: 24 | 32;
 }
 
 function checkModel(model: PcModel, what: string): void {
@@ -35,26 +47,50 @@ function checkModel(model: PcModel, what: string): void {
   }
 }
 
+function idBytes(model: PcModel): number[] {
+  return [model.hash & 0xff, (model.hash >>> 8) & 0xff, (model.hash >>> 16) & 0xff, model.hash >>> 24];
+}
+
+/** The CRC that seeds a single image's check: its 2 header bytes and the full model id. */
+function singleSeed(magic: number, model: PcModel): number {
+  return crc32(Uint8Array.from([magic, model.hash & 0xff, ...idBytes(model)]));
+}
+
+/** @internal Refuses format-1 and unknown streams with a typed error naming the cause. */
+export function checkMagic(bytes: Uint8Array, accepted: number[], what: string): void {
+  if (accepted.includes(bytes[0])) return;
+  if ((LEGACY_STREAMS as readonly number[]).includes(bytes[0])) {
+    throw new FormatVersionError(`${what}: this is a format-1 stream (pcpress 0.1.0), which carries no integrity check over its ` +
+      'header and layout; it is refused. Decode it with pcpress 0.1.x and compress the image again.');
+  }
+  throw new CorruptDataError(`${what}: not a pcpress stream of this kind (first byte 0x${bytes[0].toString(16)})`);
+}
+
 /** Compresses one image with a model. The image must have the model's shape. */
-export function compressImage(image: PcImage, model: PcModel): Uint8Array {
+export function compressImage(image: PcImage, model: PcModel, options: CompressImageOptions = {}): Uint8Array {
   checkModel(model, 'compressImage');
-  const payload = model.encodePayload([image], x0Of(model));
+  if (options === null || typeof options !== 'object') throw new ArgumentError('compressImage: options must be an object');
+  for (const k of Object.keys(options)) if (k !== 'check') throw new ArgumentError(`compressImage: unknown option "${k}"`);
+  const bits = options.check ?? 24;
+  if (bits !== 24 && bits !== 32) throw new ArgumentError(`compressImage: check must be 24 or 32 bits, got ${String(bits)}`);
+  model.checkImage(image, 'compressImage');
+  const magic = bits === 24 ? STREAM_IMAGE : STREAM_IMAGE_32;
+  const payload = model.encodePayload([image], startState(bits, crc32(image.data, singleSeed(magic, model))));
   const out = new Uint8Array(2 + payload.length);
-  out[0] = SINGLE;
+  out[0] = magic;
   out[1] = model.hash & 0xff;
   out.set(payload, 2);
   return out;
 }
 
-function decodeChunk(model: PcModel, payload: Uint8Array, n: number, what: string): PcImage[] {
-  const r = model.decodePayload(payload, n, x0Of(model));
-  if (typeof r === 'number') {
-    throw new CorruptDataError(`${what}: the stream does not decode exactly (corrupt, truncated, or made with ` +
-      `another model than ${model.id})`);
-  }
-  const D = model.D;
-  return Array.from({ length: n }, (_, i) => ({ width: model.width, height: model.height, channels: model.channels,
-    data: n === 1 ? r : r.slice(i * D, (i + 1) * D) }));
+/** Decodes one payload of n images and checks that it ends at the start state of its pixels. */
+function decodeChecked(model: PcModel, payload: Uint8Array, n: number, bits: 24 | 32, seed: number, what: string): Uint8Array {
+  const r = model.decodePayload(payload, n, 1n << BigInt(bits));
+  const bad = () => new CorruptDataError(`${what}: the stream does not decode exactly (corrupt, truncated, reordered, or made ` +
+    `with another model than ${model.id})`);
+  if (typeof r === 'number') throw bad();
+  if (r.state !== startState(bits, crc32(r.pixels, seed))) throw bad();
+  return r.pixels;
 }
 
 function checkBytes(bytes: Uint8Array, what: string): void {
@@ -64,15 +100,19 @@ function checkBytes(bytes: Uint8Array, what: string): void {
 
 /** Decompresses a stream made by compressImage with the same model. */
 export function decompressImage(bytes: Uint8Array, model: PcModel): PcImage {
-  checkModel(model, 'decompressImage');
-  checkBytes(bytes, 'decompressImage');
-  if (bytes[0] === MULTI) throw new ArgumentError('decompressImage: this stream holds many images; use decompressImages');
-  if (bytes[0] !== SINGLE) throw new CorruptDataError(`decompressImage: not a pcpress image stream (first byte 0x${bytes[0].toString(16)})`);
+  const what = 'decompressImage';
+  checkModel(model, what);
+  checkBytes(bytes, what);
+  if (bytes[0] === STREAM_IMAGES) throw new ArgumentError(`${what}: this stream holds many images; use decompressImages`);
+  checkMagic(bytes, [STREAM_IMAGE, STREAM_IMAGE_32], what);
   if (bytes[1] !== (model.hash & 0xff)) {
     throw new WrongModelError(bytes[1].toString(16).padStart(2, '0'), model.id,
-      `decompressImage: the stream was made with a model whose id ends in ${bytes[1].toString(16).padStart(2, '0')}, not with model ${model.id}`);
+      `${what}: the stream was made with a model whose id ends in ${bytes[1].toString(16).padStart(2, '0')}, not with model ${model.id}`);
   }
-  return decodeChunk(model, bytes.subarray(2), 1, 'decompressImage')[0];
+  if (model.D > maxSymbols(bytes.length - 2)) throw new CorruptDataError(`${what}: ${bytes.length} bytes cannot hold ${model.D} pixels`);
+  const bits = bytes[0] === STREAM_IMAGE ? 24 : 32;
+  const data = decodeChecked(model, bytes.subarray(2), 1, bits, singleSeed(bytes[0], model), what);
+  return { width: model.width, height: model.height, channels: model.channels, data };
 }
 
 /**
@@ -82,58 +122,95 @@ export function decompressImage(bytes: Uint8Array, model: PcModel): PcImage {
 export function compressImages(images: PcImage[], model: PcModel, options: { chunk?: number } = {}): Uint8Array {
   checkModel(model, 'compressImages');
   if (!Array.isArray(images)) throw new ArgumentError('compressImages: expected an array of images');
+  if (options === null || typeof options !== 'object') throw new ArgumentError('compressImages: options must be an object');
+  for (const k of Object.keys(options)) if (k !== 'chunk') throw new ArgumentError(`compressImages: unknown option "${k}"`);
   // default: up to 1024 images per stream, and at most ~1M pixels (the encoder keeps 12 bytes per pixel)
   const chunk = options.chunk ?? Math.max(1, Math.min(1024, Math.floor(2 ** 20 / model.D)));
   if (!Number.isInteger(chunk) || chunk < 1 || chunk > MAX_CHUNK) throw new ArgumentError(`compressImages: chunk must be an integer in 1..${MAX_CHUNK}, got ${chunk}`);
-  const x0 = x0Of(model);
-  const head: number[] = [MULTI, model.hash & 0xff, (model.hash >>> 8) & 0xff, (model.hash >>> 16) & 0xff, model.hash >>> 24];
+  images.forEach((im, i) => model.checkImage(im, `compressImages: image ${i}`));
+  const head: number[] = [STREAM_IMAGES, ...idBytes(model)];
   putVarint(head, images.length);
   putVarint(head, chunk);
-  const parts: Uint8Array[] = [Uint8Array.from(head)];
-  for (let i = 0; i < images.length; i += chunk) {
-    const p = model.encodePayload(images.slice(i, i + chunk), x0, 'compressImages');
-    const len: number[] = [];
-    putVarint(len, p.length);
-    parts.push(Uint8Array.from(len), p);
+  const infoCrc = crc32(Uint8Array.from(head));
+  const payloads: Uint8Array[] = [];
+  for (let i = 0, c = 0; i < images.length; i += chunk, c++) {
+    const part = images.slice(i, i + chunk);
+    let check = crc32u32(c, infoCrc);
+    for (const im of part) check = crc32(im.data, check);
+    payloads.push(model.encodePayload(part, startState(24, check), 'compressImages'));
   }
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
+  for (const p of payloads) putVarint(head, p.length);
+  const headCrc = crc32(Uint8Array.from(head));
+  let pixelCrc = headCrc;
+  for (const im of images) pixelCrc = crc32(im.data, pixelCrc);
+  const out = new Uint8Array(head.length + 4 + payloads.reduce((s, p) => s + p.length, 0) + 4);
+  const dv = new DataView(out.buffer);
+  out.set(head);
+  dv.setUint32(head.length, headCrc, true);
+  let o = head.length + 4;
+  for (const p of payloads) {
     out.set(p, o);
     o += p.length;
   }
+  dv.setUint32(o, pixelCrc, true);
   return out;
 }
 
 /** Decompresses a stream made by compressImages (or compressImage) with the same model. */
-export function decompressImages(bytes: Uint8Array, model: PcModel): PcImage[] {
+export function decompressImages(bytes: Uint8Array, model: PcModel, options: DecodeLimits = {}): PcImage[] {
   const what = 'decompressImages';
   checkModel(model, what);
+  const limits = decodeLimits(options, what);
   checkBytes(bytes, what);
-  if (bytes[0] === SINGLE) return [decompressImage(bytes, model)];
-  if (bytes[0] !== MULTI) throw new CorruptDataError(`${what}: not a pcpress stream (first byte 0x${bytes[0].toString(16)})`);
-  if (bytes.length < 7) throw new TruncatedDataError(`${what}: stream ends inside its header`);
-  const id = (bytes[1] | (bytes[2] << 8) | (bytes[3] << 16) | (bytes[4] << 24)) >>> 0;
-  if (id !== model.hash) {
-    throw new WrongModelError(id.toString(16).padStart(8, '0'), model.id, `${what}: the stream was made with model ${id.toString(16).padStart(8, '0')}, not ${model.id}`);
+  if (bytes[0] === STREAM_IMAGE || bytes[0] === STREAM_IMAGE_32) {
+    if (limits.maxImages < 1 || model.width * model.height > limits.maxPixels) throw new LimitError(`${what}: one image exceeds the limits`);
+    return [decompressImage(bytes, model)];
   }
+  checkMagic(bytes, [STREAM_IMAGES], what);
   const pos = { p: 5 };
   const count = getVarint(bytes, pos, what);
   const chunk = getVarint(bytes, pos, what);
   if (chunk < 1 || chunk > MAX_CHUNK) throw new CorruptDataError(`${what}: chunk size ${chunk} is outside 1..${MAX_CHUNK}`);
-  // every chunk takes at least 2 bytes (length + payload): a count beyond that is corrupt
+  const infoCrc = crc32(bytes.subarray(0, pos.p));
   const chunks = Math.ceil(count / chunk);
-  if (chunks > (bytes.length - pos.p) / 2) throw new TruncatedDataError(`${what}: header announces ${count} images, the stream is too short`);
-  const out: PcImage[] = [];
-  for (let c = 0; c < chunks; c++) {
-    const n = getVarint(bytes, pos, what);
-    if (n < 1 || pos.p + n > bytes.length) throw new TruncatedDataError(`${what}: chunk ${c} runs past the end of the stream`);
-    const k = Math.min(chunk, count - c * chunk);
-    out.push(...decodeChunk(model, bytes.subarray(pos.p, pos.p + n), k, `${what}: chunk ${c}`));
-    pos.p += n;
+  // every chunk takes at least 2 bytes (length + payload): a count beyond that is corrupt
+  if (chunks > (bytes.length - pos.p - 8) / 2) throw new TruncatedDataError(`${what}: header announces ${count} images, the stream is too short`);
+  const lens: number[] = [];
+  for (let c = 0; c < chunks; c++) lens.push(getVarint(bytes, pos, what));
+  if (pos.p + 4 > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headCrc = crc32(bytes.subarray(0, pos.p));
+  if (dv.getUint32(pos.p, true) !== headCrc) throw new CorruptDataError(`${what}: header checksum mismatch (the header is corrupt)`);
+  pos.p += 4;
+  const id = dv.getUint32(1, true);
+  if (id !== model.hash) {
+    throw new WrongModelError(id.toString(16).padStart(8, '0'), model.id, `${what}: the stream was made with model ${id.toString(16).padStart(8, '0')}, not ${model.id}`);
   }
-  if (pos.p !== bytes.length) throw new CorruptDataError(`${what}: ${bytes.length - pos.p} stray bytes after the last chunk`);
-  return out;
+  if (count > limits.maxImages) throw new LimitError(`${what}: ${count} images exceed maxImages ${limits.maxImages}`);
+  const pixels = count * model.width * model.height;
+  if (pixels > limits.maxPixels || count * model.D > limits.maxBytes) {
+    throw new LimitError(`${what}: ${count} images of ${model.width}x${model.height}x${model.channels} exceed the limits (maxPixels ${limits.maxPixels}, maxBytes ${limits.maxBytes})`);
+  }
+  let total = pos.p + 4;
+  for (let c = 0; c < chunks; c++) {
+    const k = Math.min(chunk, count - c * chunk);
+    if (lens[c] < 1) throw new CorruptDataError(`${what}: chunk ${c} is empty`);
+    if (k * model.D > maxSymbols(lens[c])) throw new CorruptDataError(`${what}: chunk ${c} has ${lens[c]} bytes, too few for ${k} images`);
+    total += lens[c];
+  }
+  if (total > bytes.length) throw new TruncatedDataError(`${what}: chunks run past the end of the stream`);
+  if (total < bytes.length) throw new CorruptDataError(`${what}: ${bytes.length - total} stray bytes after the last chunk`);
+  const data = allocPixels(count * model.D, what);
+  for (let c = 0; c < chunks; c++) {
+    const k = Math.min(chunk, count - c * chunk);
+    const px = decodeChecked(model, bytes.subarray(pos.p, pos.p + lens[c]), k, 24, crc32u32(c, infoCrc), `${what}: chunk ${c}`);
+    data.set(px, c * chunk * model.D);
+    pos.p += lens[c];
+  }
+  if (dv.getUint32(pos.p, true) !== crc32(data, headCrc)) throw new CorruptDataError(`${what}: pixel checksum mismatch (the stream is corrupt)`);
+  const D = model.D;
+  return Array.from({ length: count }, (_, i) => ({ width: model.width, height: model.height, channels: model.channels,
+    data: data.subarray(i * D, (i + 1) * D) }));
 }
 
 /** Scores of evaluate(). All bits-per-dimension figures are over width*height*channels per image. */

@@ -15,6 +15,13 @@ export class TruncatedDataError extends CorruptDataError {
   }
 }
 
+/** A stream in a format this version refuses: format 1 (pcpress 0.1.0) carries no integrity check. */
+export class FormatVersionError extends CorruptDataError {
+  constructor(message: string) {
+    super(message, 'format-version');
+  }
+}
+
 /** A compressed stream was made with a different model than the one given to decode it. */
 export class WrongModelError extends PcpressError {
   /** Model id recorded in the stream (as many bits as the stream stores). */

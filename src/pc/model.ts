@@ -25,6 +25,7 @@
 import { WasmBackend } from '../backends/wasm.js';
 import { ArgumentError, LimitError, ShapeError } from '../errors.js';
 import { ModelFormatError } from './errors.js';
+import { DEFAULT_MODEL_PARAMETERS, modelLimit, type ModelLimits } from './limits.js';
 
 /** An 8-bit image: `data[(y*width + x)*channels + c]`. */
 export interface PcImage {
@@ -51,7 +52,9 @@ export interface PcWasmExports {
   pcCommit(t: number, x: number): void;
   pcEncode(img: number, n: number, dst: number, cap: number, x0: bigint): number;
   pcIdealBits(img: number): number;
-  pcDecode(src: number, len: number, img: number, n: number, x0: bigint): number;
+  pcDecode(src: number, len: number, img: number, n: number, xmin: bigint): number;
+  /** The rANS decoder's state after the last decode (u64, as a signed BigInt from wasm). */
+  ransDecState(): bigint;
   pcLogLik(img: number): number;
   pcTrainInit(): void;
   pcEstep(data: number, idx: number, n: number): number;
@@ -163,12 +166,24 @@ interface ParsedModel {
   hash: number;
 }
 
-async function parseModelFile(bytes: Uint8Array): Promise<ParsedModel> {
+/** Parameters a PCPM header declares (M + D M M + D M 256), read without parsing the rest; -1 if too short. */
+export function declaredParameters(bytes: Uint8Array): number {
+  if (bytes.length < 16) return -1;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const M = dv.getUint16(6, true), D = dv.getUint16(8, true) * dv.getUint16(10, true) * bytes[12];
+  return M + D * M * M + D * M * 256;
+}
+
+async function parseModelFile(bytes: Uint8Array, maxParameters = DEFAULT_MODEL_PARAMETERS): Promise<ParsedModel> {
   const bad = (why: string) => new ModelFormatError(`not a valid pcpress model file: ${why}`);
   if (!(bytes instanceof Uint8Array)) throw new ArgumentError('loadModel: expected a Uint8Array or "mnist"');
   if (bytes.length < 28) throw bad(`${bytes.length} bytes is too short`);
   for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) throw bad('wrong magic (expected "PCPM")');
   if (bytes[4] !== VERSION) throw bad(`unsupported version ${bytes[4]} (this build reads version ${VERSION})`);
+  const declared = declaredParameters(bytes);
+  if (declared > maxParameters) {
+    throw new LimitError(`model declares ${declared} parameters, more than maxModelParameters (${maxParameters}); raise the limit if you trust the file`);
+  }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hash = dv.getUint32(bytes.length - 4, true);
   if (fnv1a(bytes, bytes.length - 4) !== hash) throw bad('content hash mismatch (file corrupt or truncated)');
@@ -397,17 +412,21 @@ export class PcModel {
     }
   }
 
-  /** @internal Decodes n images from a payload; returns their pixels back to back, or a negative status. */
-  decodePayload(payload: Uint8Array, n: number, x0: bigint): Uint8Array | number {
+  /**
+   * @internal Decodes n images from a payload coded from a start state >= xmin; returns their pixels back
+   * to back and the decoder's final state (the caller compares it with the start state it expects), or a
+   * negative status.
+   */
+  decodePayload(payload: Uint8Array, n: number, xmin: bigint): { pixels: Uint8Array; state: bigint } | number {
     this.check();
     const D = this.D;
     const src = payload.length <= this.bufCap ? this.bufPtr : walloc(this.ex, payload.length);
     const img = n === 1 ? this.imgPtr : walloc(this.ex, n * D);
     try {
       new Uint8Array(this.ex.memory.buffer, src, payload.length).set(payload);
-      const r = this.ex.pcDecode(src, payload.length, img, n, x0);
+      const r = this.ex.pcDecode(src, payload.length, img, n, xmin);
       if (r !== 0) return r;
-      return new Uint8Array(this.ex.memory.buffer, img, n * D).slice();
+      return { pixels: new Uint8Array(this.ex.memory.buffer, img, n * D).slice(), state: BigInt.asUintN(64, this.ex.ransDecState()) };
     } finally {
       if (img !== this.imgPtr) this.ex.free(img);
       if (src !== this.bufPtr) this.ex.free(src);
@@ -440,9 +459,9 @@ async function instantiate(p: ParsedModel, fileBytes: Uint8Array): Promise<PcMod
   return new PcModel(ex, p, fileBytes);
 }
 
-/** Loads a model from its file bytes. */
-export async function modelFromBytes(bytes: Uint8Array): Promise<PcModel> {
-  const p = await parseModelFile(bytes);
+/** Loads a model from its file bytes; sizes are checked against `options.maxModelParameters` (default 2^25) first. */
+export async function modelFromBytes(bytes: Uint8Array, options?: ModelLimits): Promise<PcModel> {
+  const p = await parseModelFile(bytes, modelLimit(options, 'loadModel'));
   return instantiate(p, bytes);
 }
 
@@ -452,13 +471,13 @@ let mnistBytes: Promise<Uint8Array> | undefined;
  * Loads a model: from model file bytes, or `'mnist'` for the bundled default model
  * (an HCLT trained on MNIST-train, 28x28x1).
  */
-export async function loadModel(source: Uint8Array | 'mnist'): Promise<PcModel> {
+export async function loadModel(source: Uint8Array | 'mnist', options?: ModelLimits): Promise<PcModel> {
   if (source === 'mnist') {
     mnistBytes ??= import('../../models/mnist.pcm', { with: { type: 'bytes' } }).then((m) => m.default);
-    return modelFromBytes(await mnistBytes);
+    return modelFromBytes(await mnistBytes, options);
   }
   if (!(source instanceof Uint8Array)) throw new ArgumentError('loadModel: expected model file bytes (Uint8Array) or "mnist"');
-  return modelFromBytes(source);
+  return modelFromBytes(source, options);
 }
 
 /**
@@ -487,7 +506,7 @@ export async function createRandomModel(opts: { width: number; height: number; c
   // codes from products of uniforms (plain IEEE arithmetic: the same model in every JS engine)
   for (let i = 0; i < n; i++) codes[i] = Math.min(255, Math.floor(random() * random() * 64 * peak));
   const bytes = await encodeModelFile({ width, height, channels, M, parent, order }, codes, { random: true }, false);
-  return modelFromBytes(bytes);
+  return modelFromBytes(bytes, { maxModelParameters: MAX_MODEL_PARAMETERS });
 }
 
 /**

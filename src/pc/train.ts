@@ -274,7 +274,7 @@ async function finish(ex: PcWasmExports, s: PcStructure, meta: Record<string, un
   ex.pcQuantize(codesPtr);
   const codes = new Uint8Array(ex.memory.buffer, codesPtr, ex.pcParamCount()).slice();
   const bytes = await encodeModelFile(s, codes, meta, compress);
-  return modelFromBytes(bytes);
+  return modelFromBytes(bytes, { maxModelParameters: MAX_MODEL_PARAMETERS });
 }
 
 interface GpuSchedule {

@@ -2,8 +2,8 @@
 // coded by the wasm photo kernels. Tiles share nothing, so they can be coded in parallel (one per worker)
 // and memory stays bounded by the tile size.
 //
-// Stream format, version 1:
-//   byte 0      0xB3 (photo stream)
+// Stream format 2 (integrity design: docs/compression.md, "Integrity"):
+//   byte 0      0xB7 (photo stream, format 2)
 //   bytes 1..4  model id (u32 LE)
 //   varint      width (1..65535), varint height (1..65535)
 //   byte        channels (1..4)
@@ -14,20 +14,28 @@
 //               (bit v of byte v >> 3); the channel is coded as the rank of each value among them, which
 //               closes the gaps of stretched or quantised histograms
 //   varint      payload length of each tile (>= 1), in tile order
-//   payloads    concatenated; they must end exactly at the end of the stream
-// Each payload is a rANS stream (assembly/rans.ts) starting at x0 = 2^16 + bits 8..23 of the model id;
-// the decoder must end at exactly x0 with every byte consumed, so corrupt or truncated tiles and streams
-// made with another model are refused.
+//   u32         CRC-32 of every header byte before it
+//   payloads    concatenated
+//   u32         CRC-32 of the decoded image's samples (all channels, alpha included), continuing from
+//               the header CRC; the stream ends there
+// Tile i is a rANS stream (assembly/rans.ts) coded from x0 = 2^24 + top 24 bits of CRC-32(the tile's coded
+// samples) continued from CRC-32(i) continued from the CRC of the header bytes before the length table.
+// The decoder must end each tile at exactly that state with every byte consumed, so a corrupt, truncated,
+// moved or foreign tile is refused as soon as it is decoded, and the image as a whole is checked again.
 import { ArgumentError, LimitError } from '../errors.js';
+import { crc32, crc32u32, maxSymbols, startState } from '../pc/check.js';
 import { CorruptDataError, TruncatedDataError, WrongModelError } from '../pc/errors.js';
+import { STREAM_PHOTO } from '../pc/format.js';
+import { checkMagic } from '../pc/codec.js';
+import { allocPixels, decodeLimits, DEFAULT_LIMITS, type DecodeLimits } from '../pc/limits.js';
 import type { PcImage } from '../pc/model.js';
 import { PREDICTORS, TRANSFORMS, palloc, type PhotoModel } from './model.js';
 import { getVarint, putVarint } from '../pc/varint.js';
 
-/** First byte of a photo stream. */
-export const PHOTO_STREAM = 0xb3;
+/** First byte of a photo stream (format 2). */
+export const PHOTO_STREAM = STREAM_PHOTO;
 /** Largest width*height*channels a stream may declare by default (an 8192 x 8192 RGBA image). */
-export const MAX_PHOTO_BYTES = 2 ** 28;
+export const MAX_PHOTO_BYTES = DEFAULT_LIMITS.maxBytes;
 
 /** Header of a photo stream. */
 export interface PhotoStreamInfo {
@@ -42,8 +50,12 @@ export interface PhotoStreamInfo {
   constantAlpha?: number;
   /** Per coded channel, the sample values it uses (ascending), when histograms are packed. */
   palettes?: Uint8Array[];
-  /** Byte offset and length of each tile's payload. */
-  tiles: { offset: number; length: number }[];
+  /** Byte offset and length of each tile's payload, and the seed of its check (see decodePhotoTile). */
+  tiles: { offset: number; length: number; seed: number }[];
+  /** CRC-32 of the header (stored after the length table); the pixel checksum continues from it. */
+  headerCrc: number;
+  /** The stored CRC-32 of the decoded samples, which finishPhoto checks. */
+  pixelCrc: number;
 }
 
 /** Options of compressPhoto. */
@@ -52,10 +64,6 @@ export interface PhotoCompressOptions {
   tileSize?: number;
   /** Recode channels whose histograms have gaps as ranks among the used values (default true). */
   packHistograms?: boolean;
-}
-
-function x0Of(model: PhotoModel): bigint {
-  return BigInt(0x10000 | ((model.hash >>> 8) & 0xffff));
 }
 
 /** Checks an image argument. */
@@ -99,16 +107,21 @@ function dropLast(img: PcImage): PcImage {
   return { width: img.width, height: img.height, channels: c - 1, data };
 }
 
-/** Encodes one tile (x0, y0, w, h) of an image; returns its payload. */
-export function encodePhotoTile(model: PhotoModel, img: PcImage, tx: number, ty: number, w: number, h: number): Uint8Array {
+/**
+ * Encodes one tile (tx, ty, w, h) of an image; returns its payload. `seed` binds the tile to its place in
+ * its stream: photoTileSeeds(model, plan)[i] for tile i.
+ */
+export function encodePhotoTile(model: PhotoModel, img: PcImage, tx: number, ty: number, w: number, h: number, seed: number): Uint8Array {
   const ex = model.ex, c = img.channels;
   model.configure(c);
   const n = w * h * c;
   const cap = 3 * n + 64; // every symbol costs at most 24 bits (frequencies >= 1 of 2^24), plus the final state
   const ip = palloc(ex, n), dp = palloc(ex, cap);
   try {
-    copyTile(img, tx, ty, w, h, new Uint8Array(ex.memory.buffer, ip, n));
-    const len = ex.phEncode(ip, w, h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform), dp, cap, x0Of(model));
+    const tile = new Uint8Array(ex.memory.buffer, ip, n);
+    copyTile(img, tx, ty, w, h, tile);
+    const x0 = startState(24, crc32(tile, seed));
+    const len = ex.phEncode(ip, w, h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform), dp, cap, x0);
     if (len < 0) throw new Error(`photo: tile encoder failed (${len}); bug`);
     return new Uint8Array(ex.memory.buffer, dp, len).slice();
   } finally {
@@ -117,17 +130,22 @@ export function encodePhotoTile(model: PhotoModel, img: PcImage, tx: number, ty:
   }
 }
 
-/** Decodes one tile payload into `out` (the whole image) at (tx, ty). Returns false if it does not decode exactly. */
-export function decodePhotoTile(model: PhotoModel, payload: Uint8Array, out: PcImage, tx: number, ty: number, w: number, h: number): boolean {
+/**
+ * Decodes one tile payload into `out` (the whole image) at (tx, ty). Returns false if it does not decode
+ * exactly to the start state of its samples and `seed` (PhotoStreamInfo.tiles[i].seed).
+ */
+export function decodePhotoTile(model: PhotoModel, payload: Uint8Array, out: PcImage, tx: number, ty: number, w: number, h: number, seed: number): boolean {
   const ex = model.ex, c = out.channels;
   model.configure(c);
   const n = w * h * c;
   const sp = palloc(ex, payload.length), ip = palloc(ex, n);
   try {
     new Uint8Array(ex.memory.buffer, sp, payload.length).set(payload);
-    const r = ex.phDecode(sp, payload.length, ip, w, h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform), x0Of(model));
+    if (n > maxSymbols(payload.length)) return false;
+    const r = ex.phDecode(sp, payload.length, ip, w, h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform), 1n << 24n);
     if (r !== 0) return false;
     const src = new Uint8Array(ex.memory.buffer, ip, n), row = w * c;
+    if (BigInt.asUintN(64, ex.ransDecState()) !== startState(24, crc32(src, seed))) return false;
     for (let y = 0; y < h; y++) out.data.set(src.subarray(y * row, (y + 1) * row), ((ty + y) * out.width + tx) * c);
     return true;
   } finally {
@@ -143,10 +161,10 @@ export function tileRects(width: number, height: number, t: number): { x: number
   return r;
 }
 
-/** Builds the stream from tile payloads (in tile order). */
-export function assemblePhotoStream(model: PhotoModel, img: { width: number; height: number; channels: number }, tileSize: number,
-  alpha: number | undefined, payloads: Uint8Array[], palettes?: Uint8Array[]): Uint8Array {
-  const head: number[] = [PHOTO_STREAM, model.hash & 0xff, (model.hash >>> 8) & 0xff, (model.hash >>> 16) & 0xff, model.hash >>> 24];
+/** Header bytes before the tile length table. */
+function photoHead(modelHash: number, img: { width: number; height: number; channels: number }, tileSize: number,
+  alpha: number | undefined, palettes: Uint8Array[] | undefined): number[] {
+  const head: number[] = [PHOTO_STREAM, modelHash & 0xff, (modelHash >>> 8) & 0xff, (modelHash >>> 16) & 0xff, modelHash >>> 24];
   putVarint(head, img.width);
   putVarint(head, img.height);
   head.push(img.channels, Math.log2(tileSize), (alpha === undefined ? 0 : 1) | (palettes ? 2 : 0));
@@ -158,14 +176,30 @@ export function assemblePhotoStream(model: PhotoModel, img: { width: number; hei
       head.push(...bits);
     }
   }
+  return head;
+}
+
+/** The seed of each tile's check in the stream a plan makes with a model (pass it to encodePhotoTile). */
+export function photoTileSeeds(model: PhotoModel, plan: PhotoPlan): number[] {
+  const info = crc32(Uint8Array.from(photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes)));
+  return plan.tiles.map((_, i) => crc32u32(i, info));
+}
+
+/** Builds the stream from tile payloads (in tile order); `original` is the image as given, for the pixel checksum. */
+function assemblePhotoStream(model: PhotoModel, plan: PhotoPlan, payloads: Uint8Array[]): Uint8Array {
+  const head = photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes);
   for (const p of payloads) putVarint(head, p.length);
-  const out = new Uint8Array(head.length + payloads.reduce((s, p) => s + p.length, 0));
+  const headerCrc = crc32(Uint8Array.from(head));
+  const out = new Uint8Array(head.length + 4 + payloads.reduce((s, p) => s + p.length, 0) + 4);
+  const dv = new DataView(out.buffer);
   out.set(head);
-  let o = head.length;
+  dv.setUint32(head.length, headerCrc, true);
+  let o = head.length + 4;
   for (const p of payloads) {
     out.set(p, o);
     o += p.length;
   }
+  dv.setUint32(o, crc32(plan.original.data, headerCrc), true);
   return out;
 }
 
@@ -213,17 +247,21 @@ export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: s
 export function compressPhoto(image: PcImage, model: PhotoModel, options: PhotoCompressOptions = {}): Uint8Array {
   checkModel(model, 'compressPhoto');
   const plan = planPhotoTiles(image, options);
-  return finishPhotoStream(model, plan, plan.tiles.map((r) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h)));
+  const seeds = photoTileSeeds(model, plan);
+  return finishPhotoStream(model, plan, plan.tiles.map((r, i) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h, seeds[i])));
 }
 
 /**
  * A compression plan for tile-parallel coding: the image as coded (constant alpha dropped, histograms
  * packed), and its tiles. Code each tile with encodePhotoTile (any thread, any order, each worker with its
- * own model instance), then join the payloads in tile order with finishPhotoStream.
+ * own model instance, and the tile's seed from photoTileSeeds), then join the payloads in tile order with
+ * finishPhotoStream.
  */
 export interface PhotoPlan {
   /** The image the tiles code. */
   img: PcImage;
+  /** The image as given (its samples are checksummed into the stream). */
+  original: PcImage;
   /** Shape of the original image. */
   width: number;
   height: number;
@@ -238,22 +276,27 @@ export interface PhotoPlan {
 /** Plans the tiles of an image (see PhotoPlan). */
 export function planPhotoTiles(image: PcImage, options: PhotoCompressOptions = {}): PhotoPlan {
   const { img, alpha, tileSize, palettes } = planPhoto(image, options, 'compressPhoto');
-  return { img, width: image.width, height: image.height, channels: image.channels, tileSize, alpha, palettes,
+  return { img, original: image, width: image.width, height: image.height, channels: image.channels, tileSize, alpha, palettes,
     tiles: tileRects(img.width, img.height, tileSize) };
 }
 
 /** Joins tile payloads (in tile order) into a photo stream. */
 export function finishPhotoStream(model: PhotoModel, plan: PhotoPlan, payloads: Uint8Array[]): Uint8Array {
   if (payloads.length !== plan.tiles.length) throw new ArgumentError(`finishPhotoStream: ${payloads.length} payloads for ${plan.tiles.length} tiles`);
-  return assemblePhotoStream(model, plan, plan.tileSize, plan.alpha, payloads, plan.palettes);
+  return assemblePhotoStream(model, plan, payloads);
 }
 
-/** Reads and validates a photo stream's header (no pixels are allocated). */
-export function photoStreamInfo(bytes: Uint8Array, maxBytes = MAX_PHOTO_BYTES): PhotoStreamInfo {
+/**
+ * Reads and validates a photo stream's header (no pixels are allocated): the header checksum, the sizes
+ * against `limits` (maxPixels, maxBytes; defaults DEFAULT_LIMITS), and that every tile's payload is large
+ * enough for its samples. `limits` may also be a number, the old maxBytes argument.
+ */
+export function photoStreamInfo(bytes: Uint8Array, limits: DecodeLimits | number = {}): PhotoStreamInfo {
   const what = 'photo stream';
+  const lim = decodeLimits(typeof limits === 'number' ? { maxBytes: limits } : limits, what, ['workers', 'workerUrl']);
   if (!(bytes instanceof Uint8Array)) throw new ArgumentError(`${what}: expected a Uint8Array`);
-  if (bytes.length < 10) throw new TruncatedDataError(`${what}: ${bytes.length} bytes is too short`);
-  if (bytes[0] !== PHOTO_STREAM) throw new CorruptDataError(`${what}: not a pcpress photo stream (first byte 0x${bytes[0].toString(16)})`);
+  if (bytes.length < 14) throw new TruncatedDataError(`${what}: ${bytes.length} bytes is too short`);
+  checkMagic(bytes, [PHOTO_STREAM], what);
   const id = (bytes[1] | (bytes[2] << 8) | (bytes[3] << 16) | (bytes[4] << 24)) >>> 0;
   const pos = { p: 5 };
   const width = getVarint(bytes, pos, what), height = getVarint(bytes, pos, what);
@@ -263,44 +306,54 @@ export function photoStreamInfo(bytes: Uint8Array, maxBytes = MAX_PHOTO_BYTES): 
   if (channels < 1 || channels > 4) throw new CorruptDataError(`${what}: ${channels} channels`);
   if (tl < 4 || tl > 10) throw new CorruptDataError(`${what}: tile size 2^${tl} outside 2^4..2^10`);
   if (flags > 3 || ((flags & 1) && channels !== 2 && channels !== 4)) throw new CorruptDataError(`${what}: bad flags ${flags}`);
-  if (width * height * channels > maxBytes) {
-    throw new LimitError(`${what}: ${width}x${height}x${channels} exceeds the limit of ${maxBytes} bytes of pixels`);
+  if (width * height > lim.maxPixels || width * height * channels > lim.maxBytes) {
+    throw new LimitError(`${what}: ${width}x${height}x${channels} exceeds the limits (maxPixels ${lim.maxPixels}, maxBytes ${lim.maxBytes})`);
   }
   let constantAlphaValue: number | undefined;
   if (flags & 1) {
     if (pos.p >= bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its header`);
     constantAlphaValue = bytes[pos.p++];
   }
+  const coded = channels - (flags & 1);
+  if ((flags & 2) && pos.p + 32 * coded > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its histograms`);
+  const palStart = pos.p;
+  if (flags & 2) pos.p += 32 * coded;
+  const infoCrc = crc32(bytes.subarray(0, pos.p));
+  const t = 1 << tl, tilesX = Math.ceil(width / t), tilesY = Math.ceil(height / t), nt = tilesX * tilesY;
+  // every tile needs at least 2 bytes (length + payload), and the stream ends with two checksums
+  if (nt * 2 + 8 > bytes.length - pos.p) throw new TruncatedDataError(`${what}: ${nt} tiles announced, the stream is too short`);
+  const lens: number[] = [];
+  for (let i = 0; i < nt; i++) lens.push(getVarint(bytes, pos, what));
+  if (pos.p + 4 > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerCrc = crc32(bytes.subarray(0, pos.p));
+  if (dv.getUint32(pos.p, true) !== headerCrc) throw new CorruptDataError(`${what}: header checksum mismatch (the header is corrupt)`);
+  pos.p += 4;
   let palettes: Uint8Array[] | undefined;
   if (flags & 2) {
-    const coded = channels - (flags & 1);
-    if (pos.p + 32 * coded > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its histograms`);
     palettes = [];
-    for (let c = 0; c < coded; c++, pos.p += 32) {
+    for (let c = 0; c < coded; c++) {
       const pal: number[] = [];
-      for (let v = 0; v < 256; v++) if (bytes[pos.p + (v >> 3)] & (1 << (v & 7))) pal.push(v);
+      const o = palStart + 32 * c;
+      for (let v = 0; v < 256; v++) if (bytes[o + (v >> 3)] & (1 << (v & 7))) pal.push(v);
       if (!pal.length) throw new CorruptDataError(`${what}: channel ${c} uses no values`);
       palettes.push(Uint8Array.from(pal));
     }
   }
-  const t = 1 << tl, tilesX = Math.ceil(width / t), tilesY = Math.ceil(height / t), nt = tilesX * tilesY;
-  // every tile needs at least 2 bytes (length + payload)
-  if (nt * 2 > bytes.length - pos.p) throw new TruncatedDataError(`${what}: ${nt} tiles announced, the stream is too short`);
-  const lens: number[] = [];
-  for (let i = 0; i < nt; i++) {
-    const n = getVarint(bytes, pos, what);
-    if (n < 1) throw new CorruptDataError(`${what}: tile ${i} is empty`);
-    lens.push(n);
-  }
-  const tiles: { offset: number; length: number }[] = [];
+  const tiles: { offset: number; length: number; seed: number }[] = [];
   let o = pos.p;
-  for (const n of lens) {
-    tiles.push({ offset: o, length: n });
+  for (let i = 0; i < nt; i++) {
+    const n = lens[i];
+    if (n < 1) throw new CorruptDataError(`${what}: tile ${i} is empty`);
+    const tw = Math.min(t, width - (i % tilesX) * t), th = Math.min(t, height - Math.floor(i / tilesX) * t);
+    if (tw * th * coded > maxSymbols(n)) throw new CorruptDataError(`${what}: tile ${i} has ${n} bytes, too few for its ${tw * th * coded} samples`);
+    tiles.push({ offset: o, length: n, seed: crc32u32(i, infoCrc) });
     o += n;
-    if (o > bytes.length) throw new TruncatedDataError(`${what}: tile payloads run past the end of the stream`);
+    if (o + 4 > bytes.length) throw new TruncatedDataError(`${what}: tile payloads run past the end of the stream`);
   }
-  if (o !== bytes.length) throw new CorruptDataError(`${what}: ${bytes.length - o} stray bytes after the last tile`);
-  return { modelId: id.toString(16).padStart(8, '0'), width, height, channels, tileSize: t, tilesX, tilesY, constantAlpha: constantAlphaValue, palettes, tiles };
+  if (o + 4 !== bytes.length) throw new CorruptDataError(`${what}: ${bytes.length - o - 4} stray bytes after the last tile`);
+  return { modelId: id.toString(16).padStart(8, '0'), width, height, channels, tileSize: t, tilesX, tilesY, constantAlpha: constantAlphaValue,
+    palettes, tiles, headerCrc, pixelCrc: dv.getUint32(o, true) };
 }
 
 /** Checks the stream's model id against the model. */
@@ -320,16 +373,20 @@ export function withAlpha(img: PcImage, alpha: number): PcImage {
   return { width: img.width, height: img.height, channels: c, data };
 }
 
-/** Decompresses a photo stream made by compressPhoto with the same model. */
-export function decompressPhoto(bytes: Uint8Array, model: PhotoModel, options: { maxBytes?: number } = {}): PcImage {
+/**
+ * Decompresses a photo stream made by compressPhoto with the same model. Sizes in the header are checked
+ * against `options` (maxPixels, maxBytes) before anything is allocated; every tile and the whole image are
+ * checked, so a corrupt stream is refused with a CorruptDataError, never decoded to a wrong image.
+ */
+export function decompressPhoto(bytes: Uint8Array, model: PhotoModel, options: DecodeLimits = {}): PcImage {
   const what = 'decompressPhoto';
   checkModel(model, what);
-  const info = photoStreamInfo(bytes, options.maxBytes);
+  const info = photoStreamInfo(bytes, decodeLimits(options, what));
   checkStreamModel(info, model, what);
   const out = photoCanvas(info);
   tileRects(info.width, info.height, info.tileSize).forEach((r, i) => {
     const t = info.tiles[i];
-    if (!decodePhotoTile(model, bytes.subarray(t.offset, t.offset + t.length), out, r.x, r.y, r.w, r.h)) {
+    if (!decodePhotoTile(model, bytes.subarray(t.offset, t.offset + t.length), out, r.x, r.y, r.w, r.h, t.seed)) {
       throw new CorruptDataError(`${what}: tile ${i} does not decode exactly (corrupt, truncated, or made with another model)`);
     }
   });
@@ -339,10 +396,13 @@ export function decompressPhoto(bytes: Uint8Array, model: PhotoModel, options: {
 /** The image the tiles of a stream decode into (constant alpha not included): allocate, then decode tiles into it. */
 export function photoCanvas(info: PhotoStreamInfo): PcImage {
   const c = info.channels - (info.constantAlpha === undefined ? 0 : 1);
-  return { width: info.width, height: info.height, channels: c, data: new Uint8Array(info.width * info.height * c) };
+  return { width: info.width, height: info.height, channels: c, data: allocPixels(info.width * info.height * c, 'photo stream') };
 }
 
-/** After every tile of `info` was decoded into `out` (photoCanvas): unpacks histograms, restores alpha. */
+/**
+ * After every tile of `info` was decoded into `out` (photoCanvas): unpacks histograms, restores alpha, and
+ * checks the stream's pixel checksum (CorruptDataError when it differs).
+ */
 export function finishPhoto(info: PhotoStreamInfo, out: PcImage, what = 'decompressPhoto'): PcImage {
   const c = out.channels;
   if (info.palettes) {
@@ -353,7 +413,9 @@ export function finishPhoto(info: PhotoStreamInfo, out: PcImage, what = 'decompr
       out.data[i] = pal[r];
     }
   }
-  return info.constantAlpha === undefined ? out : withAlpha(out, info.constantAlpha);
+  const img = info.constantAlpha === undefined ? out : withAlpha(out, info.constantAlpha);
+  if (crc32(img.data, info.headerCrc) !== info.pixelCrc) throw new CorruptDataError(`${what}: pixel checksum mismatch (the stream is corrupt)`);
+  return img;
 }
 
 /** Ideal code length (bits) of an image under a photo model, per slot, with one tile per `tileSize` square. */

@@ -18,9 +18,10 @@
 //          (PCPM, width D, height 1, 1 channel) whose tree is rooted at variable 0
 //   ..  4 + J  metadata (UTF-8 JSON)
 //   end-4   4  FNV-1a 32 of all bytes before it: the model id
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, LimitError } from '../errors.js';
 import { ModelFormatError } from '../pc/errors.js';
-import { fnv1a, modelFromBytes, type PcModel } from '../pc/model.js';
+import { declaredParameters, fnv1a, modelFromBytes, type PcModel } from '../pc/model.js';
+import { DEFAULT_MODEL_PARAMETERS, modelLimit, type ModelLimits } from '../pc/limits.js';
 import { WasmBackend } from '../backends/wasm.js';
 
 /** One context variable: the symbol at (x + ox, y + oy) in slot `plane` (0xFF = the slot being coded). */
@@ -47,7 +48,9 @@ export interface PhotoWasmExports {
   phBits(out: number): number;
   phCdf(slot: number, x: number, y: number, out: number): void;
   phEncode(img: number, w: number, h: number, c: number, pred: number, xf: number, dst: number, cap: number, x0: bigint): number;
-  phDecode(src: number, len: number, img: number, w: number, h: number, c: number, pred: number, xf: number, x0: bigint): number;
+  phDecode(src: number, len: number, img: number, w: number, h: number, c: number, pred: number, xf: number, xmin: bigint): number;
+  /** The rANS decoder's state after the last decode (u64, as a signed BigInt from wasm). */
+  ransDecState(): bigint;
 }
 
 /** A fresh wasm instance with the photo kernels. */
@@ -119,8 +122,11 @@ export function encodePhotoModel(p: PhotoModelParts): Uint8Array {
   return out;
 }
 
-/** Parses a photo model file (structure only; sub-model HCLTs are checked when loaded). */
-export function parsePhotoModel(bytes: Uint8Array): PhotoModelParts & { hash: number } {
+/**
+ * Parses a photo model file (structure only; sub-model HCLTs are checked when loaded). The parameters its
+ * sub-models declare are summed from their headers and checked against `maxParameters` first.
+ */
+export function parsePhotoModel(bytes: Uint8Array, maxParameters = DEFAULT_MODEL_PARAMETERS): PhotoModelParts & { hash: number } {
   const bad = (why: string) => new ModelFormatError(`not a valid pcpress photo model: ${why}`);
   if (!(bytes instanceof Uint8Array)) throw new ArgumentError('loadPhotoModel: expected a Uint8Array');
   if (bytes.length < 24) throw bad(`${bytes.length} bytes is too short`);
@@ -141,6 +147,7 @@ export function parsePhotoModel(bytes: Uint8Array): PhotoModelParts & { hash: nu
   let o = 16;
   const end = bytes.length - 4;
   const subModels: PhotoSubModel[] = [];
+  let total = 0;
   for (let i = 0; i < n; i++) {
     if (o + 1 > end) throw bad('truncated sub-model');
     const D = bytes[o++];
@@ -150,6 +157,11 @@ export function parsePhotoModel(bytes: Uint8Array): PhotoModelParts & { hash: nu
     const len = dv.getUint32(o, true);
     o += 4;
     if (o + len > end) throw bad('truncated sub-model file');
+    const declared = declaredParameters(bytes.subarray(o, o + len));
+    total += Math.max(0, declared);
+    if (total > maxParameters) {
+      throw new LimitError(`photo model declares more than maxModelParameters (${maxParameters}) parameters (${total} in its first ${i + 1} sub-models); raise the limit if you trust the file`);
+    }
     subModels.push({ spec, pcm: bytes.subarray(o, o + len) });
     o += len;
   }
@@ -293,10 +305,10 @@ export class PhotoModel {
   }
 }
 
-async function loadSub(sm: PhotoSubModel, i: number): Promise<LoadedSub> {
+async function loadSub(sm: PhotoSubModel, i: number, maxModelParameters: number): Promise<LoadedSub> {
   let pc: PcModel;
   try {
-    pc = await modelFromBytes(sm.pcm);
+    pc = await modelFromBytes(sm.pcm, { maxModelParameters });
   } catch (e) {
     throw new ModelFormatError(`photo sub-model ${i}: ${(e as Error).message}`);
   }
@@ -309,11 +321,15 @@ async function loadSub(sm: PhotoSubModel, i: number): Promise<LoadedSub> {
   return sub;
 }
 
-/** Loads a photo model from its file bytes (see loadPhotoModel for the bundled one). */
-export async function photoModelFromBytes(bytes: Uint8Array): Promise<PhotoModel> {
-  const parts = parsePhotoModel(bytes);
+/**
+ * Loads a photo model from its file bytes (see loadPhotoModel for the bundled one); the parameters it
+ * declares are checked against `options.maxModelParameters` (default 2^25) before anything is allocated.
+ */
+export async function photoModelFromBytes(bytes: Uint8Array, options?: ModelLimits): Promise<PhotoModel> {
+  const max = modelLimit(options, 'loadPhotoModel');
+  const parts = parsePhotoModel(bytes, max);
   const subs: LoadedSub[] = [];
-  for (let i = 0; i < parts.subModels.length; i++) subs.push(await loadSub(parts.subModels[i], i));
+  for (let i = 0; i < parts.subModels.length; i++) subs.push(await loadSub(parts.subModels[i], i, max));
   const ex = await photoInstance();
   return new PhotoModel(ex, parts, subs, bytes);
 }
@@ -324,13 +340,13 @@ let photoBytes: Promise<Uint8Array> | undefined;
  * Loads a photo model: from file bytes, or `'photo'` for the bundled default (trained on photographs
  * from Debian packages; see scripts/train-photo.mjs).
  */
-export async function loadPhotoModel(source: Uint8Array | 'photo' = 'photo'): Promise<PhotoModel> {
+export async function loadPhotoModel(source: Uint8Array | 'photo' = 'photo', options?: ModelLimits): Promise<PhotoModel> {
   if (source === 'photo') {
     photoBytes ??= import('../../models/photo.pcm', { with: { type: 'bytes' } }).then((m) => m.default);
-    return photoModelFromBytes(await photoBytes);
+    return photoModelFromBytes(await photoBytes, options);
   }
   if (!(source instanceof Uint8Array)) throw new ArgumentError('loadPhotoModel: expected model file bytes (Uint8Array) or "photo"');
-  return photoModelFromBytes(source);
+  return photoModelFromBytes(source, options);
 }
 
 /**

@@ -14,9 +14,10 @@ import { ArgumentError, DTypeError, LimitError, PcpressError, ShapeError, Valida
 import { CorruptDataError, ImageFormatError, ModelFormatError, TruncatedDataError, WrongModelError } from '../pc/errors.js';
 import type { PcImage } from '../pc/model.js';
 import {
-  checkStreamModel, decompressPhoto, encodePhotoTile, finishPhoto, finishPhotoStream, photoCanvas, photoStreamInfo, planPhotoTiles,
+  checkStreamModel, decompressPhoto, encodePhotoTile, finishPhoto, finishPhotoStream, photoCanvas, photoStreamInfo, photoTileSeeds, planPhotoTiles,
   tileRects, type PhotoCompressOptions, type PhotoPlan,
 } from './codec.js';
+import { decodeLimits, type DecodeLimits } from '../pc/limits.js';
 import type { PhotoModel } from './model.js';
 
 /** Options shared by compressPhotoParallel and decompressPhotoParallel. */
@@ -36,11 +37,8 @@ export interface PhotoParallelOptions {
 /** Options of compressPhotoParallel. */
 export interface PhotoCompressParallelOptions extends PhotoCompressOptions, PhotoParallelOptions {}
 
-/** Options of decompressPhotoParallel. */
-export interface PhotoDecompressParallelOptions extends PhotoParallelOptions {
-  /** Largest width*height*channels the stream may declare (default MAX_PHOTO_BYTES). */
-  maxBytes?: number;
-}
+/** Options of decompressPhotoParallel: the workers, and the limits on the sizes a stream may declare. */
+export interface PhotoDecompressParallelOptions extends PhotoParallelOptions, DecodeLimits {}
 
 /** A worker could not start, crashed, or broke the protocol (the coding errors themselves keep their own types). */
 export class PhotoWorkerError extends PcpressError {
@@ -52,8 +50,8 @@ export class PhotoWorkerError extends PcpressError {
 /** @internal Messages to a photo worker. */
 export type ToWorker =
   | { type: 'init'; model: Uint8Array }
-  | { type: 'encode'; index: number; w: number; h: number; channels: number; data: Uint8Array }
-  | { type: 'decode'; index: number; w: number; h: number; channels: number; payload: Uint8Array };
+  | { type: 'encode'; index: number; w: number; h: number; channels: number; seed: number; data: Uint8Array }
+  | { type: 'decode'; index: number; w: number; h: number; channels: number; seed: number; payload: Uint8Array };
 
 /** @internal Messages from a photo worker. */
 export type FromWorker =
@@ -382,10 +380,10 @@ export class PhotoWorkerPool {
   /** @internal */
   async encodePlan(plan: PhotoPlan): Promise<Uint8Array> {
     const payloads: Uint8Array[] = new Array(plan.tiles.length);
-    const c = plan.img.channels;
+    const c = plan.img.channels, seeds = photoTileSeeds(this.model, plan);
     await this.runTiles(plan.tiles.length, (i) => {
       const r = plan.tiles[i], data = tilePixels(plan.img, r);
-      return { msg: { type: 'encode', index: i, w: r.w, h: r.h, channels: c, data }, transfer: [data.buffer] };
+      return { msg: { type: 'encode', index: i, w: r.w, h: r.h, channels: c, seed: seeds[i], data }, transfer: [data.buffer] };
     }, (i, m) => {
       if (m.type !== 'encoded' || !(m.payload instanceof Uint8Array) || m.payload.length < 1) return new PhotoWorkerError(`photo worker: bad answer for tile ${i}`);
       payloads[i] = m.payload;
@@ -395,15 +393,15 @@ export class PhotoWorkerPool {
   }
 
   /** Decompresses a photo stream like decompressPhoto (the same pixels, the same typed errors) on the pool's workers. */
-  async decompress(bytes: Uint8Array, options: { maxBytes?: number } = {}): Promise<PcImage> {
+  async decompress(bytes: Uint8Array, options: DecodeLimits = {}): Promise<PcImage> {
     const what = 'decompressPhotoParallel';
-    const info = photoStreamInfo(bytes, options.maxBytes);
+    const info = photoStreamInfo(bytes, decodeLimits(options, what));
     checkStreamModel(info, this.model, what);
     const rects = tileRects(info.width, info.height, info.tileSize);
     const out = photoCanvas(info), c = out.channels;
     await this.runTiles(rects.length, (i) => {
       const r = rects[i], t = info.tiles[i], payload = new Uint8Array(bytes.subarray(t.offset, t.offset + t.length));
-      return { msg: { type: 'decode', index: i, w: r.w, h: r.h, channels: c, payload }, transfer: [payload.buffer] };
+      return { msg: { type: 'decode', index: i, w: r.w, h: r.h, channels: c, seed: t.seed, payload }, transfer: [payload.buffer] };
     }, (i, m) => {
       const r = rects[i];
       if (m.type !== 'decoded' || !(m.data instanceof Uint8Array) || m.data.length !== r.w * r.h * c) {
@@ -453,7 +451,8 @@ export async function compressPhotoParallel(image: PcImage, model: PhotoModel, o
   checkModel(model, what);
   const plan = planPhotoTiles(image, options);
   const n = await workerCount(options.workers, plan.tiles.length, what);
-  if (n <= 1) return finishPhotoStream(model, plan, plan.tiles.map((r) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h)));
+  const seeds = photoTileSeeds(model, plan);
+  if (n <= 1) return finishPhotoStream(model, plan, plan.tiles.map((r, i) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h, seeds[i])));
   return withPool(model, n, options.workerUrl, (pool) => pool.encodePlan(plan));
 }
 
@@ -464,9 +463,11 @@ export async function compressPhotoParallel(image: PcImage, model: PhotoModel, o
 export async function decompressPhotoParallel(bytes: Uint8Array, model: PhotoModel, options: PhotoDecompressParallelOptions = {}): Promise<PcImage> {
   const what = 'decompressPhotoParallel';
   checkModel(model, what);
-  const info = photoStreamInfo(bytes, options.maxBytes);
+  const { workers, workerUrl, ...rest } = options ?? {};
+  const limits = decodeLimits(rest, what);
+  const info = photoStreamInfo(bytes, limits);
   checkStreamModel(info, model, what);
-  const n = await workerCount(options.workers, info.tiles.length, what);
-  if (n <= 1) return decompressPhoto(bytes, model, { maxBytes: options.maxBytes });
-  return withPool(model, n, options.workerUrl, (pool) => pool.decompress(bytes, { maxBytes: options.maxBytes }));
+  const n = await workerCount(workers, info.tiles.length, what);
+  if (n <= 1) return decompressPhoto(bytes, model, limits);
+  return withPool(model, n, workerUrl, (pool) => pool.decompress(bytes, limits));
 }

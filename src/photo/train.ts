@@ -2,6 +2,7 @@
 // them, each pixel gives one sample (its symbol and its context), and one HCLT per slot is learned with
 // the MNIST codec's trainer (Chow-Liu structure + EM, in wasm). The learned tree is then re-rooted at the
 // coded symbol (an exact reparametrisation: same joint distribution) so that coding needs one upward pass.
+import { MAX_MODEL_PARAMETERS_CEILING } from '../pc/limits.js';
 import { ArgumentError, ShapeError } from '../errors.js';
 import { encodeModelFile, pcInstance, postOrder, walloc } from '../pc/model.js';
 import type { PcImage } from '../pc/model.js';
@@ -227,7 +228,7 @@ export async function trainPhotoModel(images: PcImage[], options: PhotoTrainOpti
     predictor, transform, subModels, roles,
     meta: { trainer: 'pcpress', images: images.length, M: options.M ?? 32, samples: want, seed: options.seed ?? 1 },
   });
-  return photoModelFromBytes(bytes);
+  return photoModelFromBytes(bytes, { maxModelParameters: MAX_MODEL_PARAMETERS_CEILING });
 }
 
 /** Drops the 4th channel of an RGBA image. */
@@ -262,7 +263,7 @@ export async function createRandomPhotoModel(opts: { M: number; random: () => nu
   const subModels = [await make(opts.grayContext ?? defaultContext(0)), ...(await Promise.all([0, 1, 2].map((s) => make(opts.colorContext?.[s] ?? defaultContext(s)))))];
   const bytes = encodePhotoModel({ predictor: opts.predictor ?? 'med', transform: opts.transform ?? 'subtract-green', subModels,
     roles: { gray: 0, color: [1, 2, 3], alpha: -1 }, meta: { random: true } });
-  return photoModelFromBytes(bytes);
+  return photoModelFromBytes(bytes, { maxModelParameters: MAX_MODEL_PARAMETERS_CEILING });
 }
 
 /** EM on a fixed star tree rooted at the coded symbol (the MNIST trainer's wasm E/M steps). */

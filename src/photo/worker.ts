@@ -2,6 +2,7 @@
 // model (its own wasm instance), built from the model bytes the pool sends once, and codes the tiles it is
 // sent one at a time. The same file runs as a Web Worker (browsers, Deno, Bun) and as a Node
 // worker_threads worker; see parallel.ts for the protocol.
+import { MAX_MODEL_PARAMETERS_CEILING } from '../pc/limits.js';
 import { decodePhotoTile, encodePhotoTile } from './codec.js';
 import { photoModelFromBytes, type PhotoModel } from './model.js';
 import type { PcImage } from '../pc/model.js';
@@ -45,17 +46,17 @@ async function main(): Promise<void> {
     queue = queue.then(async () => {
       try {
         if (m.type === 'init') {
-          model = await photoModelFromBytes(m.model);
+          model = await photoModelFromBytes(m.model, { maxModelParameters: MAX_MODEL_PARAMETERS_CEILING });
           p.post({ type: 'ready', id: model.id });
         } else if (!model) {
           throw new Error('photo worker: tile before init');
         } else if (m.type === 'encode') {
           const img: PcImage = { width: m.w, height: m.h, channels: m.channels, data: m.data };
-          const payload = encodePhotoTile(model, img, 0, 0, m.w, m.h);
+          const payload = encodePhotoTile(model, img, 0, 0, m.w, m.h, m.seed);
           p.post({ type: 'encoded', index: m.index, payload }, [payload.buffer as ArrayBuffer]);
         } else if (m.type === 'decode') {
           const img: PcImage = { width: m.w, height: m.h, channels: m.channels, data: new Uint8Array(m.w * m.h * m.channels) };
-          const ok = decodePhotoTile(model, m.payload, img, 0, 0, m.w, m.h);
+          const ok = decodePhotoTile(model, m.payload, img, 0, 0, m.w, m.h, m.seed);
           p.post({ type: 'decoded', index: m.index, ok, data: img.data }, [img.data.buffer as ArrayBuffer]);
         }
       } catch (e) {

@@ -104,8 +104,8 @@ const rt = (pc: Pkg, model: Model, images: Image[], what: string): number => {
 
 // Byte-exact fixtures: the FNV-1a hash of streams made from fixed seeds. Every runtime must produce these
 // exact bytes (coding tables come from wasm arithmetic only), so a Node-made file decodes everywhere.
-const FIXTURE_RANDOM = { single: '588523f8', multi: 'a10feb0d' };
-const FIXTURE_MNIST = { model: '37a009aa', single: 'b5063ea7', multi: '4ad81253' };
+const FIXTURE_RANDOM = { single: '8222c26c', multi: '7a6e6077' };
+const FIXTURE_MNIST = { model: '37a009aa', single: 'f59676d1', multi: '8189fb63' };
 
 const seeded = seededRandom;
 
@@ -215,15 +215,15 @@ export const pcCases: Case[] = [
         if (i % 3 !== 0) bad[rng.int(2, bad.length - 1)] ^= 1 << rng.int(0, 7);
         try {
           pc.decompressImage(bad, model);
-          failures++; // accepted: possible with probability ~2^-16 per stream (the size of the integrity check)
+          failures++; // accepted: possible with probability ~2^-24 per stream (the size of the integrity check)
         } catch (e) {
           check(e instanceof pc.CorruptDataError, `mutation ${i}: ${(e as Error)?.name}: ${(e as Error)?.message}`);
         }
       }
-      check(failures <= 1, `${failures} of 100 corrupt streams decoded without an error`);
+      check(failures === 0, `${failures} of 100 corrupt streams decoded without an error`);
       for (let i = 0; i < 50; i++) {
         const junk = Uint8Array.from({ length: rng.int(0, 64) }, () => rng.int(0, 255));
-        if (i % 2) junk[0] = 0xb1;
+        if (i % 2) junk[0] = i % 4 === 3 ? 0xb1 : 0xb4;
         if (i % 4 === 1) junk[1] = model.hash & 0xff;
         try {
           pc.decompressImage(junk, model);
@@ -232,7 +232,7 @@ export const pcCases: Case[] = [
           check(e instanceof pc.PcpressError, `random bytes: ${(e as Error)?.name}: ${(e as Error)?.message}`);
         }
       }
-      check(failures <= 1, `${failures} random inputs decoded without an error`);
+      check(failures === 0, `${failures} random inputs decoded without an error`);
       await expectError(() => pc.compressImage({ width: 4, height: 5, channels: 1, data: new Uint8Array(20) }, model), pc.ShapeError, 'transposed shape');
       await expectError(() => pc.compressImage({ width: 5, height: 4, channels: 1, data: new Uint8Array(19) }, model), pc.ShapeError, 'short data');
       await expectError(() => pc.compressImage({ width: 5, height: 4, channels: 1, data: [1, 2] } as unknown as Image, model), pc.ArgumentError, 'not bytes');
