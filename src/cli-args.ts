@@ -36,3 +36,14 @@ export function num(flags: Flags, name: string, def: number): number {
   if (typeof v !== 'string' || !Number.isFinite(x)) throw new ArgumentError(`--${name} needs a number (write --${name}=N)`);
   return x;
 }
+
+/**
+ * The line `compress` prints: the input file's own size next to the compressed size (also as a share of it) and
+ * bits per subpixel (8 * bytes / (width * height * channels)). `what` names the model (and the time taken).
+ */
+export function compressSummary(input: string, inputBytes: number, img: { width: number; height: number; channels: number },
+  dest: string, bytes: number, what: string): string {
+  const n = img.width * img.height * img.channels;
+  return `${input} (${img.width}x${img.height}x${img.channels}, ${inputBytes} bytes) -> ${dest}: ${bytes} bytes = ` +
+    `${((100 * bytes) / inputBytes).toFixed(1)} % of the input file, ${((8 * bytes) / n).toFixed(3)} bits/subpixel (${what})`;
+}

@@ -1,16 +1,18 @@
 // CLI subcommands of the image codec: compress, decompress, train, eval. Runs in Node and Deno (node: modules).
 import { ArgumentError } from '../errors.js';
 import { compressImage, decompressImage, decompressImages, evaluate } from './codec.js';
+import { streamKind } from './format.js';
 import { readImage, writePgm, writePng } from './image.js';
 import { readIdx } from './idx.js';
 import { loadModel, type PcImage, type PcModel } from './model.js';
 import { trainModel, type PcImageSet, type TrainProgress } from './train.js';
 import { createRuntime, type Runtime } from '../runtime.js';
-import { fsPromises, num, readFile, str, type Flags } from '../cli-args.js';
+import { compressSummary, fsPromises, num, readFile, str, type Flags } from '../cli-args.js';
 
 /** Usage text of the codec subcommands. */
 export const PC_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=FILE]
-      Compress an image losslessly with a probabilistic circuit (default model: the bundled MNIST one).
+      Compress an image losslessly with a probabilistic circuit (default model: the bundled MNIST one);
+      prints the compressed size next to the input file's size.
   pcpress decompress <file> [-o image.png|image.pgm] [--model=FILE]
   pcpress train --data=<idx-file|folder> -o <model.pcm> [--M=16] [--epochs=10] [--full-epochs=1]
         [--batch=512] [--alpha=0.1] [--seed=1] [--limit=N] [--valid=<idx|folder>] [--backend=wasm|webgpu]
@@ -83,10 +85,7 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
       const bytes = compressImage(img, m);
       const dest = out ?? `${input}.pcx`;
       await f.writeFile(dest, bytes);
-      const D = img.width * img.height * img.channels;
-      const png = writePng(img).length;
-      console.log(`${input}: ${img.width}x${img.height}x${img.channels} -> ${dest}: ${bytes.length} bytes, ` +
-        `${((8 * bytes.length) / D).toFixed(3)} bpd (model ${m.id}; PNG ${png} bytes = ${((8 * png) / D).toFixed(3)} bpd)`);
+      console.log(compressSummary(input, raw.length, img, dest, bytes.length, `model ${m.id}`));
       return 0;
     }
     case 'decompress': {
@@ -95,7 +94,8 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
       const f = await fsPromises();
       const bytes = await readFile(input);
       const m = await model(flags);
-      const images = bytes[0] === 0xb2 ? decompressImages(bytes, m) : [decompressImage(bytes, m)];
+      // photo streams went to photoCommand; anything else that is not 'images' gets decompressImage's typed errors
+      const images = streamKind(bytes) === 'images' ? decompressImages(bytes, m) : [decompressImage(bytes, m)];
       const base = out ?? input.replace(/\.pcx$/, '') + (input.endsWith('.pcx') ? '' : '.png');
       for (let i = 0; i < images.length; i++) {
         const name = images.length === 1 ? base : base.replace(/(\.\w+)?$/, (ext) => `-${i}${ext || '.png'}`);

@@ -1,18 +1,20 @@
 // CLI subcommands of the photo codec. `photoCommand` handles compress/decompress of photographs (any
-// image that is not a 28x28 grayscale digit, or any stream starting with the photo marker) and
+// image that is not a 28x28 grayscale digit, or any stream streamKind() calls 'photo') and
 // train-photo; it returns undefined for everything else so the MNIST codec's commands can run.
 import { ArgumentError } from '../errors.js';
 import { readImage, writePgm, writePng } from '../pc/image.js';
 import type { PcImage } from '../pc/model.js';
-import { compressPhoto, decompressPhoto, photoStreamInfo, PHOTO_STREAM } from './codec.js';
+import { compressPhoto, decompressPhoto, photoStreamInfo } from './codec.js';
+import { streamKind } from '../pc/format.js';
 import { compressPhotoParallel, decompressPhotoParallel } from './parallel.js';
 import { loadPhotoModel, type PhotoModel } from './model.js';
 import { trainPhotoModel } from './train.js';
-import { fsPromises, num, readFile, str, type Flags } from '../cli-args.js';
+import { compressSummary, fsPromises, num, readFile, str, type Flags } from '../cli-args.js';
 
 /** Usage text of the photo subcommands. */
 export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--tile=256] [--workers=N]
       Photographs of any size (gray, RGB, RGBA) use the bundled photo model; 28x28 grayscale images the MNIST one.
+      Prints the compressed size next to the input file's size.
   pcpress decompress <file.pcx> [-o image.png] [--workers=N]   (photo streams and MNIST streams alike)
       Images of 4 or more tiles are coded on one worker per core (the same bytes as on one thread).
   pcpress train --photo --data=<folder of PNG/PGM photos> -o <model.pcm> [--M=16] [--samples=300000] [--epochs=4]
@@ -58,7 +60,8 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
     case 'compress': {
       const input = rest[0];
       if (!input) return undefined;
-      const img = readImage(await readFile(input));
+      const raw = await readFile(input);
+      const img = readImage(raw);
       if (modelFlag === 'mnist') return undefined;
       if (modelFlag && modelFlag !== 'photo' && !(await isPhotoModelFile(modelFlag))) return undefined;
       if (!modelFlag && isMnistShaped(img)) return undefined;
@@ -73,18 +76,14 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
       const ms = performance.now() - t;
       const dest = out ?? `${input}.pcx`;
       await (await fsPromises()).writeFile(dest, bytes);
-      const n = img.width * img.height * img.channels;
-      const png = writePng(img).length;
-      console.log(`${input}: ${img.width}x${img.height}x${img.channels} -> ${dest}: ${bytes.length} bytes, ` +
-        `${((8 * bytes.length) / n).toFixed(3)} bits/subpixel in ${(ms / 1000).toFixed(2)} s (photo model ${model.id}; ` +
-        `PNG ${png} bytes = ${((8 * png) / n).toFixed(3)})`);
+      console.log(compressSummary(input, raw.length, img, dest, bytes.length, `photo model ${model.id}, ${(ms / 1000).toFixed(2)} s`));
       return 0;
     }
     case 'decompress': {
       const input = rest[0];
       if (!input) return undefined;
       const bytes = await readFile(input);
-      if (bytes[0] !== PHOTO_STREAM) return undefined;
+      if (streamKind(bytes) !== 'photo') return undefined;
       const model = await photoModel(flags);
       const workers = useWorkers(flags, photoStreamInfo(bytes).tiles.length);
       const img = workers > 1 ? await decompressPhotoParallel(bytes, model, { workers }) : decompressPhoto(bytes, model);

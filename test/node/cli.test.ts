@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { encode as fastPngEncode } from 'fast-png';
 import { readImage, writePng } from 'pcpress';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -12,6 +13,12 @@ const cli = (...args: string[]) => {
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pcpress-cli-'));
+/** 0/1 values packed 8 to a byte, rows padded, as PNG stores 1-bit samples. */
+const packBits = (bits: Uint8Array, w: number, h: number) => {
+  const rowBytes = Math.ceil(w / 8), out = new Uint8Array(rowBytes * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * rowBytes + (x >> 3)] |= bits[y * w + x] << (7 - (x & 7));
+  return out;
+};
 
 describe('pcpress CLI', () => {
   it('conformance --json reports every case of a filter', () => {
@@ -34,13 +41,19 @@ describe('pcpress CLI', () => {
     for (let i = 0; i < 784; i++) digit.data[i] = (i % 28 > 9 && i % 28 < 15 && i > 150 && i < 650) ? 200 + (i % 50) : 0;
     fs.writeFileSync(path.join(tmp, 'digit.png'), writePng(digit));
     const photo = path.join(root, 'test/fixtures/coffee-64x48.png');
-    for (const [src, model] of [[path.join(tmp, 'digit.png'), /28x28x1 -> .* bpd \(model [0-9a-f]{8}/], [photo, /bits\/subpixel .*\(photo model/]] as const) {
+    for (const [src, model] of [[path.join(tmp, 'digit.png'), /\(model [0-9a-f]{8}\)/], [photo, /\(photo model [0-9a-f]{8}, [\d.]+ s\)/]] as const) {
       const packed = path.join(tmp, path.basename(src) + '.pcx');
       const back = path.join(tmp, path.basename(src) + '.back.png');
       const c = cli('compress', src, '-o', packed);
       expect(c.code, c.err).toBe(0);
       expect(c.out).toMatch(model);
-      expect(c.out).toMatch(/PNG/);
+      // sizes next to the input file's own size, not a re-encoded PNG
+      const m = c.out.match(/\((\d+)x(\d+)x(\d), (\d+) bytes\) -> .*: (\d+) bytes = ([\d.]+) % of the input file, ([\d.]+) bits\/subpixel/);
+      expect(m, c.out).not.toBeNull();
+      const [inBytes, outBytes, pct] = [Number(m![4]), Number(m![5]), Number(m![6])];
+      expect(inBytes).toBe(fs.statSync(src).size);
+      expect(outBytes).toBe(fs.statSync(packed).size);
+      expect(pct).toBeCloseTo((100 * outBytes) / inBytes, 1);
       const d = cli('decompress', packed, '-o', back);
       expect(d.code, d.err).toBe(0);
       const a = readImage(new Uint8Array(fs.readFileSync(src)));
@@ -49,6 +62,50 @@ describe('pcpress CLI', () => {
       expect(Buffer.from(b.data).equals(Buffer.from(a.data))).toBe(true);
       expect(fs.statSync(packed).size).toBeLessThan(fs.statSync(src).size);
     }
+  });
+
+  it('formats a user has: PGM maxval 15, a palette PNG, a 1-bit PNG; a 16-bit PNG is refused with a typed error', () => {
+    // PGM with maxval 15: samples come back on the 0..255 scale (v * 17), as viewers show them
+    const pgmFile = path.join(tmp, 'levels.pgm');
+    const levels = Array.from({ length: 40 * 30 }, (_, i) => ((i % 40) + (i / 40 | 0)) % 16);
+    fs.writeFileSync(pgmFile, Buffer.concat([Buffer.from('P5\n40 30\n15\n'), Buffer.from(levels)]));
+    expect(cli('compress', pgmFile, '-o', `${pgmFile}.pcx`).code).toBe(0);
+    const d = cli('decompress', `${pgmFile}.pcx`, '-o', path.join(tmp, 'levels.png'));
+    expect(d.code, d.err).toBe(0);
+    const back = readImage(new Uint8Array(fs.readFileSync(path.join(tmp, 'levels.png'))));
+    expect([...back.data]).toEqual(levels.map((v) => v * 17));
+    expect(fs.readFileSync(path.join(tmp, 'levels.png'))[24], 'written as 4-bit gray').toBe(4);
+
+    // a palette PNG (and a 1-bit gray one) come back as palette / 1-bit PNGs of about the input's size
+    const w = 90, h = 70;
+    const palette = [[200, 20, 20], [20, 160, 60], [250, 230, 10], [10, 10, 10], [240, 240, 240], [60, 90, 200]];
+    const index = Uint8Array.from({ length: w * h }, (_, i) => ((i % w) * (i % w) + (i / w | 0) * 3 >> 6) % 6);
+    const bits = Uint8Array.from({ length: w * h }, (_, i) => (((i % w) >> 3) + ((i / w | 0) >> 3)) % 2);
+    const inputs: [string, Uint8Array, number][] = [
+      ['palette.png', fastPngEncode({ width: w, height: h, channels: 1, depth: 8, data: index, palette }), 3],
+      ['bilevel.png', fastPngEncode({ width: w, height: h, channels: 1, depth: 1, data: packBits(bits, w, h) }), 0],
+    ];
+    for (const [name, file, colorType] of inputs) {
+      const src = path.join(tmp, name), packed = `${src}.pcx`, out = path.join(tmp, `back-${name}`);
+      fs.writeFileSync(src, file);
+      const c = cli('compress', src, '-o', packed);
+      expect(c.code, c.err).toBe(0);
+      expect(c.out).toContain(`, ${file.length} bytes) -> `);
+      expect(cli('decompress', packed, '-o', out).code).toBe(0);
+      const written = new Uint8Array(fs.readFileSync(out));
+      expect(written[25], `${name}: PNG colour type`).toBe(colorType);
+      expect(written.length, `${name}: decompressed PNG ${written.length} bytes, input ${file.length}`).toBeLessThanOrEqual(file.length);
+      const a = readImage(file), b = readImage(written);
+      expect([b.width, b.height, b.channels]).toEqual([a.width, a.height, a.channels]);
+      expect(Buffer.from(b.data).equals(Buffer.from(a.data)), name).toBe(true);
+    }
+
+    const deep = path.join(tmp, 'deep.png');
+    fs.writeFileSync(deep, fastPngEncode({ width: 2, height: 1, channels: 1, depth: 16, data: Uint16Array.of(0, 1000) }));
+    const r = cli('compress', deep, '-o', `${deep}.pcx`);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/ImageFormatError: .*16-bit PNG/);
+    expect(fs.existsSync(`${deep}.pcx`)).toBe(false);
   });
 
   it('a photo of many tiles is coded on workers, byte for byte as on one thread', () => {
