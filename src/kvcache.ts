@@ -247,7 +247,10 @@ export class KVCache {
     this.posHost = posHost;
   }
 
-  /** Copies the contents back (tight layout: see KVCacheContents). For tests and inspection. */
+  /**
+   * Copies the contents back (tight layout: see KVCacheContents). For tests and inspection.
+   * Rejects (never throws) with DisposedError on a disposed cache or runtime.
+   */
   async read(): Promise<KVCacheContents> {
     this.check();
     const be = this.backend, hd = this.headDim;

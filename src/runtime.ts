@@ -4,7 +4,7 @@ import { WasmBackend, wasmSimdSupported } from './backends/wasm.js';
 import { WebGpuBackend, type AdapterSummary } from './backends/webgpu.js';
 import { Tensor, type BackendImpl } from './tensor.js';
 import { checkMatmulLimits, matmulTensors, type MatmulOptions } from './ops/matmul.js';
-import { checkF32, checkInt, describe } from './validate.js';
+import { checkF32, checkInt, describe, promised } from './validate.js';
 import { attentionOp, decodeOp, type AttentionOptions, type AttentionResult, type DecodeOptions } from './ops/attention.js';
 import { KVCache, type KVCacheOptions } from './kvcache.js';
 
@@ -51,43 +51,70 @@ export function detectEngine(): string {
   return 'unknown';
 }
 
-/** Creates a runtime on the chosen backend. See RuntimeOptions. */
+/**
+ * Creates a runtime on the chosen backend. See RuntimeOptions.
+ *
+ * It prints nothing. In Node, `'auto'` and `'webgpu'` first ask a short-lived subprocess what
+ * `requestAdapter()` finds, so that what Dawn, the Vulkan loader and drivers print while
+ * enumerating adapters goes to `rt.diagnostics` (or, when a forced WebGPU cannot start, into the
+ * BackendUnavailableError message) instead of the console; Dawn is loaded into this process only
+ * when WebGPU will be used. Always rejects (never throws synchronously) on bad options.
+ */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  if (options === null || typeof options !== 'object') {
+    throw new ArgumentError(`createRuntime: options must be an object, got ${describe(options)}`);
+  }
   const choice = options.backend ?? 'auto';
   if (choice !== 'auto' && choice !== 'webgpu' && choice !== 'wasm') {
     throw new ArgumentError(`createRuntime: backend must be 'auto', 'webgpu' or 'wasm', got ${describe(choice)}`);
   }
+  const poison = options.poisonOutputs;
+  const diagnostics: string[] = [];
   if (choice === 'wasm') {
-    return new Runtime(await startWasm(), 'wasm forced by backend: "wasm"', options.poisonOutputs);
+    return new Runtime(await startWasm(), 'wasm forced by backend: "wasm"', poison, diagnostics);
   }
   if (choice === 'webgpu') {
+    try {
+      await WebGpuBackend.probe(options.powerPreference, diagnostics);
+    } catch (e) {
+      throw e instanceof BackendUnavailableError ? withMessages(e, diagnostics) : e;
+    }
     const found = await WebGpuBackend.requestAdapter(options.powerPreference);
     const be = await WebGpuBackend.create(found);
     const a = found.summary;
     const note = a.isSoftware ? ' (a software adapter: for correctness, not speed; wasm SIMD is faster on CPUs)' : '';
-    return new Runtime(be, `webgpu forced by backend: "webgpu" on ${adapterName(a)}${note}`, options.poisonOutputs);
+    return new Runtime(be, `webgpu forced by backend: "webgpu" on ${adapterName(a)}${note}`, poison, diagnostics);
   }
   // auto
+  const software = (a: AdapterSummary) =>
+    `wasm chosen: the WebGPU adapter (${adapterName(a)}) is a software/fallback adapter, and wasm SIMD is 5-50x faster than WebGPU emulated on the CPU`;
   let found: Awaited<ReturnType<typeof WebGpuBackend.requestAdapter>>;
   try {
+    const probed = await WebGpuBackend.probe(options.powerPreference, diagnostics);
+    // A software adapter found by the probe: wasm, without loading the native GPU stack here.
+    if (probed?.isSoftware) return new Runtime(await startWasm(), software(probed), poison, diagnostics);
     found = await WebGpuBackend.requestAdapter(options.powerPreference);
   } catch (e) {
     if (!(e instanceof BackendUnavailableError)) throw e;
-    return new Runtime(await startWasm(), `wasm chosen: ${e.message}`, options.poisonOutputs);
+    return new Runtime(await startWasm(), `wasm chosen: ${e.message}`, poison, diagnostics);
   }
   const a = found.summary;
-  if (a.isSoftware) {
-    return new Runtime(await startWasm(),
-      `wasm chosen: the WebGPU adapter (${adapterName(a)}) is a software/fallback adapter, and wasm SIMD is 5-50x faster than WebGPU emulated on the CPU`,
-      options.poisonOutputs);
-  }
+  if (a.isSoftware) return new Runtime(await startWasm(), software(a), poison, diagnostics);
   try {
     const be = await WebGpuBackend.create(found);
-    return new Runtime(be, `webgpu chosen: hardware adapter ${adapterName(a)}`, options.poisonOutputs);
+    return new Runtime(be, `webgpu chosen: hardware adapter ${adapterName(a)}`, poison, diagnostics);
   } catch (e) {
     if (!(e instanceof BackendUnavailableError)) throw e;
-    return new Runtime(await startWasm(), `wasm chosen: ${e.message}`, options.poisonOutputs);
+    return new Runtime(await startWasm(), `wasm chosen: ${e.message}`, poison, diagnostics);
   }
+}
+
+/** The same error with the native messages seen while probing appended (there is no runtime to hold them). */
+function withMessages(e: BackendUnavailableError, messages: string[]): BackendUnavailableError {
+  if (!messages.length) return e;
+  const prefix = `${e.backend} backend unavailable: `;
+  const text = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+  return new BackendUnavailableError(e.backend, `${text}. Native messages while probing: ${messages.join(' | ')}`, { cause: e.cause ?? e });
 }
 
 async function startWasm(): Promise<WasmBackend> {
@@ -112,6 +139,12 @@ export type TensorInput = Float32Array | Tensor;
 /**
  * A runtime bound to one backend. Ops take typed arrays and return typed arrays (Promise),
  * or take Tensors and return a Tensor that stays on the backend.
+ *
+ * Errors follow the return type. A call that returns a Promise (every op given only typed arrays,
+ * and every other Promise-returning method) reports every failure, bad input included, as a
+ * rejected Promise with a typed error (ShapeError, DTypeError, ArgumentError, LimitError,
+ * DisposedError, DeviceLostError, GpuError) and never throws synchronously. A call given any
+ * Tensor returns Tensors synchronously (device-resident chaining) and throws synchronously.
  */
 export class Runtime {
   /** The backend ops run on. */
@@ -120,12 +153,19 @@ export class Runtime {
   readonly reason: string;
   /** Adapter info and limits, or wasm features. */
   readonly info: RuntimeInfo;
+  /**
+   * What native code (Dawn, the Vulkan loader, drivers) printed while WebGPU was probed, one
+   * message per entry, kept here instead of on the console; empty when it printed nothing or
+   * nothing was probed (`backend: 'wasm'`, browsers, Deno).
+   */
+  readonly diagnostics: readonly string[];
 
   /** @internal */
-  constructor(readonly impl: BackendImpl, reason: string, poison = false) {
+  constructor(readonly impl: BackendImpl, reason: string, poison = false, diagnostics: readonly string[] = []) {
     impl.poison = poison;
     this.backend = impl.kind;
     this.reason = reason;
+    this.diagnostics = Object.freeze([...diagnostics]);
     const engine = detectEngine();
     this.info = impl.kind === 'webgpu'
       ? { backend: 'webgpu', adapter: impl.adapter, source: impl.source, engine }
@@ -151,24 +191,32 @@ export class Runtime {
 
   /**
    * C = op(A) x op(B), f32, row-major; `batch` products at once.
-   * With typed arrays it resolves to a Float32Array; with any Tensor input it returns a Tensor on this backend.
+   * With typed arrays it resolves to a Float32Array, and bad input rejects the Promise; with any
+   * Tensor input it returns a Tensor on this backend, and bad input throws synchronously.
    */
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Promise<Float32Array>;
   matmul(a: TensorInput, b: TensorInput, options: MatmulOptions): Tensor;
   matmul(a: TensorInput, b: TensorInput, options: MatmulOptions): Tensor | Promise<Float32Array> {
-    const ta = this.input('matmul', 'a', a), tb = this.input('matmul', 'b', b);
-    checkMatmulLimits(this.impl, ta, tb, options);
+    const run = () => {
+      const ta = this.input('matmul', 'a', a), tb = this.input('matmul', 'b', b);
+      checkMatmulLimits(this.impl, ta, tb, options);
+    };
     if (a instanceof Tensor || b instanceof Tensor) {
+      run();
       return this.withTemps([a, b], (ts) => matmulTensors(this.impl, ts[0], ts[1], options));
     }
-    return this.runArrays([a, b], (ts) => matmulTensors(this.impl, ts[0], ts[1], options));
+    return promised(() => {
+      run();
+      return this.runArrays([a, b], (ts) => matmulTensors(this.impl, ts[0], ts[1], options));
+    });
   }
 
   /**
    * Attention: softmax(scale * q k^T + mask) v per query head, with grouped-query heads, causal
    * mask aligned to the end, sliding window and sinks (see AttentionOptions for the layout).
    * Memory is O(seq x headDim): the seqQ x seqK matrix is never formed. Typed arrays resolve to a
-   * Float32Array (or { out, lse } with returnLse); any Tensor input returns Tensors.
+   * Float32Array (or { out, lse } with returnLse) and bad input rejects; any Tensor input returns
+   * Tensors synchronously and bad input throws.
    */
   attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions & { returnLse: true }): Promise<AttentionResult<Float32Array>>;
   attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions & { returnLse?: false }): Promise<Float32Array>;
@@ -188,6 +236,8 @@ export class Runtime {
   /**
    * Attention of q `[numHeads][seqQ][headDim]` over everything `cache` holds (dense or compacted),
    * at the keys' original positions. On WebGPU a split-K kernel; on wasm the SIMD kernel.
+   * A Float32Array q resolves to a Float32Array (bad input, a bad or disposed cache included,
+   * rejects); a Tensor q returns Tensors synchronously and bad input throws.
    */
   decode(q: Float32Array, cache: KVCache, options: DecodeOptions & { returnLse: true }): Promise<AttentionResult<Float32Array>>;
   decode(q: Float32Array, cache: KVCache, options: DecodeOptions & { returnLse?: false }): Promise<Float32Array>;

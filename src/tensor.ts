@@ -37,7 +37,7 @@ export class Tensor {
     return this.storage;
   }
 
-  /** Copies the values back to a new Float32Array. */
+  /** Copies the values back to a new Float32Array; rejects (never throws) with DisposedError or DeviceLostError. */
   async read(): Promise<Float32Array> {
     const s = this.data();
     this.backend.check();

@@ -32,6 +32,18 @@ export function checkLength(op: string, name: string, actual: number, expected: 
   }
 }
 
+/**
+ * Runs `fn`, turning a synchronous throw into a rejected Promise: Promise-returning entry points
+ * report validation errors by rejecting, never by throwing.
+ */
+export function promised<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 /** A short human description of a value for error messages. */
 export function describe(v: unknown): string {
   if (v === null) return 'null';

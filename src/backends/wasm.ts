@@ -13,7 +13,9 @@ export interface WasmExports {
 
 /** A block of f32 values resident in wasm memory. */
 export interface WasmStorage {
+  /** Byte offset in the instance's memory. */
   ptr: number;
+  /** Number of f32 values. */
   length: number;
 }
 
@@ -39,7 +41,9 @@ export function wasmSimdSupported(): boolean {
 
 /** Wasm backend state: the instance and a tiny allocator facade. */
 export class WasmBackend {
+  /** Backend tag. */
   readonly kind = 'wasm' as const;
+  /** True after destroy(). */
   destroyed = false;
   /** Testing aid: fill every new output block with NaN so unwritten elements show. */
   poison = false;
@@ -102,6 +106,7 @@ export class WasmBackend {
     return { features: ['simd128'], memoryBytes: this.ex.memory.buffer.byteLength, maxMemoryBytes: WASM_MAX_BYTES };
   }
 
+  /** Marks the instance destroyed; later calls throw DisposedError. */
   destroy(): void {
     this.destroyed = true;
   }

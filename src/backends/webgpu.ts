@@ -9,13 +9,120 @@ const MAP_MODE_READ = 0x01;
 /** Returns a GPU object (navigator.gpu or an equivalent); undefined when none exists. */
 export type GpuProvider = () => Promise<GPU | undefined>;
 
+/**
+ * What probing the GPU provider found, learnt without loading the native GPU stack into this
+ * process (the Node entry runs requestAdapter() in a short-lived subprocess).
+ */
+export interface AdapterProbe {
+  /** The adapter requestAdapter() returned, summarised; null when it returned null or the probe failed. */
+  adapter: AdapterSummary | null;
+  /** What native code (Dawn, the Vulkan loader, drivers) printed while probing: kept here instead of on the console. */
+  messages: string[];
+  /** Set when the probe could not ask at all (e.g. it crashed or timed out): the cause, in words. */
+  failure?: string;
+}
+
+/**
+ * Probes the registered provider for an adapter without printing anything; resolves to undefined
+ * when it cannot probe (then the adapter is requested in this process, as without a prober).
+ */
+export type AdapterProber = (powerPreference?: GPUPowerPreference) => Promise<AdapterProbe | undefined>;
+
 let provider: GpuProvider | undefined;
+let prober: AdapterProber | undefined;
 let providerError: unknown;
 
-/** Registers how to obtain a GPU object where `navigator.gpu` does not exist (the Node entry does this). */
+/**
+ * Registers how to obtain a GPU object where `navigator.gpu` does not exist (the Node entry does
+ * this). A provider registered by the caller is asked directly, in this process: the Node entry's
+ * out-of-process probe (which keeps native warnings off the console) applies only to its own.
+ */
 export function setGpuProvider(p: GpuProvider): void {
   provider = p;
+  prober = undefined;
 }
+
+/**
+ * @internal Registers an out-of-process prober for the current provider (the Node entry does this
+ * for the npm "webgpu" package). Cleared by the next setGpuProvider call.
+ */
+export function setAdapterProber(p: AdapterProber | undefined): void {
+  prober = p;
+}
+
+/** Reads and writes environment variables where the runtime has them (Node, Deno with env access). */
+interface EnvAccess {
+  get(name: string): string | undefined;
+  set(name: string, value: string): void;
+  delete(name: string): void;
+  platform: string;
+}
+
+function envAccess(): EnvAccess | undefined {
+  const g = globalThis as {
+    Deno?: {
+      env: { get(n: string): string | undefined; set(n: string, v: string): void; delete(n: string): void };
+      permissions?: { querySync?(d: { name: string }): { state: string } };
+      build: { os: string };
+    };
+    process?: { env?: Record<string, string | undefined>; platform?: string };
+  };
+  if (g.Deno) {
+    // Never prompt: only with env access already granted (e.g. -A or --allow-env).
+    try {
+      if (g.Deno.permissions?.querySync?.({ name: 'env' }).state !== 'granted') return undefined;
+    } catch {
+      return undefined;
+    }
+    const e = g.Deno.env;
+    return { get: (n) => e.get(n), set: (n, v) => e.set(n, v), delete: (n) => e.delete(n), platform: g.Deno.build.os };
+  }
+  const env = g.process?.env;
+  if (!env || typeof g.process?.platform !== 'string') return undefined;
+  return {
+    get: (n) => env[n], set: (n, v) => { env[n] = v; }, delete: (n) => { delete env[n]; }, platform: g.process.platform,
+  };
+}
+
+/**
+ * @internal Environment that keeps the Vulkan stack quiet without changing which adapters exist.
+ * Mesa's implicit device-select layer only orders devices, and without an XDG_RUNTIME_DIR it
+ * prints "XDG_RUNTIME_DIR is invalid or not set" (from wl_display_connect) on every Vulkan
+ * instance; NODEVICE_SELECT=1 (the layer's own off switch) keeps it out. Only on Linux, only
+ * without XDG_RUNTIME_DIR, and never when the user configured device selection or layers.
+ */
+export function quietVulkanEnv(get: (name: string) => string | undefined, platform: string): Record<string, string> {
+  if (platform !== 'linux' || get('XDG_RUNTIME_DIR')) return {};
+  for (const k of ['NODEVICE_SELECT', 'MESA_VK_DEVICE_SELECT', 'DRI_PRIME', 'VK_LOADER_LAYERS_ENABLE', 'VK_LOADER_LAYERS_DISABLE', 'VK_INSTANCE_LAYERS']) {
+    if (get(k) !== undefined) return {};
+  }
+  return { NODEVICE_SELECT: '1' };
+}
+
+/** Runs `fn` (which creates Vulkan instances through requestAdapter) under quietVulkanEnv, then restores the environment. */
+async function withQuietVulkan<T>(fn: () => Promise<T>): Promise<T> {
+  let env: EnvAccess | undefined;
+  let vars: Record<string, string> = {};
+  try {
+    env = envAccess();
+    if (env) vars = quietVulkanEnv(env.get, env.platform);
+  } catch {
+    vars = {};
+  }
+  const saved = Object.keys(vars).map((k) => [k, env!.get(k)] as const);
+  for (const [k, v] of Object.entries(vars)) env!.set(k, v);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) env!.delete(k);
+      else env!.set(k, v);
+    }
+  }
+}
+
+/** Where the Node entry's GPU object comes from, in words (also used in reasons and errors). */
+export const DAWN_SOURCE = 'the npm package "webgpu" (Dawn)';
 
 /** Finds a GPU object: `navigator.gpu`, then the registered provider. */
 export async function findGpu(): Promise<{ gpu?: GPU; why: string }> {
@@ -24,7 +131,7 @@ export async function findGpu(): Promise<{ gpu?: GPU; why: string }> {
   if (provider) {
     try {
       const gpu = await provider();
-      if (gpu) return { gpu, why: 'the npm package "webgpu" (Dawn)' };
+      if (gpu) return { gpu, why: DAWN_SOURCE };
       return { why: 'the WebGPU provider returned nothing' };
     } catch (e) {
       providerError = e;
@@ -41,13 +148,21 @@ export async function findGpu(): Promise<{ gpu?: GPU; why: string }> {
 
 /** Adapter facts used for backend choice and reported in `runtime.info`. */
 export interface AdapterSummary {
+  /** `GPUAdapterInfo.vendor`. */
   vendor: string;
+  /** `GPUAdapterInfo.architecture`. */
   architecture: string;
+  /** `GPUAdapterInfo.device`. */
   device: string;
+  /** `GPUAdapterInfo.description`. */
   description: string;
+  /** The adapter says it is a fallback adapter. */
   isFallbackAdapter: boolean;
+  /** A CPU implementation (SwiftShader, lavapipe/llvmpipe, WARP, or a fallback adapter). */
   isSoftware: boolean;
+  /** Adapter features, sorted. */
   features: string[];
+  /** The limits pcpress cares about (the device's, once a device exists). */
   limits: Record<string, number>;
 }
 
@@ -76,14 +191,30 @@ export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
 
 /** A GPU buffer holding `length` f32 values (size padded to 16 bytes so vec4 views fit). */
 export interface GpuStorage {
+  /** The storage buffer. */
   buffer: GPUBuffer;
+  /** Number of f32 values it holds. */
   length: number;
+}
+
+/** The message of a BackendUnavailableError for "requestAdapter() returned null" via `why`. */
+export function noAdapterMessage(why: string): string {
+  let hint = '';
+  const proc = (globalThis as { process?: { platform?: string } }).process;
+  if (why.includes('"webgpu"') && proc?.platform === 'linux') {
+    hint = '; on Linux without a GPU point Dawn at a Vulkan driver it accepts, e.g. ' +
+      'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (SwiftShader from the chromium package)';
+  }
+  return `requestAdapter() returned null via ${why}: no usable GPU adapter${hint}`;
 }
 
 /** WebGPU backend state for one device. */
 export class WebGpuBackend {
+  /** Backend tag. */
   readonly kind = 'webgpu' as const;
+  /** True after destroy(). */
   destroyed = false;
+  /** Set once `device.lost` resolves. */
   lost: GPUDeviceLostInfo | undefined;
   /** Testing aid: fill every new output buffer with NaN so unwritten elements show. */
   poison = false;
@@ -95,7 +226,10 @@ export class WebGpuBackend {
     device.lost.then((info) => {
       this.lost = info;
     });
+    // Keep uncaptured errors (they reject the next call as GpuError) instead of letting the
+    // implementation log them: preventDefault() is what stops Dawn (and browsers) printing them.
     device.addEventListener?.('uncapturederror', (ev: Event) => {
+      ev.preventDefault?.();
       this.uncaptured ??= (ev as GPUUncapturedErrorEvent).error?.message ?? 'unknown GPU error';
     });
   }
@@ -106,20 +240,37 @@ export class WebGpuBackend {
     if (!gpu) throw new BackendUnavailableError('webgpu', why, { cause: providerError });
     let adapter: GPUAdapter | null;
     try {
-      adapter = await gpu.requestAdapter(powerPreference ? { powerPreference } : undefined);
+      adapter = await withQuietVulkan(() => gpu.requestAdapter(powerPreference ? { powerPreference } : undefined));
     } catch (e) {
       throw new BackendUnavailableError('webgpu', `requestAdapter() failed: ${(e as Error)?.message ?? e}`, { cause: e });
     }
-    if (!adapter) {
-      let hint = '';
-      const proc = (globalThis as { process?: { platform?: string; versions?: { node?: string } } }).process;
-      if (why.includes('"webgpu"') && proc?.platform === 'linux') {
-        hint = '; on Linux without a GPU point Dawn at a Vulkan driver it accepts, e.g. ' +
-          'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (SwiftShader from the chromium package)';
-      }
-      throw new BackendUnavailableError('webgpu', `requestAdapter() returned null via ${why}: no usable GPU adapter${hint}`);
-    }
+    if (!adapter) throw new BackendUnavailableError('webgpu', noAdapterMessage(why));
     return { adapter, summary: summarizeAdapter(adapter), source: why };
+  }
+
+  /**
+   * Asks the registered prober (Node: a subprocess running requestAdapter()) what this process
+   * would find, so that native warnings land in `messages` instead of on the console, and the
+   * native GPU stack is loaded here only when WebGPU will be used. Resolves to undefined when
+   * there is nothing to probe (navigator.gpu exists, no prober, or the prober could not run):
+   * then call requestAdapter() directly. Throws BackendUnavailableError when the probe found no
+   * adapter; `messages` (appended to) receives what native code printed either way.
+   */
+  static async probe(powerPreference: GPUPowerPreference | undefined, messages: string[]): Promise<AdapterSummary | undefined> {
+    const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+    if (nav?.gpu || !prober) return undefined;
+    let r: AdapterProbe | undefined;
+    try {
+      r = await prober(powerPreference);
+    } catch (e) {
+      messages.push(`probing WebGPU out of process failed (${(e as Error)?.message ?? e}); probed in this process instead`);
+      return undefined;
+    }
+    if (!r) return undefined;
+    messages.push(...r.messages);
+    if (r.failure) throw new BackendUnavailableError('webgpu', `requestAdapter() via ${DAWN_SOURCE} failed: ${r.failure}`);
+    if (!r.adapter) throw new BackendUnavailableError('webgpu', noAdapterMessage(DAWN_SOURCE));
+    return r.adapter;
   }
 
   /** Requests a device with the limits pcpress kernels need. */
@@ -273,10 +424,12 @@ export class WebGpuBackend {
     return result as T;
   }
 
+  /** Adapter summary and where the GPU object came from. */
   info(): Record<string, unknown> {
     return { adapter: this.adapter, source: this.source };
   }
 
+  /** Destroys the device; later calls throw DisposedError. Idempotent. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;

@@ -13,7 +13,7 @@ import { ArgumentError, DTypeError, LimitError, ShapeError } from '../errors.js'
 import { Tensor, type BackendImpl } from '../tensor.js';
 import type { WasmBackend, WasmExports, WasmStorage } from '../backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
-import { checkBool, checkInt, describe } from '../validate.js';
+import { checkBool, checkInt, describe, promised } from '../validate.js';
 import type { KVCache } from '../kvcache.js';
 
 /**
@@ -445,31 +445,42 @@ export async function readAttention(be: BackendImpl, run: () => AttentionTensors
   return go();
 }
 
-/** @internal `rt.attention`: validate, then run on typed arrays (Promise of arrays) or tensors (tensors). */
+/**
+ * @internal `rt.attention`: validate, then run on typed arrays (Promise of arrays; every error,
+ * validation included, rejects it) or, when any input is a Tensor, on tensors (Tensors returned
+ * and errors thrown synchronously).
+ */
 export function attentionOp(be: BackendImpl, q: Input, k: Input, v: Input, options: AttentionOptions):
   Promise<Float32Array | AttentionResult<Float32Array>> | Tensor | AttentionResult<Tensor> {
-  const lens = [inputLength(be, OP, 'q', q), inputLength(be, OP, 'k', k), inputLength(be, OP, 'v', v)];
-  const p = planAttention(lens[0], lens[1], lens[2], options);
-  checkAttentionLimits(be, p, lens);
-  const run = () => withInputs(be, [q, k, v], (ts) => attentionTensors(be, ts[0], ts[1], ts[2], p));
-  if (q instanceof Tensor || k instanceof Tensor || v instanceof Tensor) return tensorResult(run());
-  return readAttention(be, run);
+  const plan = () => {
+    const lens = [inputLength(be, OP, 'q', q), inputLength(be, OP, 'k', k), inputLength(be, OP, 'v', v)];
+    const p = planAttention(lens[0], lens[1], lens[2], options);
+    checkAttentionLimits(be, p, lens);
+    return () => withInputs(be, [q, k, v], (ts) => attentionTensors(be, ts[0], ts[1], ts[2], p));
+  };
+  if (q instanceof Tensor || k instanceof Tensor || v instanceof Tensor) return tensorResult(plan()());
+  return promised(() => readAttention(be, plan()));
 }
 
-/** @internal `rt.decode`: validate, then attend q over the cache. */
+/**
+ * @internal `rt.decode`: validate, then attend q over the cache. A typed-array q gives a Promise
+ * that rejects on any error; a Tensor q gives Tensors and throws synchronously.
+ */
 export function decodeOp(be: BackendImpl, q: Input, cache: KVCache, options: DecodeOptions):
   Promise<Float32Array | AttentionResult<Float32Array>> | Tensor | AttentionResult<Tensor> {
-  const len = inputLength(be, 'decode', 'q', q);
-  if (cache === null || typeof cache !== 'object' || typeof (cache as KVCache)._layout !== 'function') {
-    throw new ArgumentError(`decode: cache must be a KVCache from rt.createKVCache, got ${describe(cache)}`);
-  }
-  if (cache.backend !== be) throw new ArgumentError('decode: the cache belongs to another runtime');
-  cache._layout(); // throws DisposedError on a disposed cache
-  const p = planDecode(len, cache, options);
-  checkAttentionLimits(be, p, [len], decodeChunks(p.headDim, p.seqK).nChunks);
-  const run = () => withInputs(be, [q], (ts) => decodeTensors(be, ts[0], cache, p));
-  if (q instanceof Tensor) return tensorResult(run());
-  return readAttention(be, run);
+  const plan = () => {
+    const len = inputLength(be, 'decode', 'q', q);
+    if (cache === null || typeof cache !== 'object' || typeof (cache as KVCache)._layout !== 'function') {
+      throw new ArgumentError(`decode: cache must be a KVCache from rt.createKVCache, got ${describe(cache)}`);
+    }
+    if (cache.backend !== be) throw new ArgumentError('decode: the cache belongs to another runtime');
+    cache._layout(); // throws DisposedError on a disposed cache
+    const p = planDecode(len, cache, options);
+    checkAttentionLimits(be, p, [len], decodeChunks(p.headDim, p.seqK).nChunks);
+    return () => withInputs(be, [q], (ts) => decodeTensors(be, ts[0], cache, p));
+  };
+  if (q instanceof Tensor) return tensorResult(plan()());
+  return promised(() => readAttention(be, plan()));
 }
 
 function tensorResult(r: AttentionTensors): Tensor | AttentionResult<Tensor> {

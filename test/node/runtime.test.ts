@@ -3,6 +3,10 @@ import { describe, it, expect, afterEach } from 'vitest';
 import * as pc from 'pcpress';
 
 // One Dawn instance for the whole file: several instances in one process crash Dawn at exit.
+// Without XDG_RUNTIME_DIR, Mesa's device-select layer prints "XDG_RUNTIME_DIR is invalid" from
+// native code when this file's own Dawn instance enumerates adapters; pcpress's provider turns
+// the layer off the same way (see src/node.ts), so do it here too.
+if (process.platform === 'linux' && !process.env.XDG_RUNTIME_DIR) process.env.NODEVICE_SELECT ??= '1';
 let dawn: GPU | undefined;
 const realProvider = async () => {
   const { create } = (await import('webgpu')) as unknown as { create(f: string[]): GPU };
@@ -25,6 +29,8 @@ describe('createRuntime', () => {
     expect(rt.backend).toBe('wasm');
     expect(rt.reason).toMatch(/forced/);
     expect(rt.info.engine).toMatch(/^node /);
+    expect(rt.diagnostics).toEqual([]); // nothing was probed
+    expect(Object.isFrozen(rt.diagnostics)).toBe(true);
     rt.destroy();
   });
 
@@ -42,6 +48,7 @@ describe('createRuntime', () => {
   gpuIt('forced webgpu on a software adapter works and says it is software', async () => {
     const rt = await pc.createRuntime({ backend: 'webgpu' });
     expect(rt.backend).toBe('webgpu');
+    expect(Array.isArray(rt.diagnostics)).toBe(true);
     expect(rt.reason).toMatch(/software adapter/);
     expect(rt.info.adapter?.isSoftware).toBe(true);
     expect(rt.info.adapter?.limits.maxComputeWorkgroupStorageSize).toBeGreaterThanOrEqual(16384);
@@ -116,6 +123,21 @@ describe('createRuntime', () => {
     if (!hasAdapter) return; // without an adapter the earlier error is the expected one
     expect(err).toBeInstanceOf(pc.BackendUnavailableError);
     expect(err.message).toMatch(/requestDevice\(\) failed: device creation refused/);
+  });
+});
+
+describe('uncaptured GPU errors', () => {
+  gpuIt('are kept (the next call rejects with GpuError) and not left to Dawn to print', async () => {
+    const rt = await pc.createRuntime({ backend: 'webgpu' });
+    const device = (rt.impl as unknown as { device: GPUDevice }).device;
+    const seen: boolean[] = [];
+    device.addEventListener('uncapturederror', (ev) => seen.push(ev.defaultPrevented));
+    device.createBuffer({ size: 16, usage: 0xffff });
+    await device.queue.onSubmittedWorkDone();
+    for (let i = 0; i < 50 && !seen.length; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(seen).toEqual([true]); // pcpress's listener ran first and called preventDefault()
+    await expect(rt.matmul(new Float32Array(1), new Float32Array(1), { m: 1, k: 1, n: 1 })).rejects.toBeInstanceOf(pc.GpuError);
+    rt.destroy();
   });
 });
 
