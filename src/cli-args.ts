@@ -47,3 +47,15 @@ export function compressSummary(input: string, inputBytes: number, img: { width:
   return `${input} (${img.width}x${img.height}x${img.channels}, ${inputBytes} bytes) -> ${dest}: ${bytes} bytes = ` +
     `${((100 * bytes) / inputBytes).toFixed(1)} % of the input file, ${((8 * bytes) / n).toFixed(3)} bits/subpixel (${what})`;
 }
+
+/**
+ * Decode limits from --max-pixels, --max-images and --max-bytes (unset flags keep the defaults; values are
+ * checked by the decoders, so an out-of-range one is an ArgumentError).
+ */
+export function limitFlags(flags: Flags): { maxPixels?: number; maxImages?: number; maxBytes?: number } {
+  const l: { maxPixels?: number; maxImages?: number; maxBytes?: number } = {};
+  if (flags['max-pixels'] !== undefined) l.maxPixels = num(flags, 'max-pixels', 0);
+  if (flags['max-images'] !== undefined) l.maxImages = num(flags, 'max-images', 0);
+  if (flags['max-bytes'] !== undefined) l.maxBytes = num(flags, 'max-bytes', 0);
+  return l;
+}

@@ -24,11 +24,37 @@ ${KV_USAGE}
 
 type Flags = Record<string, string | boolean>;
 
+// The flags each command reads: any other flag is an error, never ignored.
+const OUT = ['o', 'output'], MODEL = ['model', 'm'], LIMITS = ['max-pixels', 'max-images', 'max-bytes'];
+const SYNTH = ['n', 'layers', 'heads', 'kv-heads', 'dim', 'future', 'seed'];
+const KNOWN_FLAGS: Record<string, string[]> = {
+  conformance: ['browser', 'json', 'backend', 'filter', 'seed', 'require-webgpu'],
+  info: ['backend'],
+  compress: [...OUT, ...MODEL, 'tile', 'workers'],
+  decompress: [...OUT, ...MODEL, 'workers', ...LIMITS],
+  train: [...OUT, 'data', 'backend', 'limit', 'valid', 'M', 'epochs', 'full-epochs', 'alpha', 'batch', 'seed', 'photo', 'samples'],
+  'train-photo': [...OUT, 'data', 'M', 'samples', 'epochs', 'full-epochs', 'seed'],
+  eval: [...MODEL, 'data', 'limit'],
+  'kv-synth': [...OUT, ...SYNTH],
+  'kv-eval': ['input', 'budgets', 'methods', 'backend', 'json', ...SYNTH],
+};
+
+/** Refuses flags the command does not read (a misspelt --max-pixel would otherwise do nothing). */
+function checkFlags(cmd: string, flags: Flags): void {
+  const known = KNOWN_FLAGS[cmd];
+  if (!known) return;
+  const bad = Object.keys(flags).filter((k) => !known.includes(k));
+  if (bad.length) {
+    throw new pc.ArgumentError(`${cmd}: unknown flag${bad.length > 1 ? 's' : ''} ${bad.map((b) => `--${b}`).join(', ')} ` +
+      `(${cmd} takes ${known.map((k) => (k.length === 1 ? `-${k}` : `--${k}`)).join(', ')})`);
+  }
+}
+
 function parseArgs(argv: string[]): { cmd: string; flags: Flags; rest: string[] } {
   const flags: Flags = {};
   const rest: string[] = [];
   const withValue = new Set(['backend', 'filter', 'seed', 'o', 'output', 'input', 'budgets', 'methods', 'n', 'layers',
-    'heads', 'kv-heads', 'dim', 'future', 'model', 'tile', 'data', 'workers']);
+    'heads', 'kv-heads', 'dim', 'future', 'model', 'tile', 'data', 'workers', 'max-pixels', 'max-images', 'max-bytes']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a.startsWith('--') || (a.startsWith('-') && a.length === 2)) {
@@ -95,6 +121,11 @@ async function info(flags: Flags): Promise<number> {
 
 async function main(): Promise<number> {
   const { cmd, flags, rest } = parseArgs(args());
+  if (flags.help === true || flags.h === true) {
+    console.log(USAGE);
+    return 0;
+  }
+  checkFlags(cmd, flags);
   switch (cmd) {
     case 'conformance':
       return conformance(flags);

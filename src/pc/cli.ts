@@ -7,7 +7,7 @@ import { readIdx } from './idx.js';
 import { loadModel, type PcImage, type PcModel } from './model.js';
 import { trainModel, type PcImageSet, type TrainProgress } from './train.js';
 import { createRuntime, type Runtime } from '../runtime.js';
-import { compressSummary, fsPromises, num, readFile, str, type Flags } from '../cli-args.js';
+import { compressSummary, fsPromises, limitFlags, num, readFile, str, type Flags } from '../cli-args.js';
 
 /** Usage text of the codec subcommands. */
 export const PC_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=FILE]
@@ -95,7 +95,7 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
       const bytes = await readFile(input);
       const m = await model(flags);
       // photo streams went to photoCommand; anything else that is not 'images' gets decompressImage's typed errors
-      const images = streamKind(bytes) === 'images' ? decompressImages(bytes, m) : [decompressImage(bytes, m)];
+      const images = streamKind(bytes) === 'images' ? decompressImages(bytes, m, limitFlags(flags)) : [decompressImage(bytes, m)];
       const base = out ?? input.replace(/\.pcx$/, '') + (input.endsWith('.pcx') ? '' : '.png');
       for (let i = 0; i < images.length; i++) {
         const name = images.length === 1 ? base : base.replace(/(\.\w+)?$/, (ext) => `-${i}${ext || '.png'}`);

@@ -9,14 +9,16 @@ import { streamKind } from '../pc/format.js';
 import { compressPhotoParallel, decompressPhotoParallel } from './parallel.js';
 import { loadPhotoModel, type PhotoModel } from './model.js';
 import { trainPhotoModel } from './train.js';
-import { compressSummary, fsPromises, num, readFile, str, type Flags } from '../cli-args.js';
+import { compressSummary, fsPromises, limitFlags, num, readFile, str, type Flags } from '../cli-args.js';
 
 /** Usage text of the photo subcommands. */
 export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--tile=256] [--workers=N]
       Photographs of any size (gray, RGB, RGBA) use the bundled photo model; 28x28 grayscale images the MNIST one.
       Prints the compressed size next to the input file's size.
-  pcpress decompress <file.pcx> [-o image.png] [--workers=N]   (photo streams and MNIST streams alike)
-      Images of 4 or more tiles are coded on one worker per core (the same bytes as on one thread).
+  pcpress decompress <file.pcx> [-o image.png] [--workers=N] [--max-pixels=N] [--max-images=N] [--max-bytes=N]
+      Photo streams and MNIST streams alike. Images of 4 or more tiles are coded on one worker per core (the
+      same bytes as on one thread). Sizes a stream declares above the limits (defaults: 2^26 pixels, 2^20
+      images, 2^28 bytes) are refused before anything is allocated; every stream is checked (CRC-32).
   pcpress train --photo --data=<folder of PNG/PGM photos> -o <model.pcm> [--M=16] [--samples=300000] [--epochs=4]
       Train a photo model (also: pcpress train-photo ...).
 `;
@@ -85,8 +87,9 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
       const bytes = await readFile(input);
       if (streamKind(bytes) !== 'photo') return undefined;
       const model = await photoModel(flags);
-      const workers = useWorkers(flags, photoStreamInfo(bytes).tiles.length);
-      const img = workers > 1 ? await decompressPhotoParallel(bytes, model, { workers }) : decompressPhoto(bytes, model);
+      const limits = limitFlags(flags);
+      const workers = useWorkers(flags, photoStreamInfo(bytes, limits).tiles.length);
+      const img = workers > 1 ? await decompressPhotoParallel(bytes, model, { workers, ...limits }) : decompressPhoto(bytes, model, limits);
       const name = out ?? (input.endsWith('.pcx') ? input.slice(0, -4) : `${input}.png`);
       const dest = /\.(png|pgm)$/i.test(name) ? name : `${name}.png`;
       await (await fsPromises()).writeFile(dest, /\.pgm$/i.test(dest) ? writePgm(img) : writePng(img));

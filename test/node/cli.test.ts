@@ -129,6 +129,26 @@ describe('pcpress CLI', () => {
     expect(fs.existsSync(path.join(tmp, 'bad.png'))).toBe(false);
   });
 
+  it('decompress applies --max-pixels/--max-images; unknown flags and out-of-range limits are refused', () => {
+    const photo = path.join(root, 'test/fixtures/coffee-64x48.png'), packed = path.join(tmp, 'lim.pcx');
+    expect(cli('compress', photo, '-o', packed).code).toBe(0);
+    const over = cli('decompress', packed, '-o', path.join(tmp, 'lim.png'), '--max-pixels', String(64 * 48 - 1));
+    expect(over.code).toBe(1);
+    expect(over.err).toMatch(/LimitError/);
+    expect(fs.existsSync(path.join(tmp, 'lim.png'))).toBe(false);
+    expect(cli('decompress', packed, '-o', path.join(tmp, 'lim.png'), `--max-pixels=${64 * 48}`).code).toBe(0);
+    const huge = cli('decompress', packed, '--max-bytes', String(2 ** 40));
+    expect(huge.code).toBe(1);
+    expect(huge.err).toMatch(/ArgumentError: .*maxBytes must be an integer/);
+    const typo = cli('decompress', packed, '--max-pixel', '100');
+    expect(typo.code).toBe(1);
+    expect(typo.err).toMatch(/ArgumentError: decompress: unknown flag --max-pixel /);
+    expect(cli('compress', photo, '--tiles', '32').err).toMatch(/unknown flag --tiles/);
+    const help = cli('compress', '--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/pcpress decompress <file.pcx>/);
+  });
+
   it('kv-eval prints the table at the three budgets', () => {
     const r = cli('kv-eval', '--n', '160', '--layers', '1', '--methods', 'snapkv,defensivekv', '--future', '4');
     expect(r.code, r.err).toBe(0);
