@@ -7,6 +7,7 @@ import { zlibSync } from 'fflate';
 import { ArgumentError } from '../errors.js';
 import { ImageFormatError } from './errors.js';
 import type { PcImage } from './model.js';
+import { crc32 } from './check.js';
 
 function checkImageShape(img: PcImage, what: string): void {
   if (!img || !(img.data instanceof Uint8Array) || !Number.isInteger(img.width) || !Number.isInteger(img.height) ||
@@ -386,16 +387,6 @@ function filterRows(l: PngLayout, height: number, adaptive: boolean): Uint8Array
   return out;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
 /** A PNG chunk: length, type, body, CRC-32 of type and body. */
 function chunk(type: string, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + body.length);
@@ -403,9 +394,7 @@ function chunk(type: string, body: Uint8Array): Uint8Array {
   view.setUint32(0, body.length);
   for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
   out.set(body, 8);
-  let crc = 0xffffffff;
-  for (let i = 4; i < 8 + body.length; i++) crc = CRC_TABLE[(crc ^ out[i]) & 255] ^ (crc >>> 8);
-  view.setUint32(8 + body.length, (crc ^ 0xffffffff) >>> 0);
+  view.setUint32(8 + body.length, crc32(out.subarray(4, 8 + body.length)));
   return out;
 }
 
