@@ -5,7 +5,7 @@ import { ArgumentError, DisposedError, DTypeError, LimitError, ShapeError } from
 import { Tensor, type BackendImpl } from './tensor.js';
 import type { WasmBackend, WasmStorage } from './backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from './backends/webgpu.js';
-import { checkHeadDim, decodeShader, encodePass, MAX_POSITION } from './ops/attention.js';
+import { attentionModule, checkHeadDim, checkOptionNames, encodePass, MAX_POSITION } from './ops/attention_common.js';
 import { checkInt, describe } from './validate.js';
 
 type Store = WasmStorage | GpuStorage;
@@ -73,6 +73,7 @@ export class KVCache {
   /** @internal Use `rt.createKVCache`. */
   constructor(readonly backend: BackendImpl, options: KVCacheOptions) {
     if (options === null || typeof options !== 'object') throw new ArgumentError(`${OP}: options { numKvHeads, headDim } are required`);
+    checkOptionNames(OP, options, ['numKvHeads', 'headDim', 'capacity']);
     this.numKvHeads = checkInt(OP, 'numKvHeads', options.numKvHeads);
     this.headDim = checkHeadDim(OP, options.headDim);
     const cap = options.capacity === undefined ? 64 : checkInt(OP, 'capacity', options.capacity, 0);
@@ -231,7 +232,8 @@ export class KVCache {
         const nx = Math.min(groups, 65535), ny = Math.ceil(groups / nx);
         if (ny > 65535) throw new LimitError(`${OP}.compact: ${total} tokens are too many to gather in one dispatch`);
         const params = be.uniform([total, hd / 4, nx, 0]);
-        const pipeline = be.pipeline('attention_decode', decodeShader, {}, 'gather');
+        const mod = attentionModule('decode', hd);
+        const pipeline = be.pipeline(mod.name, mod.code, {}, 'gather');
         const enc = be.device.createCommandEncoder();
         encodePass(be, enc, pipeline, [[13, (this.k as GpuStorage).buffer], [14, (this.v as GpuStorage).buffer],
           [15, idxBuf.buffer], [16, nk.buffer], [17, nv.buffer], [18, params]], [nx, ny, 1]);

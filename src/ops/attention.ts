@@ -1,20 +1,13 @@
 // attention: validate, then dispatch to the wasm kernel or the WGSL kernels.
 // Prefill (q, k, v given densely) and decode (q against a KVCache) share the options, the mask
 // rules and the wasm kernel; on WebGPU prefill is one flash kernel and decode is split-K.
-import tileShader from '../../shaders/attention_tile.wgsl';
-import prefillMain from '../../shaders/attention_prefill.wgsl';
-import decodeMain from '../../shaders/attention_decode.wgsl';
-
-// Both kernels share the workgroup tiles and the online-softmax step of attention_tile.wgsl.
-const prefillShader = tileShader + prefillMain;
-/** The decode module (partial, merge and the cache's gather entry points). */
-export const decodeShader = tileShader + decodeMain;
 import { ArgumentError, DTypeError, LimitError, ShapeError } from '../errors.js';
 import { Tensor, type BackendImpl } from '../tensor.js';
 import type { WasmBackend, WasmExports, WasmStorage } from '../backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
 import { checkBool, checkInt, describe, promised } from '../validate.js';
 import type { KVCache } from '../kvcache.js';
+import { attentionModule, checkHeadDim, checkOptionNames, encodePass, MAX_POSITION } from './attention_common.js';
 
 /**
  * Options of `rt.attention(q, k, v, options)`.
@@ -113,21 +106,17 @@ interface AttentionExports {
 }
 
 const OP = 'attention';
-/** Largest position, window or sink count (positions are i32 in the kernels). */
-export const MAX_POSITION = 2 ** 30;
 const NEG_INF_BITS = 0xff800000;
 
-function checkOptions(op: string, o: unknown): asserts o is Record<string, unknown> {
-  if (o === null || typeof o !== 'object') throw new ArgumentError(`${op}: an options object is required`);
-}
+/** Option names of rt.attention. */
+const ATTENTION_OPTIONS = ['numHeads', 'numKvHeads', 'headDim', 'causal', 'scale', 'window', 'sinks', 'returnLse',
+  'batch', 'seqQ', 'seqK'] as const;
+/** Option names of rt.decode. */
+const DECODE_OPTIONS = ['numHeads', 'headDim', 'causal', 'scale', 'window', 'sinks', 'returnLse', 'position'] as const;
 
-/** Validates headDim: a multiple of 4 in 4..256. */
-export function checkHeadDim(op: string, d: unknown): number {
-  const hd = checkInt(op, 'headDim', d);
-  if (hd % 4 !== 0 || hd > 256) {
-    throw new ArgumentError(`${op}: headDim must be a multiple of 4 between 4 and 256, got ${hd}`);
-  }
-  return hd;
+function checkOptions(op: string, o: unknown, known: readonly string[]): asserts o is Record<string, unknown> {
+  if (o === null || typeof o !== 'object') throw new ArgumentError(`${op}: an options object is required`);
+  checkOptionNames(op, o, known);
 }
 
 function checkHeads(op: string, numHeads: unknown, numKvHeads: unknown): [number, number] {
@@ -158,7 +147,7 @@ function checkMask(op: string, o: Record<string, unknown>, headDim: number): Mas
 
 /** Validates prefill options against the inputs' lengths; returns the plan. */
 export function planAttention(qLen: number, kLen: number, vLen: number, options: AttentionOptions): AttentionPlan {
-  checkOptions(OP, options);
+  checkOptions(OP, options, ATTENTION_OPTIONS);
   const o = options as unknown as Record<string, unknown>;
   const [h, kh] = checkHeads(OP, o.numHeads, o.numKvHeads);
   const hd = checkHeadDim(OP, o.headDim);
@@ -190,7 +179,7 @@ export function planAttention(qLen: number, kLen: number, vLen: number, options:
 /** Validates decode options against q's length and the cache; returns the plan (seqK = longest head). */
 export function planDecode(qLen: number, cache: KVCache, options: DecodeOptions): AttentionPlan {
   const op = 'decode';
-  checkOptions(op, options);
+  checkOptions(op, options, DECODE_OPTIONS);
   const o = options as unknown as Record<string, unknown>;
   const [h] = checkHeads(op, o.numHeads, cache.numKvHeads);
   const hd = cache.headDim;
@@ -325,7 +314,8 @@ function gpuPrefill(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStora
   const { lanes, bq, bk } = tiling(p.headDim);
   const out = be.alloc(p.numHeads * p.seqQ * p.headDim);
   const lse = be.alloc(p.lse ? p.numHeads * p.seqQ : 4);
-  const pipeline = be.pipeline('attention_prefill', prefillShader);
+  const mod = attentionModule('prefill', p.headDim);
+  const pipeline = be.pipeline(mod.name, mod.code);
   const params = be.uniform([
     p.seqQ, p.seqK, p.headDim, p.numHeads / p.numKvHeads, bk, p.causal ? 1 : 0, p.window, p.sinks,
     p.lse ? 1 : 0, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS, lanes, 0, 0, 0,
@@ -348,20 +338,6 @@ export function decodeChunks(headDim: number, maxLen: number): { tilesPerChunk: 
   return { tilesPerChunk, nChunks: Math.ceil(tiles / tilesPerChunk) };
 }
 
-/** Encodes one compute pass with explicit binding numbers. */
-export function encodePass(be: WebGpuBackend, enc: GPUCommandEncoder, pipeline: GPUComputePipeline,
-  entries: [number, GPUBuffer][], groups: [number, number, number]): void {
-  const bindGroup = be.device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: entries.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
-  });
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
-  pass.end();
-}
-
 function gpuDecode(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorage, pos: GpuStorage,
   offsets: Int32Array, lengths: Int32Array, p: AttentionPlan): AttentionTensors {
   const group = p.numHeads / p.numKvHeads;
@@ -380,8 +356,9 @@ function gpuDecode(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorag
     p.seqQ, p.headDim, group, p.numKvHeads, bk, tilesPerChunk, nChunks, p.causal ? 1 : 0,
     p.window, p.sinks, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS, rows, p.lse ? 1 : 0, lanes,
   ]);
-  const partial = be.pipeline('attention_decode', decodeShader, {}, 'partial');
-  const merge = be.pipeline('attention_decode', decodeShader, {}, 'merge');
+  const mod = attentionModule('decode', p.headDim);
+  const partial = be.pipeline(mod.name, mod.code, {}, 'partial');
+  const merge = be.pipeline(mod.name, mod.code, {}, 'merge');
   const enc = be.device.createCommandEncoder();
   encodePass(be, enc, partial, [[0, q.buffer], [1, k.buffer], [2, v.buffer], [3, pos.buffer], [4, meta.buffer],
     [5, po.buffer], [6, pml.buffer], [7, params]], [nChunks, p.numKvHeads, Math.ceil(rows / bq)]);

@@ -403,6 +403,9 @@ export const attentionCases: Case[] = [
       await expectError(() => rt.attention(q, k, v, { ...ok, window: -1 }), pc.ArgumentError, 'negative window');
       await expectError(() => rt.attention(q, k, v, { ...ok, scale: NaN }), pc.ArgumentError, 'NaN scale');
       await expectError(() => rt.attention(q, k, v, undefined as unknown as typeof ok), pc.ArgumentError, 'missing options');
+      const unknown = await expectError(() => rt.attention(q, k, v, { ...ok, casual: true } as never), pc.ArgumentError, 'unknown option');
+      check(/"casual"/.test(unknown.message), `the message should name the unknown option: ${unknown.message}`);
+      await expectError(() => rt.attention(rt.tensor(q), k, v, { ...ok, windowSize: 4 } as never), pc.ArgumentError, 'unknown option (tensor call)');
       const e = await expectError(() => rt.attention(q, k, new Float32Array(7), ok), pc.ShapeError, 'message');
       check(/expected 320/.test(e.message), `message should name the expected length: ${e.message}`);
 
@@ -415,6 +418,10 @@ export const attentionCases: Case[] = [
       await expectError(() => rt.decode(q, cache, { numHeads: 4, headDim: 64 }), pc.ShapeError, 'decode headDim mismatch');
       await expectError(() => rt.decode(q.subarray(4), cache, { numHeads: 4 }), pc.ShapeError, 'decode q length');
       await expectError(() => rt.decode(q, {} as never, { numHeads: 4 }), pc.ArgumentError, 'decode without a cache');
+      const du = await expectError(() => rt.decode(q, cache, { numHeads: 4, numKvHeads: 2 } as never), pc.ArgumentError, 'decode: unknown option');
+      check(/"numKvHeads"/.test(du.message), `the message should name the unknown option: ${du.message}`);
+      const cu = await expectError(() => rt.createKVCache({ numKvHeads: 2, headDim: D, capacty: 8 } as never), pc.ArgumentError, 'KV cache: unknown option');
+      check(/"capacty"/.test(cu.message), `the message should name the unknown option: ${cu.message}`);
       await expectError(() => cache.compact([[0, 1]]), pc.ShapeError, 'keep lists for the wrong number of heads');
       await expectError(() => cache.compact([[0, 5], [1]]), pc.ArgumentError, 'keep index out of range');
       await expectError(() => cache.compact([[0, -1], [1]]), pc.ArgumentError, 'negative keep index');

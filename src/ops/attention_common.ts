@@ -1,0 +1,81 @@
+// What the attention op and the KV cache share: limits, headDim and option-name checks, the WGSL
+// modules (one per element width) and the pass encoder. Both src/ops/attention.ts and
+// src/kvcache.ts import this module; it imports neither, so the graph has no cycle.
+import tileShader from '../../shaders/attention_tile.wgsl';
+import prefillMain from '../../shaders/attention_prefill.wgsl';
+import decodeMain from '../../shaders/attention_decode.wgsl';
+import { ArgumentError } from '../errors.js';
+import type { WebGpuBackend } from '../backends/webgpu.js';
+import { checkInt } from '../validate.js';
+
+/** Largest position, window or sink count (positions are i32 in the kernels). */
+export const MAX_POSITION = 2 ** 30;
+
+/** Largest headDim of attention and of the KV cache. */
+export const MAX_HEAD_DIM = 256;
+
+/** Validates headDim: a multiple of 4 in 4..256. */
+export function checkHeadDim(op: string, d: unknown): number {
+  const hd = checkInt(op, 'headDim', d);
+  if (hd % 4 !== 0 || hd > MAX_HEAD_DIM) {
+    throw new ArgumentError(`${op}: headDim must be a multiple of 4 between 4 and ${MAX_HEAD_DIM}, got ${hd}`);
+  }
+  return hd;
+}
+
+/**
+ * Throws an ArgumentError naming the first own key of `o` that is not in `known`: a misspelt or
+ * unsupported option is an error, never silently ignored.
+ */
+export function checkOptionNames(op: string, o: object, known: readonly string[]): void {
+  for (const key of Object.keys(o)) {
+    if (!known.includes(key)) {
+      throw new ArgumentError(`${op}: unknown option ${JSON.stringify(key)}; the options are ${known.join(', ')}`);
+    }
+  }
+}
+
+/**
+ * WGSL that fixes the element type of the q / k / v / output buffers: `vec4<f32>` when headDim is a
+ * multiple of 4 (the fast path: one load per four values), `f32` otherwise (the general path: rows
+ * of any length, read into zero-padded vec4 tiles).
+ */
+function elementPrelude(vec4: boolean): string {
+  return vec4
+    ? 'alias E = vec4<f32>;\nconst EW: u32 = 4u;\nfn asE(x: vec4<f32>) -> E { return x; }\n'
+    : 'alias E = f32;\nconst EW: u32 = 1u;\nfn asE(x: vec4<f32>) -> E { return x.x; }\n';
+}
+
+/** A WGSL module: the name it is cached under and its source. */
+export interface ShaderModule {
+  name: string;
+  code: string;
+}
+
+const modules = new Map<string, ShaderModule>();
+
+/** The prefill or decode module (decode: partial, merge and the cache's gather) for this headDim. */
+export function attentionModule(kind: 'prefill' | 'decode', headDim: number): ShaderModule {
+  const vec4 = headDim % 4 === 0;
+  const name = `attention_${kind}${vec4 ? '' : '_any'}`;
+  let m = modules.get(name);
+  if (!m) {
+    m = { name, code: elementPrelude(vec4) + tileShader + (kind === 'prefill' ? prefillMain : decodeMain) };
+    modules.set(name, m);
+  }
+  return m;
+}
+
+/** Encodes one compute pass with explicit binding numbers. */
+export function encodePass(be: WebGpuBackend, enc: GPUCommandEncoder, pipeline: GPUComputePipeline,
+  entries: [number, GPUBuffer][], groups: [number, number, number]): void {
+  const bindGroup = be.device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: entries.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
+  });
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
+  pass.end();
+}
