@@ -7,6 +7,7 @@ import { checkMatmulLimits, matmulTensors, type MatmulOptions } from './ops/matm
 import { checkF32, checkInt, describe, promised } from './validate.js';
 import { attentionOp, decodeOp, type AttentionOptions, type AttentionResult, type DecodeOptions } from './ops/attention.js';
 import { KVCache, type KVCacheOptions } from './kvcache.js';
+import { ropeOp, type RopeOptions } from './ops/rope.js';
 
 /** Which backend to use: `'auto'` picks WebGPU only when it is expected to beat wasm. */
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
@@ -209,6 +210,19 @@ export class Runtime {
       run();
       return this.runArrays([a, b], (ts) => matmulTensors(this.impl, ts[0], ts[1], options));
     });
+  }
+
+  /**
+   * Rotary position embeddings on x `[batch][numHeads][seq][headDim]` (see RopeOptions): pairs
+   * (i, i + rotaryDim / 2), or (2i, 2i + 1) with `interleaved`, rotated by pos * theta^(-2i / rotaryDim)
+   * or by explicit cos/sin caches. A Float32Array resolves to a new Float32Array and bad input
+   * rejects; a Tensor returns a new Tensor of x's shape synchronously and bad input throws.
+   */
+  rope(x: Float32Array, options: RopeOptions): Promise<Float32Array>;
+  rope(x: Tensor, options: RopeOptions): Tensor;
+  rope(x: TensorInput, options: RopeOptions): Tensor | Promise<Float32Array>;
+  rope(x: TensorInput, options: RopeOptions): Tensor | Promise<Float32Array> {
+    return ropeOp(this.impl, x, options);
   }
 
   /**

@@ -1,6 +1,7 @@
 // Every conformance case, in one list. Add an op's cases here when the op lands.
 import { matmulCases } from './matmul.js';
 import { attentionCases } from './attention.js';
+import { ropeCases } from './rope.js';
 import { kvCases } from './kv.js';
 import { pcCases } from './pc.js';
 import { photoCases } from './photo.js';
@@ -12,4 +13,4 @@ export { Rng, CheckFailed, relErr } from './util.js';
 export { matmulRef } from './matmul.js';
 
 /** All cases, grouped by op in the order they run. */
-export const cases: Case[] = [...matmulCases, ...attentionCases, ...kvCases, ...pcCases, ...pcTrainCases, ...photoCases];
+export const cases: Case[] = [...matmulCases, ...attentionCases, ...ropeCases, ...kvCases, ...pcCases, ...pcTrainCases, ...photoCases];
