@@ -1,4 +1,6 @@
 // Batched f32 matmul: C[b] = op(A[b]) x op(B[b]), row-major.
+// Workgroup z is the output batch index; its offsets into A and B come from the batch dims in P
+// (numpy broadcasting: a dim with stride 0 repeats that operand's matrix).
 //
 // Each workgroup (WG_X x WG_Y invocations) computes a (4 WG_Y) x (4 WG_X) tile of C; each invocation
 // a 4 x 4 block held in registers. The default 16 x 16 gives 64 x 64 tiles; short A (few rows, as in
@@ -15,15 +17,19 @@ override VEC_B: bool = false;
 override WG_X: u32 = 16u;       // invocations along n (tile width 4 WG_X)
 override WG_Y: u32 = 16u;       // invocations along m (tile height 4 WG_Y)
 
+const MAX_RANK: u32 = 16u;
+
 struct Params {
   m: u32,
   k: u32,
   n: u32,
-  batch: u32,
-  strideA: u32, // elements between batch entries (0 = broadcast)
-  strideB: u32,
-  strideC: u32,
-  _pad: u32,
+  strideC: u32, // elements between output matrices
+  rank: u32,    // batch dims in `dims` (0: one product)
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+  // Batch dims, innermost first: (size, stride of A, stride of B, unused), strides in elements (0 = broadcast).
+  dims: array<vec4<u32>, MAX_RANK>,
 }
 
 // Buffers are allocated in multiples of 16 bytes, so vec4 views cover every element.
@@ -69,8 +75,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   let threads = WG_X * WG_Y;
   let m0 = wid.y * TM;
   let n0 = wid.x * TN;
-  let baseA = wid.z * P.strideA;
-  let baseB = wid.z * P.strideB;
+  var baseA = 0u;
+  var baseB = 0u;
+  var z = wid.z;
+  for (var d = 0u; d < P.rank; d++) {
+    let dim = P.dims[d];
+    let i = z % dim.x;
+    z = z / dim.x;
+    baseA += i * dim.y;
+    baseB += i * dim.z;
+  }
   var acc: array<vec4<f32>, 4>;
 
   for (var k0 = 0u; k0 < P.k; k0 += BK) {

@@ -4,10 +4,11 @@ import { WasmBackend, wasmSimdSupported } from './backends/wasm.js';
 import { WebGpuBackend, type AdapterSummary } from './backends/webgpu.js';
 import { Tensor, type BackendImpl } from './tensor.js';
 import { checkMatmulLimits, matmulTensors, type MatmulOptions } from './ops/matmul.js';
-import { checkF32, checkInt, describe, promised } from './validate.js';
+import { checkF32, checkInt, checkKeys, describe, promised } from './validate.js';
 import { attentionOp, decodeOp, type AttentionOptions, type AttentionResult, type DecodeOptions } from './ops/attention.js';
 import { KVCache, type KVCacheOptions } from './kvcache.js';
 import { ropeOp, type RopeOptions } from './ops/rope.js';
+import { rmsNormOp, type RmsNormOptions, type RmsNormResult } from './ops/rms_norm.js';
 
 /** Which backend to use: `'auto'` picks WebGPU only when it is expected to beat wasm. */
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
@@ -65,6 +66,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   if (options === null || typeof options !== 'object') {
     throw new ArgumentError(`createRuntime: options must be an object, got ${describe(options)}`);
   }
+  checkKeys('createRuntime', 'options', options, ['backend', 'powerPreference', 'poisonOutputs']);
   const choice = options.backend ?? 'auto';
   if (choice !== 'auto' && choice !== 'webgpu' && choice !== 'wasm') {
     throw new ArgumentError(`createRuntime: backend must be 'auto', 'webgpu' or 'wasm', got ${describe(choice)}`);
@@ -177,6 +179,8 @@ export class Runtime {
   tensor(data: Float32Array, shape?: readonly number[]): Tensor {
     checkF32('tensor', 'data', data);
     const s = shape ?? [data.length];
+    // tensor takes no options: an object in place of the shape names its keys as unknown options
+    if (s !== null && typeof s === 'object' && !Array.isArray(s)) checkKeys('tensor', 'the shape argument (tensor takes (data, shape?))', s, []);
     if (!Array.isArray(s)) throw new ArgumentError(`tensor: shape must be an array of integers, got ${describe(s)}`);
     let size = 1;
     s.forEach((d, i) => {
@@ -223,6 +227,20 @@ export class Runtime {
   rope(x: TensorInput, options: RopeOptions): Tensor | Promise<Float32Array>;
   rope(x: TensorInput, options: RopeOptions): Tensor | Promise<Float32Array> {
     return ropeOp(this.impl, x, options);
+  }
+
+  /**
+   * RMSNorm over the last dim: y = h / sqrt(mean(h^2) + eps) * weight per row, h = x or x + residual
+   * (then the result is `{ out, sum: h }`). Typed arrays resolve to Float32Arrays and bad input
+   * rejects; any Tensor among x, weight and residual returns Tensors synchronously and bad input throws.
+   */
+  rmsNorm(x: Float32Array, weight: Float32Array, options: RmsNormOptions & { residual: Float32Array }): Promise<RmsNormResult<Float32Array>>;
+  rmsNorm(x: Float32Array, weight: Float32Array, options: RmsNormOptions & { residual?: undefined }): Promise<Float32Array>;
+  rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions & { residual: TensorInput }): RmsNormResult<Tensor>;
+  rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions & { residual?: undefined }): Tensor;
+  rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions): unknown;
+  rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions): unknown {
+    return rmsNormOp(this.impl, x, weight, options);
   }
 
   /**

@@ -55,3 +55,30 @@ export function describe(v: unknown): string {
   if (typeof v === 'object') return `a ${(v as object).constructor?.name ?? 'object'}`;
   return typeof v;
 }
+
+/**
+ * Throws an ArgumentError naming the first own key of the options object `o` that is not in
+ * `known` (a misspelt option is never ignored). `what` says which object, e.g. 'options'.
+ */
+export function checkKeys(op: string, what: string, o: object, known: readonly string[]): void {
+  for (const key of Object.keys(o)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2);
+    throw new ArgumentError(
+      `${op}: unknown option ${JSON.stringify(key)} in ${what}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}${known.length ? `; known: ${known.join(', ')}` : ''}`,
+    );
+  }
+}
+
+/** Levenshtein distance of two short strings. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}

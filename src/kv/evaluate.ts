@@ -11,7 +11,8 @@ import type { KVDump } from './dump.js';
 import { methodPlan } from './plan.js';
 import * as api from './index.js';
 import { refScoreKV } from './reference.js';
-import { KV_METHODS, type KVMethod, type KVScores, type KVSelection } from './types.js';
+import { checkKeys, describe } from '../validate.js';
+import { KV_METHODS, KV_OPTION_KEYS, type KVMethod, type KVScores, type KVSelection } from './types.js';
 
 /** Options of `evaluateEviction`. */
 export interface EvaluateOptions {
@@ -145,6 +146,8 @@ export async function evaluateEviction(dump: KVDump, o: EvaluateOptions = {}): P
   if (dump === null || typeof dump !== 'object' || !Array.isArray(dump.layers) || dump.layers.length === 0) {
     throw new ArgumentError('evaluateEviction: dump must be a KVDump with at least one layer (see decodeKVDump / synthKV)');
   }
+  if (o === null || typeof o !== 'object') throw new ArgumentError(`evaluateEviction: options must be an object, got ${describe(o)}`);
+  checkKeys('evaluateEviction', 'options', o, KV_OPTION_KEYS.evaluate);
   const methods = o.methods ?? KV_METHODS;
   const budgets = o.budgets ?? [0.1, 0.2, 0.5];
   for (const b of budgets) if (typeof b !== 'number' || !(b >= 0 && b <= 1)) throw new ArgumentError(`evaluateEviction: budgets are kept fractions in [0, 1], got ${b}`);

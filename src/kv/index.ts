@@ -32,7 +32,8 @@ import { Runtime } from '../runtime.js';
 import { keyNorm, selectMask, valueNorm, windowPass } from './backend.js';
 import { allocationBudgets, methodPlan, perHeadKeep, planScore, protectByMassF32 } from './plan.js';
 import { refScoreKV, refSelectKV } from './reference.js';
-import type { KVMethod, KVScores, KVSelection, ScoreKVOptions, SelectKVOptions, KVAllocation, KVBudget } from './types.js';
+import { KV_OPTION_KEYS, type KVMethod, type KVScores, type KVSelection, type ScoreKVOptions, type SelectKVOptions, type KVAllocation, type KVBudget } from './types.js';
+import { checkKeys } from '../validate.js';
 
 export * from './types.js';
 export { keptPerHead, orderKey, profilePrefixKV, pyramidBudgets, prefixBudgets } from './plan.js';
@@ -195,16 +196,21 @@ export async function evictKV(rt: Runtime, method: KVMethod, layers: readonly Ev
   checkRuntime('evictKV', rt);
   if (!Array.isArray(layers) || layers.length === 0) throw new ArgumentError('evictKV: layers must be a non-empty array of per-layer inputs');
   if (o === null || typeof o !== 'object') throw new ArgumentError('evictKV: options { compression | keepTokens } are required');
+  checkKeys('evictKV', 'options', o, KV_OPTION_KEYS.evict);
+  layers.forEach((l, li) => {
+    if (l === null || typeof l !== 'object') throw new ArgumentError(`evictKV: layers[${li}] must be an object of scoreKV inputs`);
+    checkKeys('evictKV', `layers[${li}]`, l, KV_OPTION_KEYS.evictLayer);
+  });
   const def = defaultAllocation(method);
   const budget: KVBudget = o.compression !== undefined ? { compression: o.compression } : { keepTokens: o.keepTokens };
   const scores: KVScores[] = [];
   for (let li = 0; li < layers.length; li++) {
-    const l = layers[li];
+    const { cache, ...l } = layers[li];
     let k = l.k, v = l.v;
-    if (l.cache !== undefined) {
-      if (!(l.cache instanceof KVCache)) throw new ArgumentError(`evictKV: layers[${li}].cache must be a KVCache`);
+    if (cache !== undefined) {
+      if (!(cache instanceof KVCache)) throw new ArgumentError(`evictKV: layers[${li}].cache must be a KVCache`);
       if (k === undefined || (v === undefined && methodPlan(method).critical)) {
-        const c = await l.cache.read();
+        const c = await cache.read();
         const lens = [...c.lengths];
         if (lens.some((x) => x !== lens[0])) {
           throw new ShapeError(`evictKV: layers[${li}].cache is already compacted (lengths ${lens.join(', ')}); scoring needs a dense cache`);
@@ -254,6 +260,7 @@ export async function evictCache(rt: Runtime, method: KVMethod, cache: KVCache, 
   checkRuntime('evictCache', rt);
   if (!(cache instanceof KVCache)) throw new ArgumentError('evictCache: cache must be a KVCache');
   if (o === null || typeof o !== 'object') throw new ArgumentError('evictCache: options { numHeads, keepTokens | compression, q } are required');
+  checkKeys('evictCache', 'options', o, KV_OPTION_KEYS.evictCache);
   const hkv = cache.numKvHeads, d = cache.headDim;
   const hq = o.numHeads;
   if (typeof hq !== 'number' || !Number.isInteger(hq) || hq < 1 || hq % hkv !== 0) {

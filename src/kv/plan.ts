@@ -1,8 +1,8 @@
 // Validation and planning shared by the reference and the backends: method table, shapes, budgets,
 // the float-to-order key, per-layer budget allocation (per-head, AdaKV, PyramidKV, PrefixKV, global).
 import { ArgumentError, ShapeError, DTypeError } from '../errors.js';
-import { describe } from '../validate.js';
-import { KV_METHODS, type KVAllocation, type KVBudget, type KVMethod, type KVScores, type KVSelection, type ScoreKVOptions, type SelectKVOptions } from './types.js';
+import { checkKeys, describe } from '../validate.js';
+import { KV_METHODS, KV_OPTION_KEYS, type KVAllocation, type KVBudget, type KVMethod, type KVScores, type KVSelection, type ScoreKVOptions, type SelectKVOptions } from './types.js';
 
 /** How a method computes its scores. */
 export interface MethodPlan {
@@ -66,6 +66,8 @@ function f32(op: string, name: string, x: unknown): Float32Array {
 
 /** Tokens kept per head for a budget over N tokens; throws ArgumentError on a bad budget. */
 export function keptPerHead(op: string, n: number, b: KVBudget): number {
+  if (b === null || typeof b !== 'object') throw new ArgumentError(`${op}: the budget must be an object { compression } or { keepTokens }, got ${describe(b)}`);
+  checkKeys(op, 'the budget', b, KV_OPTION_KEYS.budget);
   const hasC = b.compression !== undefined, hasK = b.keepTokens !== undefined;
   if (hasC === hasK) throw new ArgumentError(`${op}: give exactly one of compression (fraction removed) or keepTokens`);
   if (hasC) {
@@ -82,11 +84,17 @@ export function keptPerHead(op: string, n: number, b: KVBudget): number {
   return k;
 }
 
+/** The budget fields of a larger options object (keptPerHead refuses other keys). */
+export function budgetOf(o: KVBudget): KVBudget {
+  return { compression: o.compression, keepTokens: o.keepTokens };
+}
+
 /** Validates scoreKV inputs; returns the sizes. Throws ShapeError / ArgumentError / DTypeError. */
 export function planScore(method: KVMethod, o: ScoreKVOptions): ScorePlan {
   const op = `scoreKV(${JSON.stringify(method)})`;
   const mp = methodPlan(method);
   if (o === null || typeof o !== 'object') throw new ArgumentError(`${op}: options { k, numHeads, numKvHeads, headDim, ... } are required`);
+  checkKeys(op, 'options', o, KV_OPTION_KEYS.score);
   const hq = posInt(op, 'numHeads', o.numHeads), hkv = posInt(op, 'numKvHeads', o.numKvHeads), d = posInt(op, 'headDim', o.headDim);
   if (hq % hkv !== 0) throw new ShapeError(`${op}: numHeads ${hq} is not a multiple of numKvHeads ${hkv}`);
   const k = f32(op, 'k', o.k);
@@ -129,7 +137,7 @@ export function planScore(method: KVMethod, o: ScoreKVOptions): ScorePlan {
     if (o.compression === undefined && o.keepTokens === undefined) {
       throw new ArgumentError(`${op}: needs the budget (compression or keepTokens) for its stage-1 protection cap`);
     }
-    protectCap = Math.max(0, keptPerHead(op, n, o) - w);
+    protectCap = Math.max(0, keptPerHead(op, n, budgetOf(o)) - w);
   }
   const rows = mp.rows === 'window' ? w : mp.rows === 'all' ? nq : mp.rows === 'last' ? 1 : 0;
   const cols = mp.kind === 'window' ? n - w : n;
@@ -186,6 +194,7 @@ function maxPinned(l: KVScores): number {
 export function allocationBudgets(layersIn: readonly KVScores[], o: SelectKVOptions): AllocationPlan {
   const op = 'selectKV';
   if (o === null || typeof o !== 'object') throw new ArgumentError(`${op}: options { compression | keepTokens, allocation } are required`);
+  checkKeys(op, 'options', o, KV_OPTION_KEYS.select);
   if (layersIn.length === 0) throw new ArgumentError(`${op}: no layers given`);
   const layers = layersIn.map((l, i) => checkScores(op, l, layersIn.length > 1 ? i : undefined));
   const alloc = o.allocation ?? 'per-head';
@@ -201,7 +210,7 @@ export function allocationBudgets(layersIn: readonly KVScores[], o: SelectKVOpti
   }
   const alpha = o.alpha === undefined ? 0 : o.alpha;
   if (typeof alpha !== 'number' || !(alpha >= 0 && alpha <= 1)) throw new ArgumentError(`${op}: alpha must be in [0, 1], got ${describe(o.alpha)}`);
-  const kept = layers.map((l) => keptPerHead(op, l.n, o));
+  const kept = layers.map((l) => keptPerHead(op, l.n, budgetOf(o)));
   switch (alloc) {
     case 'per-head':
       return { layers: kept.map((k) => ({ perHead: k, adaptive: false, floor: 0 })) };

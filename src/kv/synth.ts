@@ -6,6 +6,8 @@
  * checks and demos, not to rank methods.
  */
 import { ArgumentError } from '../errors.js';
+import { checkKeys, describe } from '../validate.js';
+import { KV_OPTION_KEYS } from './types.js';
 import { seededRandom } from '../random.js';
 import type { KVDump, KVDumpLayer } from './dump.js';
 
@@ -58,6 +60,8 @@ class Gen {
 
 /** Generates a synthetic dump (see the module doc). */
 export function synthKV(o: SynthKVOptions = {}): KVDump {
+  if (o === null || typeof o !== 'object') throw new ArgumentError(`synthKV: options must be an object, got ${describe(o)}`);
+  checkKeys('synthKV', 'options', o, KV_OPTION_KEYS.synth);
   const L = o.layers ?? 4, hq = o.numHeads ?? 8, hkv = o.numKvHeads ?? 2, d = o.headDim ?? 64;
   const n = o.n ?? 1024, T = o.future ?? 16, drift = o.drift ?? 0.3, D = o.dModel ?? 128;
   for (const [k, v] of Object.entries({ layers: L, numHeads: hq, numKvHeads: hkv, headDim: d, n, future: T })) {

@@ -25,6 +25,18 @@ export const KV_METHODS: readonly KVMethod[] = [
   'streamingllm', 'knorm',
 ];
 
+/** Option names of each options object, for the unknown-option check (a misspelt option is an ArgumentError). */
+export const KV_OPTION_KEYS = {
+  budget: ['compression', 'keepTokens'],
+  score: ['compression', 'keepTokens', 'q', 'k', 'v', 'wo', 'lse', 'numHeads', 'numKvHeads', 'headDim', 'window', 'kernel', 'sinks'],
+  select: ['compression', 'keepTokens', 'allocation', 'alpha', 'beta', 'layerRatios', 'runtime'],
+  evict: ['compression', 'keepTokens', 'allocation', 'alpha', 'beta', 'layerRatios', 'selectOnHost'],
+  evictLayer: ['q', 'k', 'v', 'wo', 'lse', 'numHeads', 'numKvHeads', 'headDim', 'window', 'kernel', 'sinks', 'cache'],
+  evictCache: ['compression', 'keepTokens', 'q', 'wo', 'numHeads', 'window', 'kernel', 'sinks', 'selectOnHost'],
+  evaluate: ['methods', 'budgets', 'runtime', 'window', 'kernel'],
+  synth: ['layers', 'numHeads', 'numKvHeads', 'headDim', 'n', 'future', 'drift', 'dModel', 'seed'],
+} as const;
+
 /** Budget: exactly one of `compression` (fraction removed) or `keepTokens` (tokens kept per KV head, pinned included). */
 export interface KVBudget {
   /** Fraction of tokens removed, in [0, 1] (kvpress convention: 0.8 keeps 20 %). Kept per head = floor(N (1 - r)). */

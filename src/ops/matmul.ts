@@ -1,10 +1,10 @@
 // matmul: validate, then dispatch to the wasm or WebGPU kernel.
 import shader from '../../shaders/matmul.wgsl';
-import { ShapeError, LimitError } from '../errors.js';
+import { ArgumentError, ShapeError, LimitError } from '../errors.js';
 import { Tensor, type BackendImpl } from '../tensor.js';
 import type { WasmBackend, WasmStorage } from '../backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
-import { checkBool, checkInt } from '../validate.js';
+import { checkBool, checkInt, checkKeys, describe } from '../validate.js';
 
 /** Options of `rt.matmul`. */
 export interface MatmulOptions {
@@ -18,45 +18,127 @@ export interface MatmulOptions {
   transposeA?: boolean;
   /** B is stored n x k (row-major) and used transposed. */
   transposeB?: boolean;
-  /** Number of independent products (default 1). An operand with one matrix is broadcast over the batch. */
+  /** Number of independent products (default 1). An operand with one matrix is broadcast over the batch. Not with batchA / batchB. */
   batch?: number;
+  /**
+   * Batch dims of A (A holds prod(batchA) matrices, row-major over these dims; default [] = one matrix).
+   * batchA and batchB broadcast against each other as in numpy (right-aligned, missing leading dims
+   * are 1, each pair equal or one of them 1); C has the broadcast batch shape. Dims may be 0.
+   */
+  batchA?: readonly number[];
+  /** Batch dims of B (default [] = one matrix); see batchA. */
+  batchB?: readonly number[];
 }
 
+const KNOWN = ['m', 'k', 'n', 'transposeA', 'transposeB', 'batch', 'batchA', 'batchB'] as const;
+
 interface Plan {
-  m: number; k: number; n: number; batch: number;
-  ta: boolean; tb: boolean;
-  strideA: number; strideB: number;
+  m: number; k: number; n: number; ta: boolean; tb: boolean;
+  /** Products computed (the output's batch count; 0 when a batch dim is 0). */
+  batch: number;
+  /** Shape of C: [...batch dims, m, n]. */
+  shape: number[];
+  /** The batch as merged dims, outermost first, with the element strides of A and B along each (0 = broadcast). */
+  dims: number[]; stridesA: number[]; stridesB: number[];
 }
 
 const OP = 'matmul';
+/** Most merged batch dims the WGSL kernel takes (each is >= 2, so any batch a dispatch allows fits). */
+const GPU_MAX_RANK = 16;
+
+const prod = (d: readonly number[]) => d.reduce((x, y) => x * y, 1);
+const dimsText = (d: readonly number[]) => `[${d.join(', ')}]`;
+
+function checkDims(name: string, v: unknown): number[] {
+  if (!Array.isArray(v)) throw new ArgumentError(`${OP}: ${name} must be an array of batch dims (non-negative integers), got ${describe(v)}`);
+  return v.map((d, i) => checkInt(OP, `${name}[${i}]`, d, 0));
+}
 
 /** Validates sizes against the inputs' lengths; returns the launch plan. */
 export function planMatmul(aLen: number, bLen: number, o: MatmulOptions): Plan {
   if (o === null || typeof o !== 'object') throw new ShapeError(`${OP}: options { m, k, n } are required`);
+  checkKeys(OP, 'options', o, KNOWN);
   const m = checkInt(OP, 'm', o.m), k = checkInt(OP, 'k', o.k), n = checkInt(OP, 'n', o.n);
-  const batch = o.batch === undefined ? 1 : checkInt(OP, 'batch', o.batch);
   const ta = checkBool(OP, 'transposeA', o.transposeA), tb = checkBool(OP, 'transposeB', o.transposeB);
   const shapeA = ta ? `${k}x${m}` : `${m}x${k}`;
   const shapeB = tb ? `${n}x${k}` : `${k}x${n}`;
-  const stride = (len: number, per: number, name: string, shape: string): number => {
-    if (len === per * batch) return per;
-    if (batch > 1 && len === per) return 0;
-    const want = batch > 1 ? `${per * batch} (batch ${batch} x ${shape}) or ${per} (one ${shape} broadcast)` : `${per} (${shape})`;
-    throw new ShapeError(`${OP}: ${name} has ${len} elements, expected ${want}`);
-  };
-  const strideA = stride(aLen, m * k, 'a', shapeA);
-  const strideB = stride(bLen, k * n, 'b', shapeB);
-  if (batch * m * n > 2 ** 31) throw new LimitError(`${OP}: output of ${batch * m * n} elements exceeds 2^31`);
-  return { m, k, n, batch, ta, tb, strideA, strideB };
+  const perA = m * k, perB = k * n;
+  let p: Plan;
+  if (o.batchA !== undefined || o.batchB !== undefined) {
+    if (o.batch !== undefined) throw new ArgumentError(`${OP}: give either batch or batchA / batchB, not both`);
+    const da = o.batchA === undefined ? [] : checkDims('batchA', o.batchA);
+    const db = o.batchB === undefined ? [] : checkDims('batchB', o.batchB);
+    const r = Math.max(da.length, db.length);
+    const pa = [...Array(r - da.length).fill(1), ...da], pb = [...Array(r - db.length).fill(1), ...db];
+    const out = pa.map((x, i) => {
+      const y = pb[i];
+      if (x !== y && x !== 1 && y !== 1) {
+        throw new ShapeError(`${OP}: batchA ${dimsText(da)} and batchB ${dimsText(db)} do not broadcast: dim ${i - r} is ${x} in A and ${y} in B (each pair must be equal or one of them 1)`);
+      }
+      return x === 1 ? y : x;
+    });
+    const want = (len: number, d: number[], per: number, name: string, shape: string) => {
+      if (len !== prod(d) * per) {
+        throw new ShapeError(`${OP}: ${name} has ${len} elements, expected ${prod(d) * per} (batch${name.toUpperCase()} ${dimsText(d)} x ${shape})`);
+      }
+    };
+    want(aLen, da, perA, 'a', shapeA);
+    want(bLen, db, perB, 'b', shapeB);
+    // Element strides of each operand along the broadcast dims (0 where it is broadcast), then merge
+    // neighbouring dims that step both operands evenly, so the kernels see as few dims as possible.
+    const dims: number[] = [], sa: number[] = [], sb: number[] = [];
+    let stepA = perA, stepB = perB;
+    const rev: [number, number, number][] = [];
+    for (let i = r - 1; i >= 0; i--) {
+      rev.push([out[i], pa[i] === 1 ? 0 : stepA, pb[i] === 1 ? 0 : stepB]);
+      stepA *= pa[i];
+      stepB *= pb[i];
+    }
+    for (let i = rev.length - 1; i >= 0; i--) {
+      const [d, x, y] = rev[i];
+      if (d === 1) continue;
+      const last = dims.length - 1;
+      // the previous (outer) dim merges into this one when it steps by this one's whole extent
+      if (last >= 0 && sa[last] === x * d && sb[last] === y * d) {
+        dims[last] *= d;
+        sa[last] = x;
+        sb[last] = y;
+      } else {
+        dims.push(d);
+        sa.push(x);
+        sb.push(y);
+      }
+    }
+    p = { m, k, n, ta, tb, batch: prod(out), shape: [...out, m, n], dims, stridesA: sa, stridesB: sb };
+  } else {
+    const batch = o.batch === undefined ? 1 : checkInt(OP, 'batch', o.batch);
+    const stride = (len: number, per: number, name: string, shape: string): number => {
+      if (len === per * batch) return per;
+      if (batch > 1 && len === per) return 0;
+      const want = batch > 1 ? `${per * batch} (batch ${batch} x ${shape}) or ${per} (one ${shape} broadcast)` : `${per} (${shape})`;
+      throw new ShapeError(`${OP}: ${name} has ${len} elements, expected ${want}`);
+    };
+    const strideA = stride(aLen, perA, 'a', shapeA);
+    const strideB = stride(bLen, perB, 'b', shapeB);
+    p = {
+      m, k, n, ta, tb, batch, shape: batch > 1 ? [batch, m, n] : [m, n],
+      dims: batch > 1 ? [batch] : [], stridesA: batch > 1 ? [strideA] : [], stridesB: batch > 1 ? [strideB] : [],
+    };
+  }
+  if (p.batch * m * n > 2 ** 31) throw new LimitError(`${OP}: output of ${p.batch * m * n} elements exceeds 2^31`);
+  // One B for a contiguous run of A's (stored m x k): the batch folds into the rows of one product.
+  if (!ta && p.batch > 0 && p.dims.length === 1 && p.stridesA[0] === perA && p.stridesB[0] === 0) {
+    p = { ...p, m: p.dims[0] * m, batch: 1, dims: [], stridesA: [], stridesB: [] };
+  }
+  return p;
 }
 
 /** Runs matmul on tensors already on the backend; returns the device-resident result. */
 export function matmulTensors(backend: BackendImpl, a: Tensor, b: Tensor, o: MatmulOptions): Tensor {
   const p = planMatmul(a.size, b.size, o);
   backend.check();
-  const shape = p.batch > 1 ? [p.batch, p.m, p.n] : [p.m, p.n];
-  if (backend.kind === 'wasm') return new Tensor(backend, wasmMatmul(backend, a.data() as WasmStorage, b.data() as WasmStorage, p), shape);
-  return new Tensor(backend, gpuMatmul(backend, a.data() as GpuStorage, b.data() as GpuStorage, p), shape);
+  if (backend.kind === 'wasm') return new Tensor(backend, wasmMatmul(backend, a.data() as WasmStorage, b.data() as WasmStorage, p), p.shape);
+  return new Tensor(backend, gpuMatmul(backend, a.data() as GpuStorage, b.data() as GpuStorage, p), p.shape);
 }
 
 /** Checks that buffers fit the backend before anything is allocated. */
@@ -67,17 +149,41 @@ export function checkMatmulLimits(backend: BackendImpl, aLen: number, bLen: numb
     backend.checkBindable(OP, 'b', bLen);
     backend.checkBindable(OP, 'c', p.batch * p.m * p.n);
     const maxGroups = backend.device.limits.maxComputeWorkgroupsPerDimension;
+    const z = prod(p.dims);
     const [wx, wy] = gpuTile(p.m);
     const gx = Math.ceil(p.n / (4 * wx)), gy = Math.ceil(p.m / (4 * wy));
-    if (gx > maxGroups || gy > maxGroups || p.batch > maxGroups) {
-      throw new LimitError(`${OP}: needs ${gx}x${gy}x${p.batch} workgroups, over this device's ${maxGroups} per dimension`);
+    if (gx > maxGroups || gy > maxGroups || z > maxGroups) {
+      throw new LimitError(`${OP}: needs ${gx}x${gy}x${z} workgroups, over this device's ${maxGroups} per dimension`);
     }
+    if (p.dims.length > GPU_MAX_RANK) throw new LimitError(`${OP}: ${p.dims.length} batch dims after merging, over the kernel's ${GPU_MAX_RANK}`);
   }
 }
 
 function wasmMatmul(be: WasmBackend, a: WasmStorage, b: WasmStorage, p: Plan): WasmStorage {
-  const c = be.allocF32(p.batch * p.m * p.n);
-  be.ex.matmulF32(a.ptr, b.ptr, c.ptr, p.m, p.k, p.n, p.ta ? 1 : 0, p.tb ? 1 : 0, p.batch, p.strideA, p.strideB, p.m * p.n);
+  const mn = p.m * p.n;
+  const c = be.allocF32(p.batch * mn);
+  if (p.batch === 0) return c;
+  const ta = p.ta ? 1 : 0, tb = p.tb ? 1 : 0;
+  const r = p.dims.length;
+  if (r <= 1) {
+    be.ex.matmulF32(a.ptr, b.ptr, c.ptr, p.m, p.k, p.n, ta, tb, r ? p.dims[0] : 1, r ? p.stridesA[0] : 0, r ? p.stridesB[0] : 0, mn);
+    return c;
+  }
+  // The kernel walks the innermost dim with its strides; the outer dims are walked here.
+  const inner = p.dims[r - 1], idx = new Array<number>(r - 1).fill(0);
+  let offA = 0, offB = 0;
+  for (let o = 0, count = p.batch / inner; o < count; o++) {
+    be.ex.matmulF32(a.ptr + offA * 4, b.ptr + offB * 4, c.ptr + o * inner * mn * 4, p.m, p.k, p.n, ta, tb,
+      inner, p.stridesA[r - 1], p.stridesB[r - 1], mn);
+    for (let d = r - 2; d >= 0; d--) {
+      offA += p.stridesA[d];
+      offB += p.stridesB[d];
+      if (++idx[d] < p.dims[d]) break;
+      offA -= idx[d] * p.stridesA[d];
+      offB -= idx[d] * p.stridesB[d];
+      idx[d] = 0;
+    }
+  }
   return c;
 }
 
@@ -88,6 +194,7 @@ function gpuTile(m: number): [number, number] {
 
 function gpuMatmul(be: WebGpuBackend, a: GpuStorage, b: GpuStorage, p: Plan): GpuStorage {
   const c = be.alloc(p.batch * p.m * p.n);
+  if (p.batch === 0) return c;
   // vec4 loads along a stored matrix's rows when its row length is a multiple of 4.
   const rowA = p.ta ? p.m : p.k, rowB = p.tb ? p.k : p.n;
   const [wx, wy] = gpuTile(p.m);
@@ -95,8 +202,12 @@ function gpuMatmul(be: WebGpuBackend, a: GpuStorage, b: GpuStorage, p: Plan): Gp
     TRANS_A: p.ta ? 1 : 0, TRANS_B: p.tb ? 1 : 0, VEC_A: rowA % 4 === 0 ? 1 : 0, VEC_B: rowB % 4 === 0 ? 1 : 0,
     WG_X: wx, WG_Y: wy,
   });
-  const params = be.uniform([p.m, p.k, p.n, p.batch, p.strideA, p.strideB, p.m * p.n, 0]);
-  be.dispatch(pipeline, [a.buffer, b.buffer, c.buffer, params], [Math.ceil(p.n / (4 * wx)), Math.ceil(p.m / (4 * wy)), p.batch]);
+  // Params: m, k, n, strideC, rank, 3 x pad, then per batch dim, innermost first: (size, strideA, strideB, 0).
+  const u = new Array<number>(8 + 4 * GPU_MAX_RANK).fill(0);
+  u.splice(0, 5, p.m, p.k, p.n, p.m * p.n, p.dims.length);
+  for (let i = 0, d = p.dims.length - 1; d >= 0; d--, i++) u.splice(8 + 4 * i, 3, p.dims[d], p.stridesA[d], p.stridesB[d]);
+  const params = be.uniform(u);
+  be.dispatch(pipeline, [a.buffer, b.buffer, c.buffer, params], [Math.ceil(p.n / (4 * wx)), Math.ceil(p.m / (4 * wy)), prod(p.dims)]);
   params.destroy();
   return c;
 }
