@@ -14,6 +14,7 @@ export function free(ptr: usize): void {
 export { matmulF32 } from "./matmul";
 export { attentionF32, attentionScratchBytes } from "./attention";
 export { ropeF32 } from "./rope";
+export { rmsNormF32 } from "./rms_norm";
 export * from "./pc";
 export { kvWindowScores, kvValueNorm, kvKeyNorm, kvSelect } from "./kv";
 export * from "./photo";

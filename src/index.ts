@@ -17,6 +17,7 @@ export { Tensor } from './tensor.js';
 export type { MatmulOptions } from './ops/matmul.js';
 export type { AttentionOptions, DecodeOptions, AttentionResult } from './ops/attention.js';
 export type { RopeOptions } from './ops/rope.js';
+export type { RmsNormOptions, RmsNormResult } from './ops/rms_norm.js';
 export { KVCache } from './kvcache.js';
 export type { KVCacheOptions, KVCacheContents } from './kvcache.js';
 export { setGpuProvider, summarizeAdapter } from './backends/webgpu.js';

@@ -8,6 +8,7 @@ import { checkF32, checkInt, checkKeys, describe, promised } from './validate.js
 import { attentionOp, decodeOp, type AttentionOptions, type AttentionResult, type DecodeOptions } from './ops/attention.js';
 import { KVCache, type KVCacheOptions } from './kvcache.js';
 import { ropeOp, type RopeOptions } from './ops/rope.js';
+import { rmsNormOp, type RmsNormOptions, type RmsNormResult } from './ops/rms_norm.js';
 
 /** Which backend to use: `'auto'` picks WebGPU only when it is expected to beat wasm. */
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
@@ -226,6 +227,20 @@ export class Runtime {
   rope(x: TensorInput, options: RopeOptions): Tensor | Promise<Float32Array>;
   rope(x: TensorInput, options: RopeOptions): Tensor | Promise<Float32Array> {
     return ropeOp(this.impl, x, options);
+  }
+
+  /**
+   * RMSNorm over the last dim: y = h / sqrt(mean(h^2) + eps) * weight per row, h = x or x + residual
+   * (then the result is `{ out, sum: h }`). Typed arrays resolve to Float32Arrays and bad input
+   * rejects; any Tensor among x, weight and residual returns Tensors synchronously and bad input throws.
+   */
+  rmsNorm(x: Float32Array, weight: Float32Array, options: RmsNormOptions & { residual: Float32Array }): Promise<RmsNormResult<Float32Array>>;
+  rmsNorm(x: Float32Array, weight: Float32Array, options: RmsNormOptions & { residual?: undefined }): Promise<Float32Array>;
+  rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions & { residual: TensorInput }): RmsNormResult<Tensor>;
+  rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions & { residual?: undefined }): Tensor;
+  rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions): unknown;
+  rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions): unknown {
+    return rmsNormOp(this.impl, x, weight, options);
   }
 
   /**

@@ -2,6 +2,7 @@
 import { matmulCases } from './matmul.js';
 import { attentionCases } from './attention.js';
 import { ropeCases } from './rope.js';
+import { rmsNormCases } from './rms_norm.js';
 import { kvCases } from './kv.js';
 import { pcCases } from './pc.js';
 import { photoCases } from './photo.js';
@@ -13,4 +14,4 @@ export { Rng, CheckFailed, relErr } from './util.js';
 export { matmulRef } from './matmul.js';
 
 /** All cases, grouped by op in the order they run. */
-export const cases: Case[] = [...matmulCases, ...attentionCases, ...ropeCases, ...kvCases, ...pcCases, ...pcTrainCases, ...photoCases];
+export const cases: Case[] = [...matmulCases, ...attentionCases, ...ropeCases, ...rmsNormCases, ...kvCases, ...pcCases, ...pcTrainCases, ...photoCases];
