@@ -4,7 +4,7 @@ import { ArgumentError, DTypeError, LimitError, ShapeError } from '../errors.js'
 import { Tensor, type BackendImpl } from '../tensor.js';
 import type { WasmBackend, WasmStorage } from '../backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
-import { checkInt, describe, promised } from '../validate.js';
+import { checkInt, checkKeys, describe, promised } from '../validate.js';
 
 /**
  * Options of `rt.rmsNorm(x, weight, options)`: x is `[rows][cols]` f32 (row-major), weight `[cols]`,
@@ -42,13 +42,13 @@ export interface RmsNormPlan {
 }
 
 const OP = 'rmsNorm';
-const KEYS = new Set(['rows', 'cols', 'eps', 'residual']);
+const KEYS = ['rows', 'cols', 'eps', 'residual'];
 
 /** Validates the options against the inputs' lengths (resLen: the residual's, or -1 when absent). */
 export function planRmsNorm(xLen: number, wLen: number, resLen: number, options: RmsNormOptions): RmsNormPlan {
   if (options === null || typeof options !== 'object') throw new ArgumentError(`${OP}: an options object { rows, cols } is required`);
   const o = options as unknown as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!KEYS.has(k)) throw new ArgumentError(`${OP}: unknown option "${k}"`);
+  checkKeys(OP, 'options', o, KEYS);
   const rows = checkInt(OP, 'rows', o.rows), cols = checkInt(OP, 'cols', o.cols);
   let eps = 1e-6;
   if (o.eps !== undefined) {

@@ -10,7 +10,7 @@ import { ArgumentError, DTypeError, LimitError, ShapeError } from '../errors.js'
 import { Tensor, type BackendImpl } from '../tensor.js';
 import type { WasmBackend, WasmStorage } from '../backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
-import { checkBool, checkInt, describe, promised } from '../validate.js';
+import { checkBool, checkInt, checkKeys, describe, promised } from '../validate.js';
 
 /**
  * Options of `rt.rope(x, options)`. x (and the result) is `[batch][numHeads][seq][headDim]`, f32.
@@ -56,7 +56,7 @@ export interface RopePlan {
 }
 
 const OP = 'rope';
-const KEYS = new Set(['numHeads', 'headDim', 'seq', 'batch', 'positions', 'offset', 'theta', 'rotaryDim', 'interleaved', 'cos', 'sin']);
+const KEYS = ['numHeads', 'headDim', 'seq', 'batch', 'positions', 'offset', 'theta', 'rotaryDim', 'interleaved', 'cos', 'sin'];
 /** Largest position (positions are i32). */
 const MAX_POSITION = 2 ** 31 - 1;
 
@@ -83,7 +83,7 @@ function readPositions(p: unknown, count: number): Int32Array {
 export function planRope(xLen: number, options: RopeOptions): RopePlan {
   if (options === null || typeof options !== 'object') throw new ArgumentError(`${OP}: an options object { numHeads, headDim, seq } is required`);
   const o = options as unknown as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!KEYS.has(k)) throw new ArgumentError(`${OP}: unknown option "${k}"`);
+  checkKeys(OP, 'options', o, KEYS);
   const numHeads = checkInt(OP, 'numHeads', o.numHeads), headDim = checkInt(OP, 'headDim', o.headDim);
   const seq = checkInt(OP, 'seq', o.seq);
   const batch = o.batch === undefined ? 1 : checkInt(OP, 'batch', o.batch);
