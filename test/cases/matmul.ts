@@ -1,6 +1,7 @@
 // matmul conformance: odd shapes, transposes, batch and broadcast, device-resident chaining,
 // and one case per validation rule. References are computed in f64.
-import { check, checkClose, expectError, type Case, type CaseContext } from './util.js';
+import type { RuntimeOptions as PcRuntimeOptions } from '../../src/index.js';
+import { check, CheckFailed, checkClose, expectError, type Case, type CaseContext } from './util.js';
 
 /** f64 reference of op(A) x op(B) for one batch entry. */
 export function matmulRef(a: Float32Array, b: Float32Array, m: number, k: number, n: number,
@@ -20,6 +21,97 @@ export function matmulRef(a: Float32Array, b: Float32Array, m: number, k: number
 }
 
 const TOL = 1e-5;
+
+/**
+ * f64 reference of a broadcast batched product, written from the numpy rule (not from pcpress's
+ * merged strides): each output batch index is unravelled over the broadcast shape and each
+ * operand's index re-ravelled over its own dims, with a size-1 (or missing) dim read at 0.
+ */
+export function matmulBroadcastRef(a: Float32Array, b: Float32Array, m: number, k: number, n: number,
+  batchA: readonly number[], batchB: readonly number[], ta = false, tb = false): { out: Float64Array; shape: number[] } {
+  const r = Math.max(batchA.length, batchB.length);
+  const pa = [...Array(r - batchA.length).fill(1), ...batchA], pb = [...Array(r - batchB.length).fill(1), ...batchB];
+  const shape = pa.map((x, i) => (x === 1 ? pb[i] : x));
+  const total = shape.reduce((x, y) => x * y, 1);
+  const out = new Float64Array(total * m * n);
+  for (let z = 0; z < total; z++) {
+    let rem = z, ia = 0, ib = 0, mulA = 1, mulB = 1;
+    for (let d = r - 1; d >= 0; d--) {
+      const idx = rem % shape[d];
+      rem = Math.floor(rem / shape[d]);
+      if (pa[d] !== 1) ia += idx * mulA;
+      if (pb[d] !== 1) ib += idx * mulB;
+      mulA *= pa[d];
+      mulB *= pb[d];
+    }
+    const oa = ia * m * k, ob = ib * k * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += a[oa + (ta ? p * m + i : i * k + p)] * b[ob + (tb ? j * k + p : p * n + j)];
+        out[(z * m + i) * n + j] = s;
+      }
+    }
+  }
+  return { out, shape: [...shape, m, n] };
+}
+
+/** A batchA / batchB product on fresh random inputs, as typed arrays and as Tensors (result shape checked). */
+function broadcastCase(m: number, k: number, n: number, batchA: number[], batchB: number[], ta = false, tb = false): Case {
+  const tag = `${m}x${k}x${n} batchA [${batchA}] batchB [${batchB}]${ta ? ' tA' : ''}${tb ? ' tB' : ''}`;
+  return {
+    op: 'matmul',
+    name: `broadcast ${tag}`,
+    async run({ rt, rng, pc }: CaseContext) {
+      await checkBroadcast(rt, rng, pc, m, k, n, batchA, batchB, ta, tb, tag);
+    },
+  };
+}
+
+async function checkBroadcast(rt: CaseContext['rt'], rng: CaseContext['rng'], pc: CaseContext['pc'], m: number, k: number, n: number,
+  batchA: number[], batchB: number[], ta: boolean, tb: boolean, tag: string): Promise<void> {
+  const size = (d: number[]) => d.reduce((x, y) => x * y, 1);
+  const a = rng.f32(size(batchA) * m * k), b = rng.f32(size(batchB) * k * n);
+  const ref = matmulBroadcastRef(a, b, m, k, n, batchA, batchB, ta, tb);
+  const opts = { m, k, n, batchA, batchB, transposeA: ta, transposeB: tb };
+  const c = await rt.matmul(a, b, opts);
+  check(c instanceof Float32Array, `${tag}: result is not a Float32Array`);
+  checkClose(c, ref.out, TOL, tag);
+  const ta_ = rt.tensor(a), tb_ = rt.tensor(b);
+  const t = rt.matmul(ta_, tb_, opts);
+  check(t instanceof pc.Tensor, `${tag}: Tensor inputs must give a Tensor`);
+  check(t.shape.join() === ref.shape.join(), `${tag}: Tensor shape [${t.shape}], expected [${ref.shape}]`);
+  checkClose(await t.read(), ref.out, TOL, `${tag} (tensors)`);
+  for (const x of [ta_, tb_, t]) x.dispose();
+}
+
+/** Expects `fn()` to return a Promise that rejects with `cls` (it must not throw synchronously). */
+async function expectRejects(fn: () => unknown, cls: new (...a: never[]) => Error, what: string): Promise<Error> {
+  let r: unknown;
+  try {
+    r = fn();
+  } catch (e) {
+    throw new CheckFailed(`${what}: threw synchronously (${(e as Error)?.name}) instead of returning a rejected Promise`);
+  }
+  check(r instanceof Promise, `${what}: did not return a Promise`);
+  return expectError(() => r, cls, what);
+}
+
+/** Expects `fn()` to throw `cls` synchronously (Tensor calls). */
+function expectThrows(fn: () => unknown, cls: new (...a: never[]) => Error, what: string): Error {
+  try {
+    fn();
+  } catch (e) {
+    check(e instanceof cls, `${what}: expected ${cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`);
+    return e as Error;
+  }
+  throw new CheckFailed(`${what}: expected ${cls.name}, nothing was thrown`);
+}
+
+/** The error message must name the misspelt option. */
+function names(e: Error, option: string, what: string): void {
+  check(e.message.includes(`"${option}"`), `${what}: the message should name "${option}": ${e.message}`);
+}
 
 /**
  * A product on fresh random inputs, uniform in [-1, 1). With `positive` the inputs are in [0, 1): a single
@@ -123,6 +215,97 @@ export const matmulCases: Case[] = [
       // The shape error message must say what was expected.
       const e = await expectError(() => rt.matmul(a, new Float32Array(11), ok), pc.ShapeError, 'message');
       check(/expected 12/.test(e.message), `message should name the expected length: ${e.message}`);
+    },
+  },
+  broadcastCase(7, 9, 5, [3, 1, 5], [4, 1]), // -> [3, 4, 5]
+  broadcastCase(7, 9, 5, [3, 1, 5], [4, 1], true, true),
+  broadcastCase(13, 6, 11, [2], [3, 1], false, true), // -> [3, 2]
+  broadcastCase(5, 17, 3, [], [2, 3], true, false), // one A for every B
+  broadcastCase(9, 4, 21, [4, 3], []), // one B: the batch folds into A's rows
+  broadcastCase(9, 4, 21, [4, 3], [], true, false), // one B with A transposed: no folding
+  broadcastCase(6, 10, 7, [1, 1, 3], [3]), // leading 1-dims in A
+  broadcastCase(3, 5, 9, [1], [1]), // all 1: output batch shape [1]
+  broadcastCase(3, 5, 4, [2, 1, 2, 1, 2, 1], [1, 2, 1, 2, 1, 2], true, true), // six dims that do not merge: 64 products
+  broadcastCase(19, 33, 70, [2, 3], [2, 3]), // equal batches merge to one dim
+  broadcastCase(8, 7, 6, [2, 3], [1, 3]), // A's dims would merge, B's do not
+  broadcastCase(8, 7, 6, [4, 1], [4, 5], false, true), // B's dims would merge, A's do not
+  broadcastCase(1, 40, 1, [5, 1], [1, 6]), // dot products broadcast to [5, 6]
+  broadcastCase(130, 20, 68, [1, 2], [3, 1], false, true), // 64 x 64 GPU tiles, several per product
+  {
+    op: 'matmul',
+    name: 'broadcast random batch dims, shapes and transposes',
+    async run({ rt, rng, pc }) {
+      for (let t = 0; t < 3; t++) {
+        const r = rng.int(0, 4), out = Array.from({ length: r }, () => rng.int(1, 4));
+        // each operand keeps a random suffix of the dims, with some dims set to 1
+        const pick = () => out.slice(rng.int(0, r)).map((d) => (rng.next() < 0.3 ? 1 : d));
+        const m = rng.int(1, 40), k = rng.int(1, 40), n = rng.int(1, 40);
+        const ta = rng.next() < 0.5, tb = rng.next() < 0.5, batchA = pick(), batchB = pick();
+        await checkBroadcast(rt, rng, pc, m, k, n, batchA, batchB, ta, tb, `${m}x${k}x${n} batchA [${batchA}] batchB [${batchB}]${ta ? ' tA' : ''}${tb ? ' tB' : ''}`);
+      }
+    },
+  },
+  {
+    op: 'matmul',
+    name: 'broadcast with a 0-size batch dim gives an empty result of the broadcast shape',
+    async run({ rt, pc }) {
+      const m = 3, k = 5, n = 2;
+      for (const [batchA, batchB, shape] of [[[0, 3], [1, 3], '0,3'], [[0], [], '0'], [[2, 1], [0], '2,0'], [[0], [0], '0']] as const) {
+        const a = new Float32Array((batchA as readonly number[]).reduce((x, y) => x * y, 1) * m * k);
+        const b = new Float32Array((batchB as readonly number[]).reduce((x, y) => x * y, 1) * k * n);
+        const c = await rt.matmul(a, b, { m, k, n, batchA, batchB });
+        check(c instanceof Float32Array && c.length === 0, `[${batchA}] x [${batchB}]: ${c.length} values, expected none`);
+        const ta = rt.tensor(a), t = rt.matmul(ta, b, { m, k, n, batchA, batchB });
+        check(t.shape.join() === `${shape},${m},${n}` && t.size === 0 && (await t.read()).length === 0, `[${batchA}] x [${batchB}]: Tensor shape [${t.shape}]`);
+        ta.dispose();
+        t.dispose();
+      }
+      await expectRejects(() => rt.matmul(new Float32Array(0), new Float32Array(3 * k * n), { m, k, n, batchA: [0], batchB: [3] }), pc.ShapeError, '0 against 3');
+    },
+  },
+  {
+    op: 'matmul',
+    name: 'batchA / batchB typed errors: both batch forms, incompatible dims, wrong lengths, bad dims',
+    async run({ rt, pc }) {
+      const m = 2, k = 3, n = 4, a = new Float32Array(6 * m * k), b = new Float32Array(3 * k * n);
+      const ok = { m, k, n, batchA: [2, 3], batchB: [3] };
+      check((await rt.matmul(a, b, ok)).length === 6 * m * n, 'the valid call');
+      const both = await expectRejects(() => rt.matmul(a, b, { ...ok, batch: 6 }), pc.ArgumentError, 'batch with batchA / batchB');
+      check(/batch/.test(both.message), `message: ${both.message}`);
+      await expectRejects(() => rt.matmul(a, b, { m, k, n, batch: 3, batchB: [3] }), pc.ArgumentError, 'batch with batchB only');
+      const inc = await expectRejects(() => rt.matmul(a, new Float32Array(2 * k * n), { ...ok, batchB: [2] }), pc.ShapeError, '[2, 3] vs [2]');
+      check(/broadcast/.test(inc.message), `message should say the dims do not broadcast: ${inc.message}`);
+      await expectRejects(() => rt.matmul(new Float32Array(4 * 3 * m * k), new Float32Array(2 * k * n), { m, k, n, batchA: [4, 3], batchB: [2, 1] }), pc.ShapeError, '[4, 3] vs [2, 1]');
+      const len = await expectRejects(() => rt.matmul(a.subarray(1), b, ok), pc.ShapeError, 'a one short');
+      check(/expected 36/.test(len.message), `message should name the expected length: ${len.message}`);
+      await expectRejects(() => rt.matmul(a, b.subarray(0, k * n), ok), pc.ShapeError, 'b holds one matrix, batchB says 3');
+      await expectRejects(() => rt.matmul(a, b, { m, k, n, batchA: [2, 3] }), pc.ShapeError, 'batchB omitted means one B matrix');
+      await expectRejects(() => rt.matmul(a, b, { ...ok, batchA: 6 as unknown as number[] }), pc.ArgumentError, 'batchA not an array');
+      await expectRejects(() => rt.matmul(a, b, { ...ok, batchA: [2, -3] }), pc.ArgumentError, 'negative dim');
+      await expectRejects(() => rt.matmul(a, b, { ...ok, batchA: [2, 1.5] }), pc.ArgumentError, 'fractional dim');
+      const t = rt.tensor(a);
+      expectThrows(() => rt.matmul(t, b, { ...ok, batchB: [4] }), pc.ShapeError, 'Tensor call, incompatible dims');
+      expectThrows(() => rt.matmul(t, b, { ...ok, batch: 6 }), pc.ArgumentError, 'Tensor call, both batch forms');
+      t.dispose();
+      // Over the output limit through broadcasting alone (inputs are tiny).
+      await expectRejects(() => rt.matmul(new Float32Array(65536), new Float32Array(65536), { m: 1, k: 1, n: 1, batchA: [65536, 1], batchB: [65536] }), pc.LimitError, 'output over 2^31');
+    },
+  },
+  {
+    op: 'matmul',
+    name: 'unknown option names are an ArgumentError naming them (matmul, tensor, createRuntime)',
+    async run({ rt, pc }) {
+      const a = new Float32Array(6), b = new Float32Array(12), ok = { m: 2, k: 3, n: 4 };
+      const bad = (extra: Record<string, unknown>) => ({ ...ok, ...extra }) as unknown as { m: number; k: number; n: number };
+      names(await expectRejects(() => rt.matmul(a, b, bad({ transposeB2: true })), pc.ArgumentError, 'matmul transposeB2'), 'transposeB2', 'matmul');
+      names(await expectRejects(() => rt.matmul(a, b, bad({ batchs: [1] })), pc.ArgumentError, 'matmul batchs'), 'batchs', 'matmul');
+      names(await expectRejects(() => rt.matmul(a, b, bad({ transposea: false })), pc.ArgumentError, 'matmul transposea'), 'transposea', 'matmul');
+      const t = rt.tensor(a);
+      names(expectThrows(() => rt.matmul(t, b, bad({ batch_a: [1] })), pc.ArgumentError, 'matmul (Tensor) batch_a'), 'batch_a', 'matmul (Tensor)');
+      t.dispose();
+      names(expectThrows(() => rt.tensor(a, { shape: [2, 3] } as unknown as number[]), pc.ArgumentError, 'tensor options object'), 'shape', 'tensor');
+      names(await expectRejects(() => pc.createRuntime({ backend: 'wasm', poisonOutput: true } as unknown as PcRuntimeOptions), pc.ArgumentError, 'createRuntime poisonOutput'), 'poisonOutput', 'createRuntime');
+      names(await expectRejects(() => pc.createRuntime({ backnd: 'wasm' } as unknown as PcRuntimeOptions), pc.ArgumentError, 'createRuntime backnd'), 'backnd', 'createRuntime');
     },
   },
 ];
