@@ -64,13 +64,21 @@ export function planRmsNorm(xLen: number, wLen: number, resLen: number, options:
   return { rows, cols, eps, residual: resLen >= 0 };
 }
 
+/** WebGPU invocations per row: a power of two (1..256) giving each about 32 elements to sum. */
+function threadsPerRow(cols: number): number {
+  let t = 1;
+  while (t < 256 && t * 32 < cols) t *= 2;
+  return t;
+}
+
 /** Checks sizes against the backend before anything is allocated. */
 export function checkRmsNormLimits(be: BackendImpl, p: RmsNormPlan): void {
   if (be.kind !== 'webgpu') return;
   be.checkBindable(OP, 'x', p.rows * p.cols);
   const max = be.device.limits.maxComputeWorkgroupsPerDimension;
-  if (Math.ceil(p.rows / Math.min(p.rows, max)) > max) {
-    throw new LimitError(`${OP}: ${p.rows} rows need more than this device's ${max} x ${max} workgroups`);
+  const groups = Math.ceil(p.rows / (256 / threadsPerRow(p.cols)));
+  if (Math.ceil(groups / Math.min(groups, max)) > max) {
+    throw new LimitError(`${OP}: ${p.rows} rows need ${groups} workgroups, over this device's ${max} x ${max}`);
   }
 }
 
@@ -119,11 +127,12 @@ function gpuRmsNorm(be: WebGpuBackend, x: GpuStorage, w: GpuStorage, res: GpuSto
   const out = be.alloc(n);
   // Without a residual the kernel reads X in place of R and writes nothing to H (a 16-byte stand-in).
   const sum = be.alloc(res ? n : 4);
-  const gx = Math.min(p.rows, be.device.limits.maxComputeWorkgroupsPerDimension), gy = Math.ceil(p.rows / gx);
-  const wg = p.cols <= 512 ? 64 : 256;
+  const tpr = threadsPerRow(p.cols);
+  const groups = Math.ceil(p.rows / (256 / tpr));
+  const gx = Math.min(groups, be.device.limits.maxComputeWorkgroupsPerDimension), gy = Math.ceil(groups / gx);
   const epsBits = new Uint32Array(new Float32Array([p.eps]).buffer)[0];
   const params = be.uniform([p.rows, p.cols, gx, epsBits]);
-  const pipeline = be.pipeline('rms_norm', shader, { WG: wg, RESIDUAL: res ? 1 : 0 });
+  const pipeline = be.pipeline('rms_norm', shader, { TPR: tpr, RESIDUAL: res ? 1 : 0 });
   be.dispatch(pipeline, [x.buffer, (res ?? x).buffer, w.buffer, out.buffer, sum.buffer, params], [gx, gy, 1]);
   params.destroy();
   if (!res) {
