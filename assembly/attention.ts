@@ -1,4 +1,6 @@
-// Attention on wasm SIMD: out = softmax(scale * Q K^T + mask) V, one pass, online softmax.
+// Attention on wasm SIMD: out = softmax(logits) V, one pass, online softmax, where a logit is
+// scale * q.k, then softcap * tanh(. / softcap) (softcap > 0), then + bias, then the masks; the
+// head's sink logit and, for smooth softmax, a zero logit join each row's denominator with no value.
 //
 // One kernel serves prefill and decode. Keys and values of KV head g live at token offset
 // meta[g] with meta[numKvHeads + g] tokens (dense prefill: g * seqK and seqK; a compacted KV
@@ -10,15 +12,50 @@
 // mask is one vector compare per key. Keys are walked in tiles of BC with a running max and
 // sum per row, so memory is O(rows x headDim + BC): no seqQ x seqK matrix ever exists.
 //
-// Scratch (attentionScratchBytes): Qs [4][headDim] scaled queries, O [4][headDim] running
-// outputs, S [BC][4] scores / probabilities (key-major, rows in lanes), 64 bytes of lane spill.
+// Any headDim: rows of q, k, v and out are headDim floats apart; the vector loops cover the
+// multiple-of-4 part (all of it on the fast path, headDim % 4 == 0) and a last partial vector is
+// read with zero-filling loads (never past the row's end). Scratch rows are padded to a multiple of 4.
+//
+// Scratch (attentionScratchBytes): Qs [4][hp] scaled queries, O [4][hp] running outputs
+// (hp = headDim rounded up to 4), S [BC][4] scores / probabilities (key-major, rows in lanes),
+// 64 bytes of lane spill.
 
 const BR: i32 = 4; // query rows per block (lanes)
 const BC: i32 = 128; // keys per tile
 
 /** Bytes of scratch memory attentionF32 needs for `headDim`. */
 export function attentionScratchBytes(headDim: i32): i32 {
-  return (2 * BR * headDim + BC * BR + 16) * 4;
+  return (2 * BR * ((headDim + 3) & ~3) + BC * BR + 16) * 4;
+}
+
+// The n (1..3) floats at p in the low lanes, zeros above: never reads past p + 4n.
+// @ts-ignore: decorator
+@inline
+function loadTail(p: usize, n: i32): v128 {
+  if (n == 1) return v128.load32_zero(p);
+  const v = v128.load64_zero(p);
+  return n == 2 ? v : f32x4.replace_lane(v, 2, load<f32>(p, 8));
+}
+
+// softcap * tanh(s / softcap) on four lanes: an odd Taylor polynomial of tanh below 0.3, and
+// 1 - 2 / (e^2a + 1) above (the exponent clamped at 80), the sign copied back.
+// @ts-ignore: decorator
+@inline
+function softcapv(s: v128, cap: v128): v128 {
+  const x = f32x4.div(s, cap);
+  const a = f32x4.abs(x);
+  const z = f32x4.mul(x, x);
+  let p = f32x4.splat(-0.0088632355);
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(0.021869489));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(-0.053968254));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(0.13333333));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(-0.33333333));
+  p = f32x4.add(f32x4.mul(p, z), f32x4.splat(1.0));
+  const small = f32x4.mul(a, p);
+  const e = expv(f32x4.min(f32x4.add(a, a), f32x4.splat(80.0)));
+  const large = f32x4.sub(f32x4.splat(1.0), f32x4.div(f32x4.splat(2.0), f32x4.add(e, f32x4.splat(1.0))));
+  const t = v128.bitselect(small, large, f32x4.lt(a, f32x4.splat(0.3)));
+  return f32x4.mul(v128.or(t, v128.and(x, f32x4.splat(-0.0))), cap);
 }
 
 // exp on four lanes: Cody-Waite range reduction, degree-7 polynomial (relative error < 1e-7),
@@ -65,7 +102,16 @@ function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
 }
 
 // Module-level state of the block being processed (keeps the helpers' signatures short).
-let gHd: i32 = 0;
+let gHd: i32 = 0;     // headDim: the row stride of q, k, v and out
+let gHd4: i32 = 0;    // headDim & ~3: the part the vector loops cover
+let gTail: i32 = 0;   // headDim & 3: floats in the last, partial vector
+let gPad: usize = 0;  // bytes of a scratch row (headDim rounded up to 4)
+let gSoftcap: f32 = 0;
+let gHasBias: bool = false;
+let gB0: usize = 0;   // bias rows (f32 per key) of the four lanes' query rows
+let gB1: usize = 0;
+let gB2: usize = 0;
+let gB3: usize = 0;
 let gQs: usize = 0;
 let gO: usize = 0;
 let gS: usize = 0;
@@ -82,13 +128,21 @@ let gSinks: i32 = 0;
 // @ts-ignore: decorator
 @inline
 function scores2(kp0: usize, kp1: usize, dst: usize): void {
-  const hd = gHd;
-  const q0 = gQs, q1 = gQs + (<usize>hd << 2), q2 = gQs + (<usize>hd << 3), q3 = gQs + (<usize>(3 * hd) << 2);
+  const hd4 = gHd4;
+  const q0 = gQs, q1 = gQs + gPad, q2 = gQs + 2 * gPad, q3 = gQs + 3 * gPad;
   let a00 = f32x4.splat(0), a10 = f32x4.splat(0), a20 = f32x4.splat(0), a30 = f32x4.splat(0);
   let a01 = f32x4.splat(0), a11 = f32x4.splat(0), a21 = f32x4.splat(0), a31 = f32x4.splat(0);
-  for (let d = 0; d < hd; d += 4) {
+  const dEnd = gTail ? hd4 + 4 : hd4;
+  for (let d = 0; d < dEnd; d += 4) {
     const o = <usize>d << 2;
-    const k0 = v128.load(kp0 + o), k1 = v128.load(kp1 + o);
+    let k0: v128, k1: v128;
+    if (d < hd4) {
+      k0 = v128.load(kp0 + o);
+      k1 = v128.load(kp1 + o);
+    } else {
+      k0 = loadTail(kp0 + o, gTail);
+      k1 = loadTail(kp1 + o, gTail);
+    }
     let qv = v128.load(q0 + o);
     a00 = f32x4.add(a00, f32x4.mul(qv, k0)); a01 = f32x4.add(a01, f32x4.mul(qv, k1));
     qv = v128.load(q1 + o);
@@ -134,6 +188,21 @@ function tile(kb: usize, vb: usize, pb: usize, j0: i32, n: i32): void {
     }
   }
   const NEG = f32x4.splat(-Infinity);
+  if (gSoftcap > 0 || gHasBias) {
+    const cap = f32x4.splat(gSoftcap);
+    for (let jj = 0; jj < n; jj++) {
+      const a = S + (<usize>jj << 4);
+      let sv = v128.load(a);
+      if (gSoftcap > 0) sv = softcapv(sv, cap);
+      if (gHasBias) {
+        const o = <usize>(j0 + jj) << 2;
+        sv = f32x4.add(sv, f32x4(load<f32>(gB0 + o), load<f32>(gB1 + o), load<f32>(gB2 + o), load<f32>(gB3 + o)));
+        // A logit at or below -3e38 (a -inf bias) is masked, as in the WGSL kernels.
+        sv = v128.bitselect(sv, NEG, f32x4.gt(sv, f32x4.splat(-3.0e38)));
+      }
+      v128.store(a, sv);
+    }
+  }
   if (gMasked) {
     for (let jj = 0; jj < n; jj++) {
       const p = pb != 0 ? load<i32>(pb + (<usize>(j0 + jj) << 2)) : j0 + jj;
@@ -157,12 +226,13 @@ function tile(kb: usize, vb: usize, pb: usize, j0: i32, n: i32): void {
   }
   gL = f32x4.add(f32x4.mul(gL, alpha), sum);
   // O = O * alpha + P V, eight columns of the four rows in registers at a time.
-  const o0 = gO, o1 = gO + rowBytes, o2 = gO + 2 * rowBytes, o3 = gO + 3 * rowBytes;
+  const hd4 = gHd4;
+  const o0 = gO, o1 = gO + gPad, o2 = gO + 2 * gPad, o3 = gO + 3 * gPad;
   const al0 = f32x4.splat(f32x4.extract_lane(alpha, 0)), al1 = f32x4.splat(f32x4.extract_lane(alpha, 1));
   const al2 = f32x4.splat(f32x4.extract_lane(alpha, 2)), al3 = f32x4.splat(f32x4.extract_lane(alpha, 3));
   const vrow = vb + <usize>j0 * rowBytes;
   let d = 0;
-  for (; d + 8 <= hd; d += 8) {
+  for (; d + 8 <= hd4; d += 8) {
     const off = <usize>d << 2;
     let x0 = f32x4.mul(v128.load(o0 + off), al0), y0 = f32x4.mul(v128.load(o0 + off, 16), al0);
     let x1 = f32x4.mul(v128.load(o1 + off), al1), y1 = f32x4.mul(v128.load(o1 + off, 16), al1);
@@ -187,14 +257,15 @@ function tile(kb: usize, vb: usize, pb: usize, j0: i32, n: i32): void {
     v128.store(o2 + off, x2); v128.store(o2 + off, y2, 16);
     v128.store(o3 + off, x3); v128.store(o3 + off, y3, 16);
   }
-  if (d < hd) {
-    // headDim % 8 == 4: one last group of four columns.
+  for (; d < hd; d += 4) {
+    // A last group of four columns (headDim % 8 >= 4), then the partial one (headDim % 4 != 0).
     const off = <usize>d << 2;
+    const tail = d + 4 > hd ? hd - d : 0;
     let x0 = f32x4.mul(v128.load(o0 + off), al0), x1 = f32x4.mul(v128.load(o1 + off), al1);
     let x2 = f32x4.mul(v128.load(o2 + off), al2), x3 = f32x4.mul(v128.load(o3 + off), al3);
     let vp = vrow + off, sp = S;
     for (let jj = 0; jj < n; jj++) {
-      const va = v128.load(vp);
+      const va = tail ? loadTail(vp, tail) : v128.load(vp);
       x0 = f32x4.add(x0, f32x4.mul(v128.load32_splat(sp), va));
       x1 = f32x4.add(x1, f32x4.mul(v128.load32_splat(sp, 4), va));
       x2 = f32x4.add(x2, f32x4.mul(v128.load32_splat(sp, 8), va));
@@ -223,7 +294,8 @@ function tile1(kb: usize, vb: usize, pb: usize, j0: i32, n: i32): void {
     const kp2 = jj + 2 < n ? kp0 + 2 * rowBytes : last;
     const kp3 = jj + 3 < n ? kp0 + 3 * rowBytes : last;
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    for (let d = 0; d < hd; d += 4) {
+    const hd4 = gHd4;
+    for (let d = 0; d < hd4; d += 4) {
       const o = <usize>d << 2;
       const qv = v128.load(gQs + o);
       a0 = f32x4.add(a0, f32x4.mul(qv, v128.load(kp0 + o)));
@@ -231,10 +303,27 @@ function tile1(kb: usize, vb: usize, pb: usize, j0: i32, n: i32): void {
       a2 = f32x4.add(a2, f32x4.mul(qv, v128.load(kp2 + o)));
       a3 = f32x4.add(a3, f32x4.mul(qv, v128.load(kp3 + o)));
     }
+    if (gTail) {
+      const o = <usize>hd4 << 2;
+      const qv = v128.load(gQs + o);
+      a0 = f32x4.add(a0, f32x4.mul(qv, loadTail(kp0 + o, gTail)));
+      a1 = f32x4.add(a1, f32x4.mul(qv, loadTail(kp1 + o, gTail)));
+      a2 = f32x4.add(a2, f32x4.mul(qv, loadTail(kp2 + o, gTail)));
+      a3 = f32x4.add(a3, f32x4.mul(qv, loadTail(kp3 + o, gTail)));
+    }
     let sv = hsum4(a0, a1, a2, a3);
+    if (gSoftcap > 0) sv = softcapv(sv, f32x4.splat(gSoftcap));
+    if (gHasBias) {
+      const bp = gB0 + (<usize>(j0 + jj) << 2);
+      let bv: v128;
+      if (jj + 4 <= n) bv = v128.load(bp);
+      else bv = loadTail(bp, n - jj);
+      sv = f32x4.add(sv, bv);
+    }
     // Lanes past n, and keys the row may not see, get -inf.
     const lane = i32x4(0, 1, 2, 3);
     let vis = i32x4.lt_s(lane, i32x4.splat(n - jj));
+    if (gHasBias) vis = v128.and(vis, f32x4.gt(sv, f32x4.splat(-3.0e38)));
     if (gMasked) {
       const jv = i32x4.add(lane, i32x4.splat(j0 + jj));
       let pv = jv;
@@ -275,8 +364,9 @@ function tile1(kb: usize, vb: usize, pb: usize, j0: i32, n: i32): void {
   gL = f32x4.add(f32x4.mul(gL, alpha), sum);
   // O = O * alpha + P V for the one row, 16 columns at a time.
   const vrow = vb + <usize>j0 * rowBytes;
+  const hd4 = gHd4;
   let d = 0;
-  for (; d + 16 <= hd; d += 16) {
+  for (; d + 16 <= hd4; d += 16) {
     const op = gO + (<usize>d << 2);
     let x0 = f32x4.mul(v128.load(op), alpha), x1 = f32x4.mul(v128.load(op, 16), alpha);
     let x2 = f32x4.mul(v128.load(op, 32), alpha), x3 = f32x4.mul(v128.load(op, 48), alpha);
@@ -294,10 +384,11 @@ function tile1(kb: usize, vb: usize, pb: usize, j0: i32, n: i32): void {
   }
   for (; d < hd; d += 4) {
     const op = gO + (<usize>d << 2);
+    const tail = d + 4 > hd ? hd - d : 0;
     let x0 = f32x4.mul(v128.load(op), alpha);
     let vp = vrow + (<usize>d << 2), sp = S;
     for (let jj = 0; jj < n; jj++) {
-      x0 = f32x4.add(x0, f32x4.mul(v128.load32_splat(sp), v128.load(vp)));
+      x0 = f32x4.add(x0, f32x4.mul(v128.load32_splat(sp), tail ? loadTail(vp, tail) : v128.load(vp)));
       vp += rowBytes;
       sp += 4;
     }
@@ -316,23 +407,44 @@ function range(kb: usize, vb: usize, pb: usize, a: i32, b: i32): void {
 }
 
 /**
- * Attention over a per-KV-head (offset, length) key/value layout. headDim must be a multiple of 4.
+ * Attention over a per-KV-head (offset, length) key/value layout; any headDim >= 1.
  * q, out: [numHeads][seqQ][headDim]; lse (0 = not wanted): [numHeads][seqQ].
  * k, v: flat [tokens][headDim]; meta: i32 offsets[numKvHeads] then lengths[numKvHeads] (tokens).
  * pos: i32 position of each token (same indexing as k), ascending within a head; 0 = identity.
  * Query i of every head sits at position qpos0 + i. causal: key visible only at positions <= the
  * query's; window > 0: only the last `window` positions (|distance| < window when not causal);
- * sinks: positions < sinks are visible despite the window. Rows that see no key get 0 and lse -inf.
+ * sinks: positions < sinks are visible despite the window.
+ * extra (0 = none): f32 softcap (0 = none), i32 flags (1 bias, 2 sink logits, 4 smooth softmax),
+ * bias pointer, heads per bias batch entry, bias batch stride, bias head stride, bias row stride
+ * (elements; key j of query row i of head h reads bias[(h / hpb) * sB + (h % hpb) * sH + i * row + j],
+ * j the token's index in its head), sink pointer (f32 per head; head h reads sink[h % sinkHeads]),
+ * sinkHeads. A row's lse is the log of its whole denominator (sink and smooth terms included);
+ * rows whose denominator is empty get 0 and lse -inf.
  */
 export function attentionF32(q: usize, k: usize, v: usize, out: usize, lse: usize,
   numHeads: i32, numKvHeads: i32, seqQ: i32, headDim: i32, meta: usize, pos: usize,
-  qpos0: i32, scale: f32, causal: i32, window: i32, sinks: i32, scratch: usize): void {
+  qpos0: i32, scale: f32, causal: i32, window: i32, sinks: i32, scratch: usize, extra: usize): void {
   const hd = headDim;
   const rowBytes = <usize>hd << 2;
+  const pad = <usize>((hd + 3) & ~3) << 2;
   gHd = hd;
+  gHd4 = hd & ~3;
+  gTail = hd & 3;
+  gPad = pad;
   gQs = scratch;
-  gO = scratch + 4 * rowBytes;
-  gS = scratch + 8 * rowBytes;
+  gO = scratch + 4 * pad;
+  gS = scratch + 8 * pad;
+  const flags = extra != 0 ? load<i32>(extra, 4) : 0;
+  gSoftcap = extra != 0 ? load<f32>(extra) : 0;
+  gHasBias = (flags & 1) != 0;
+  const hasSink = (flags & 2) != 0, smooth = (flags & 4) != 0;
+  const biasPtr = extra != 0 ? <usize>load<u32>(extra, 8) : 0;
+  const bHpb = extra != 0 ? load<i32>(extra, 12) : 1;
+  const bSB = extra != 0 ? load<i32>(extra, 16) : 0;
+  const bSH = extra != 0 ? load<i32>(extra, 20) : 0;
+  const bRow = extra != 0 ? load<i32>(extra, 24) : 0;
+  const sinkPtr = extra != 0 ? <usize>load<u32>(extra, 28) : 0;
+  const sinkHeads = extra != 0 ? load<i32>(extra, 32) : 1;
   gSpill = gS + (<usize>(BC * BR) << 2);
   gCausal = causal != 0;
   gWindow = window;
@@ -340,6 +452,7 @@ export function attentionF32(q: usize, k: usize, v: usize, out: usize, lse: usiz
   gMasked = causal != 0 || window > 0;
   const G = numHeads / numKvHeads;
   const R = seqQ * G;
+  const hd4 = gHd4;
   const sc = f32x4.splat(scale);
   for (let g = 0; g < numKvHeads; g++) {
     const koff = load<i32>(meta + (<usize>g << 2));
@@ -354,12 +467,18 @@ export function attentionF32(q: usize, k: usize, v: usize, out: usize, lse: usiz
         const t = min(rb + r, R - 1);
         const i = t / G, h = g * G + t % G;
         const qrow = q + <usize>(h * seqQ + i) * rowBytes;
-        const qs = gQs + <usize>r * rowBytes;
+        const qs = gQs + <usize>r * pad;
         for (let d = 0; d < hd; d += 4) {
           const o = <usize>d << 2;
-          v128.store(qs + o, f32x4.mul(v128.load(qrow + o), sc));
+          const qv = d + 4 <= hd ? v128.load(qrow + o) : loadTail(qrow + o, hd - d);
+          v128.store(qs + o, f32x4.mul(qv, sc));
         }
-        memory.fill(gO + <usize>r * rowBytes, 0, rowBytes);
+        memory.fill(gO + <usize>r * pad, 0, pad);
+        const brow = biasPtr + (<usize>((h / bHpb) * bSB + (h % bHpb) * bSH + i * bRow) << 2);
+        if (r == 0) gB0 = brow;
+        else if (r == 1) gB1 = brow;
+        else if (r == 2) gB2 = brow;
+        else gB3 = brow;
         const pq = qpos0 + i;
         store<i32>(gSpill + (<usize>r << 2), pq);
         // Visible index range of this row, and its sink prefix.
@@ -390,15 +509,30 @@ export function attentionF32(q: usize, k: usize, v: usize, out: usize, lse: usiz
         const i = t / G, h = g * G + t % G;
         const l = load<f32>(gSpill + (<usize>r << 2));
         const m = load<f32>(gSpill + 16 + (<usize>r << 2));
-        const inv = f32x4.splat(l > 0 ? 1.0 / l : 0);
+        // The extra logits (the head's sink, smooth softmax's zero) join the denominator here.
+        let M: f32 = l > 0 ? m : -Infinity;
+        const sink: f32 = hasSink ? load<f32>(sinkPtr + (<usize>(h % sinkHeads) << 2)) : 0;
+        if (hasSink) M = max(M, sink);
+        if (smooth) M = max(M, <f32>0);
+        let L: f32 = 0, a: f32 = 0;
+        if (l > 0) {
+          a = Mathf.exp(m - M);
+          L = l * a;
+        }
+        if (hasSink) L += Mathf.exp(sink - M);
+        if (smooth) L += Mathf.exp(-M);
+        const inv = f32x4.splat(L > 0 ? a / L : 0);
         const orow = out + <usize>(h * seqQ + i) * rowBytes;
-        const src = gO + <usize>r * rowBytes;
-        for (let d = 0; d < hd; d += 4) {
+        const src = gO + <usize>r * pad;
+        for (let d = 0; d < hd4; d += 4) {
           const o = <usize>d << 2;
           v128.store(orow + o, f32x4.mul(v128.load(src + o), inv));
         }
+        for (let d = hd4; d < hd; d++) {
+          store<f32>(orow + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * f32x4.extract_lane(inv, 0));
+        }
         if (lse != 0) {
-          store<f32>(lse + (<usize>(h * seqQ + i) << 2), l > 0 ? m + Mathf.log(l) : -Infinity);
+          store<f32>(lse + (<usize>(h * seqQ + i) << 2), L > 0 ? M + Mathf.log(L) : -Infinity);
         }
       }
     }

@@ -11,11 +11,14 @@
 //   and the score tile in 28 KiB of workgroup memory), except that LANES grows when there are few
 //   rows (decode of one token with GQA group 4: 16 lanes per row), and each probability is
 //   computed once, by the lane that scored the key.
+//   Logits: scale * q.k, softcap, + BIAS[bias row of (head, query)][j] (j = the token's index in its
+//   head), then the masks (and logits <= -3e38, a -inf bias, count as masked), as in prefill.
 // `merge`: one workgroup per query row combines the chunks' partials:
-//   M = max m_c, L = sum l_c e^(m_c - M), out = sum o_c e^(m_c - M) / L, lse = M + log L.
+//   M = max m_c, L = sum l_c e^(m_c - M), out = sum o_c e^(m_c - M) / L, lse = M + log L,
+//   after the head's sink logit and the smooth-softmax zero logit joined M and L (finishRow).
 // `gather`: dst[t] = src[IDX[t]] row by row for keys and values (cache compaction and growth).
 //
-// Bindings are numbered per entry point (0-7 partial, 8-12 merge, 13-18 gather) so the three
+// Bindings are numbered per entry point (0-7 and 19 partial, 8-12 and 20 merge, 13-18 gather) so the three
 // entry points can share one module.
 
 struct Params {
@@ -35,16 +38,57 @@ struct Params {
   rows: u32,     // seqQ * group: query rows per KV head
   hasLse: u32,
   lanes: u32,    // invocations per query row (partial): 4 .. 64, at least headDim / 32
+  hd4: u32,      // vec4s per padded row: ceil(headDim / 4)
+  softcap: f32,  // 0 = none
+  flags: u32,    // 1: bias, 2: sink logits, 4: smooth softmax
+  biasHpb: u32,  // query heads per bias batch entry
+  biasSB: u32,   // bias elements per batch entry (0: broadcast)
+  biasSH: u32,   // bias elements per head (0: broadcast)
+  biasRow: u32,  // bias elements per query row (the cache length)
+  sinkHeads: u32,
 }
 
-@group(0) @binding(0) var<storage, read> Q: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> K: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> V: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> Q: array<E>;
+@group(0) @binding(1) var<storage, read> K: array<E>;
+@group(0) @binding(2) var<storage, read> V: array<E>;
 @group(0) @binding(3) var<storage, read> POS: array<i32>;
 @group(0) @binding(4) var<storage, read> META: array<u32>;
 @group(0) @binding(5) var<storage, read_write> PO: array<vec4<f32>>;   // [numHeads * seqQ][nChunks][headDim / 4]
 @group(0) @binding(6) var<storage, read_write> PML: array<vec2<f32>>;  // [numHeads * seqQ][nChunks] (max, sum)
 @group(0) @binding(7) var<uniform> P: Params;
+@group(0) @binding(19) var<storage, read> BIAS: array<f32>;
+
+// Vector c (values 4c .. 4c + 3, zero past headDim) of row `row` of Q, K or V.
+fn ldQ(row: u32, c: u32) -> vec4<f32> {
+  if (EW == 4u) { return vec4<f32>(Q[row * P.hd4 + c]); }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  var x = vec4<f32>(vec4<f32>(Q[b]).x, 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = vec4<f32>(Q[b + 1u]).x; }
+  if (n > 2u) { x.z = vec4<f32>(Q[b + 2u]).x; }
+  if (n > 3u) { x.w = vec4<f32>(Q[b + 3u]).x; }
+  return x;
+}
+fn ldK(row: u32, c: u32) -> vec4<f32> {
+  if (EW == 4u) { return vec4<f32>(K[row * P.hd4 + c]); }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  var x = vec4<f32>(vec4<f32>(K[b]).x, 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = vec4<f32>(K[b + 1u]).x; }
+  if (n > 2u) { x.z = vec4<f32>(K[b + 2u]).x; }
+  if (n > 3u) { x.w = vec4<f32>(K[b + 3u]).x; }
+  return x;
+}
+fn ldV(row: u32, c: u32) -> vec4<f32> {
+  if (EW == 4u) { return vec4<f32>(V[row * P.hd4 + c]); }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  var x = vec4<f32>(vec4<f32>(V[b]).x, 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = vec4<f32>(V[b + 1u]).x; }
+  if (n > 2u) { x.z = vec4<f32>(V[b + 2u]).x; }
+  if (n > 3u) { x.w = vec4<f32>(V[b + 3u]).x; }
+  return x;
+}
 
 // WG, SROW, NEG, MASKED and the Qs / Ks / Vs / S tiles come from attention_tile.wgsl.
 
@@ -59,7 +103,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let bq = WG / lanes;
   let r = t / lanes;
   let lane = t % lanes;
-  let hd4 = P.headDim / 4u;
+  let hd4 = P.hd4;
   let c = wid.x;
   let g = wid.y;
   let row = wid.z * bq + r;
@@ -73,7 +117,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     var qv = vec4<f32>(0.0);
     if (rr < P.rows) {
       let qh = g * P.group + rr % P.group;
-      qv = Q[(qh * P.seqQ + rr / P.group) * hd4 + x % hd4] * P.scale;
+      qv = ldQ(qh * P.seqQ + rr / P.group, x % hd4) * P.scale;
     }
     Qs[x] = qv;
   }
@@ -84,15 +128,17 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   var m = NEG;
   var l = 0.0;
   var acc: array<vec4<f32>, 8>;
+  let hasBias = (P.flags & 1u) != 0u;
+  let biasBase = (hq / P.biasHpb) * P.biasSB + (hq % P.biasHpb) * P.biasSH + min(i, P.seqQ - 1u) * P.biasRow;
 
   for (var tile = 0u; tile < P.tilesPerChunk; tile++) {
     let j0 = cs + i32(tile * P.bk);
     let n = u32(clamp(len - j0, 0, i32(P.bk)));
     workgroupBarrier();
-    let base = (off + u32(max(j0, 0))) * hd4;
+    let base = off + u32(max(j0, 0));
     for (var x = t; x < n * hd4; x += WG) {
-      Ks[x] = K[base + x];
-      Vs[x] = V[base + x];
+      Ks[x] = ldK(base + x / hd4, x % hd4);
+      Vs[x] = ldV(base + x / hd4, x % hd4);
     }
     workgroupBarrier();
     for (var jj = lane; jj < n; jj += lanes) {
@@ -101,6 +147,9 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         var d4 = vec4<f32>(0.0);
         for (var k = 0u; k < hd4; k++) { d4 += Qs[r * hd4 + k] * Ks[jj * hd4 + k]; }
         s = d4.x + d4.y + d4.z + d4.w;
+        if (P.softcap > 0.0) { s = softcapped(s, P.softcap); }
+        if (hasBias) { s += BIAS[biasBase + u32(j0) + jj]; }
+        if (!(s > NEG)) { s = MASKED; }
       }
       S[r * SROW + jj] = s;
     }
@@ -120,14 +169,25 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 
 @group(0) @binding(8) var<storage, read> MPO: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read> MML: array<vec2<f32>>;
-@group(0) @binding(10) var<storage, read_write> OUT: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> OUT: array<E>;
 @group(0) @binding(11) var<storage, read_write> LSE: array<f32>;
 @group(0) @binding(12) var<uniform> MP: Params;
+@group(0) @binding(20) var<storage, read> SINK: array<f32>;
+
+fn stOut(row: u32, c: u32, x: vec4<f32>) {
+  if (EW == 4u) { OUT[row * MP.hd4 + c] = asE(x); return; }
+  let b = row * MP.headDim + 4u * c;
+  let n = MP.headDim - 4u * c;
+  OUT[b] = asE(x);
+  if (n > 1u) { OUT[b + 1u] = asE(x.yyyy); }
+  if (n > 2u) { OUT[b + 2u] = asE(x.zzzz); }
+  if (n > 3u) { OUT[b + 3u] = asE(x.wwww); }
+}
 
 @compute @workgroup_size(64)
 fn merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let row = wid.x;
-  let hd4 = MP.headDim / 4u;
+  let hd4 = MP.hd4;
   let nc = MP.nChunks;
   var M = NEG;
   for (var c = 0u; c < nc; c++) {
@@ -139,35 +199,38 @@ fn merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     let ml = MML[row * nc + c];
     if (ml.y > 0.0) { L += ml.y * exp(ml.x - M); }
   }
-  var inv = 0.0;
-  if (L > 0.0) { inv = 1.0 / L; }
+  // Rows are head-major (row = head * seqQ + i); the extra logits join here, once per row.
+  let hasSink = (MP.flags & 2u) != 0u;
+  var sink = 0.0;
+  if (hasSink) { sink = SINK[(row / MP.seqQ) % MP.sinkHeads]; }
+  let fin = finishRow(M, L, hasSink, sink, (MP.flags & 4u) != 0u);
   for (var col = t; col < hd4; col += WG) {
     var o = vec4<f32>(0.0);
     for (var c = 0u; c < nc; c++) {
       let ml = MML[row * nc + c];
       if (ml.y > 0.0) { o += MPO[(row * nc + c) * hd4 + col] * exp(ml.x - M); }
     }
-    OUT[row * hd4 + col] = o * inv;
+    stOut(row, col, o * fin.z);
   }
   if (t == 0u && MP.hasLse != 0u) {
     var v = bitcast<f32>(MP.negInf);
-    if (L > 0.0) { v = M + log(L); }
+    if (fin.y > 0.0) { v = fin.x + log(fin.y); }
     LSE[row] = v;
   }
 }
 
 struct GatherParams {
   count: u32,  // rows to copy
-  hd4: u32,    // vec4s per row
+  hd4: u32,    // elements (E) per row: headDim / 4 or headDim
   nx: u32,     // workgroups along x
   _p: u32,
 }
 
-@group(0) @binding(13) var<storage, read> GK: array<vec4<f32>>;
-@group(0) @binding(14) var<storage, read> GV: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read> GK: array<E>;
+@group(0) @binding(14) var<storage, read> GV: array<E>;
 @group(0) @binding(15) var<storage, read> IDX: array<u32>;
-@group(0) @binding(16) var<storage, read_write> DK: array<vec4<f32>>;
-@group(0) @binding(17) var<storage, read_write> DV: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read_write> DK: array<E>;
+@group(0) @binding(17) var<storage, read_write> DV: array<E>;
 @group(0) @binding(18) var<uniform> GP: GatherParams;
 
 @compute @workgroup_size(64)

@@ -11,7 +11,11 @@
 // every row's causal / window range are skipped; the sink prefix is its own range.
 //
 // Query i sits at position qpos0 + i (qpos0 = seqK - seqQ: queries are the last positions), key j
-// at position j. Rows that see no key get 0 and lse = -inf.
+// at position j. A logit is scale * q.k, then softcap * tanh(logit / softcap) (softcap > 0), then
+// + bias[b][h][i][j] (broadcast strides; 0 for a broadcast dim); keys outside the masks, and logits
+// at or below -3e38 (a -inf bias), are masked. The head's sink logit and, for smooth softmax, a zero
+// logit join each row's denominator with no value. Rows whose denominator is empty get 0 and
+// lse = -inf.
 
 struct Params {
   seqQ: u32,
@@ -27,17 +31,68 @@ struct Params {
   qpos0: i32,
   negInf: u32,   // 0xff800000: -inf, bitcast at run time
   lanes: u32,    // invocations per query row: 4 or 8
+  hd4: u32,      // vec4s per padded row: ceil(headDim / 4)
+  softcap: f32,  // 0 = none
+  flags: u32,    // 1: bias, 2: sink logits, 4: smooth softmax
+  biasHpb: u32,  // heads per bias batch entry (heads h and h + biasHpb are in consecutive batch entries)
+  biasSB: u32,   // bias elements per batch entry (0: broadcast over batch)
+  biasSH: u32,   // bias elements per head (0: broadcast over heads)
+  biasRow: u32,  // bias elements per query row (= seqK)
+  sinkHeads: u32, // sink logits (one per head of a batch entry): head h reads SINK[h % sinkHeads]
   _p0: u32,
   _p1: u32,
   _p2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> Q: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> K: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> V: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> O: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> Q: array<E>;
+@group(0) @binding(1) var<storage, read> K: array<E>;
+@group(0) @binding(2) var<storage, read> V: array<E>;
+@group(0) @binding(3) var<storage, read_write> O: array<E>;
 @group(0) @binding(4) var<storage, read_write> LSE: array<f32>;
 @group(0) @binding(5) var<uniform> P: Params;
+@group(0) @binding(6) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(7) var<storage, read> SINK: array<f32>;
+
+// Vector c (values 4c .. 4c + 3, zero past headDim) of row `row` of Q, K or V; O's store.
+fn ldQ(row: u32, c: u32) -> vec4<f32> {
+  if (EW == 4u) { return vec4<f32>(Q[row * P.hd4 + c]); }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  var x = vec4<f32>(vec4<f32>(Q[b]).x, 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = vec4<f32>(Q[b + 1u]).x; }
+  if (n > 2u) { x.z = vec4<f32>(Q[b + 2u]).x; }
+  if (n > 3u) { x.w = vec4<f32>(Q[b + 3u]).x; }
+  return x;
+}
+fn ldK(row: u32, c: u32) -> vec4<f32> {
+  if (EW == 4u) { return vec4<f32>(K[row * P.hd4 + c]); }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  var x = vec4<f32>(vec4<f32>(K[b]).x, 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = vec4<f32>(K[b + 1u]).x; }
+  if (n > 2u) { x.z = vec4<f32>(K[b + 2u]).x; }
+  if (n > 3u) { x.w = vec4<f32>(K[b + 3u]).x; }
+  return x;
+}
+fn ldV(row: u32, c: u32) -> vec4<f32> {
+  if (EW == 4u) { return vec4<f32>(V[row * P.hd4 + c]); }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  var x = vec4<f32>(vec4<f32>(V[b]).x, 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = vec4<f32>(V[b + 1u]).x; }
+  if (n > 2u) { x.z = vec4<f32>(V[b + 2u]).x; }
+  if (n > 3u) { x.w = vec4<f32>(V[b + 3u]).x; }
+  return x;
+}
+fn stO(row: u32, c: u32, x: vec4<f32>) {
+  if (EW == 4u) { O[row * P.hd4 + c] = asE(x); return; }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  O[b] = asE(x);
+  if (n > 1u) { O[b + 1u] = asE(x.yyyy); }
+  if (n > 2u) { O[b + 2u] = asE(x.zzzz); }
+  if (n > 3u) { O[b + 3u] = asE(x.wwww); }
+}
 
 // WG, SROW, NEG, MASKED and the Qs / Ks / Vs / S tiles come from attention_tile.wgsl.
 
@@ -52,7 +107,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let bq = WG / lanes;
   let r = t / lanes;
   let lane = t % lanes;
-  let hd4 = P.headDim / 4u;
+  let hd4 = P.hd4;
   let h = wid.y;
   let g = h / P.group;
   let i0 = wid.x * bq;
@@ -64,7 +119,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var x = t; x < bq * hd4; x += WG) {
     let qi = i0 + x / hd4;
     var qv = vec4<f32>(0.0);
-    if (qi < P.seqQ) { qv = Q[(h * P.seqQ + qi) * hd4 + x % hd4] * P.scale; }
+    if (qi < P.seqQ) { qv = ldQ(h * P.seqQ + qi, x % hd4) * P.scale; }
     Qs[x] = qv;
   }
 
@@ -84,7 +139,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var m = NEG;
   var l = 0.0;
   var acc: array<vec4<f32>, 8>;
-  let kvBase = g * P.seqK * hd4;
+  let kvRow = g * P.seqK;
+  let hasBias = (P.flags & 1u) != 0u;
+  let biasBase = (h / P.biasHpb) * P.biasSB + (h % P.biasHpb) * P.biasSH + min(i, P.seqQ - 1u) * P.biasRow;
 
   for (var phase = 0u; phase < 2u; phase++) {
     var a = 0;
@@ -93,10 +150,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j0 = a; j0 < b; j0 += i32(P.bk)) {
       let n = u32(min(i32(P.bk), b - j0));
       workgroupBarrier();
-      let base = kvBase + u32(j0) * hd4;
+      let base = kvRow + u32(j0);
       for (var x = t; x < n * hd4; x += WG) {
-        Ks[x] = K[base + x];
-        Vs[x] = V[base + x];
+        Ks[x] = ldK(base + x / hd4, x % hd4);
+        Vs[x] = ldV(base + x / hd4, x % hd4);
       }
       workgroupBarrier();
       // Scores of this lane's keys.
@@ -106,6 +163,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           var d4 = vec4<f32>(0.0);
           for (var c = 0u; c < hd4; c++) { d4 += Qs[r * hd4 + c] * Ks[jj * hd4 + c]; }
           s = d4.x + d4.y + d4.z + d4.w;
+          if (P.softcap > 0.0) { s = softcapped(s, P.softcap); }
+          if (hasBias) { s += BIAS[biasBase + u32(j0) + jj]; }
+          if (!(s > NEG)) { s = MASKED; }
         }
         S[r * SROW + jj] = s;
       }
@@ -115,16 +175,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 
   if (rowOk) {
-    var inv = 0.0;
-    if (l > 0.0) { inv = 1.0 / l; }
-    let ob = (h * P.seqQ + i) * hd4;
+    let hasSink = (P.flags & 2u) != 0u;
+    var sink = 0.0;
+    if (hasSink) { sink = SINK[h % P.sinkHeads]; }
+    let fin = finishRow(m, l, hasSink, sink, (P.flags & 4u) != 0u);
     for (var u = 0u; u < 8u; u++) {
       let c = lane + u * lanes;
-      if (c < hd4) { O[ob + c] = acc[u] * inv; }
+      if (c < hd4) { stO(h * P.seqQ + i, c, acc[u] * fin.z); }
     }
     if (lane == 0u && P.hasLse != 0u) {
       var v = bitcast<f32>(P.negInf);
-      if (l > 0.0) { v = m + log(l); }
+      if (fin.y > 0.0) { v = fin.x + log(fin.y); }
       LSE[h * P.seqQ + i] = v;
     }
   }

@@ -1,13 +1,18 @@
-// Shared by attention_prefill.wgsl and attention_decode.wgsl (prepended to each): the workgroup tiles
-// and the online-softmax step that folds one scored key tile into a row's running (max, sum, output).
+// Shared by attention_prefill.wgsl and attention_decode.wgsl (prepended to each): the workgroup tiles,
+// the logit transforms (softcap, bias), the online-softmax step that folds one scored key tile into a
+// row's running (max, sum, output), and the final step that adds the sink / smooth-softmax terms.
+//
+// A prelude (src/ops/attention_common.ts) fixes E, the element type of the q / k / v / output
+// buffers: vec4<f32> when headDim % 4 == 0 (fast path), f32 otherwise (any headDim: rows are read
+// element by element into zero-padded vec4 tiles of hd4 = ceil(headDim / 4) vectors).
 
 const WG: u32 = 64u;
 const SROW: u32 = 64u;          // score row stride (max BK)
 const NEG: f32 = -3.0e38;       // running max before any visible key
 const MASKED: f32 = -3.4e38;    // score of a key the row may not see
 
-var<workgroup> Qs: array<vec4<f32>, 512>;  // [BQ][headDim / 4], scaled query rows
-var<workgroup> Ks: array<vec4<f32>, 512>;  // [BK][headDim / 4]
+var<workgroup> Qs: array<vec4<f32>, 512>;  // [BQ][hd4], scaled query rows (zero-padded)
+var<workgroup> Ks: array<vec4<f32>, 512>;  // [BK][hd4]
 var<workgroup> Vs: array<vec4<f32>, 512>;
 var<workgroup> S: array<f32, 1024>;        // [BQ][SROW] scores, then probabilities
 
@@ -57,4 +62,38 @@ fn foldTile(r: u32, n: u32, lane: u32, lanes: u32, hd4: u32,
       if (col < hd4) { (*acc)[u] += p * Vs[jj * hd4 + col]; }
     }
   }
+}
+
+// softcap * tanh(s / softcap). tanh by an odd Taylor polynomial below 0.3 (no cancellation near 0)
+// and 1 - 2 / (e^2a + 1) above, with the exponent clamped so no infinity is formed.
+fn softcapped(s: f32, cap: f32) -> f32 {
+  let x = s / cap;
+  let a = abs(x);
+  var t: f32;
+  if (a < 0.3) {
+    let z = x * x;
+    t = a * (1.0 + z * (-0.33333333 + z * (0.13333333 + z * (-0.053968254 + z * (0.021869489 + z * -0.0088632355)))));
+  } else {
+    t = 1.0 - 2.0 / (exp(min(2.0 * a, 80.0)) + 1.0);
+  }
+  return cap * select(t, -t, x < 0.0);
+}
+
+// Ends a row: folds the extra logits that join the denominator without a value (the head's sink
+// logit, and 0 for smooth softmax) into the row's (max m, sum l). Returns (M, L, f): the final max,
+// the denominator sum relative to M (lse = M + log L), and the factor that turns the running output
+// (relative to m) into the normalised output.
+fn finishRow(m: f32, l: f32, hasSink: bool, sink: f32, hasZero: bool) -> vec3<f32> {
+  var M = NEG;
+  if (l > 0.0) { M = m; }
+  if (hasSink) { M = max(M, sink); }
+  if (hasZero) { M = max(M, 0.0); }
+  var L = 0.0;
+  var a = 0.0;
+  if (l > 0.0) { a = exp(m - M); L = l * a; }
+  if (hasSink) { L += exp(sink - M); }
+  if (hasZero) { L += exp(-M); }
+  var f = 0.0;
+  if (L > 0.0) { f = a / L; }
+  return vec3<f32>(M, L, f);
 }

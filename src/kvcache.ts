@@ -14,7 +14,7 @@ type Store = WasmStorage | GpuStorage;
 export interface KVCacheOptions {
   /** Key/value heads (times batch, if batch entries share one cache object). */
   numKvHeads: number;
-  /** Values per head vector: a multiple of 4, at most 256. */
+  /** Values per head vector: 1 to 256. */
   headDim: number;
   /** Tokens per head to reserve up front (default 64); the cache grows by doubling past it. */
   capacity?: number;
@@ -228,10 +228,11 @@ export class KVCache {
       const nk = be.alloc(rows * hd), nv = be.alloc(rows * hd), np = be.upload(new Float32Array(posHost.buffer));
       if (total > 0) {
         const idxBuf = be.upload(new Float32Array(idx.buffer));
-        const groups = Math.ceil((total * hd / 4) / 64);
+        const perRow = hd % 4 === 0 ? hd / 4 : hd; // storage elements (vec4 or f32) per row
+        const groups = Math.ceil((total * perRow) / 64);
         const nx = Math.min(groups, 65535), ny = Math.ceil(groups / nx);
         if (ny > 65535) throw new LimitError(`${OP}.compact: ${total} tokens are too many to gather in one dispatch`);
-        const params = be.uniform([total, hd / 4, nx, 0]);
+        const params = be.uniform([total, perRow, nx, 0]);
         const mod = attentionModule('decode', hd);
         const pipeline = be.pipeline(mod.name, mod.code, {}, 'gather');
         const enc = be.device.createCommandEncoder();

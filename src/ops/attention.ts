@@ -22,7 +22,7 @@ export interface AttentionOptions {
   numHeads: number;
   /** Key/value heads per batch entry (1 = multi-query attention). */
   numKvHeads: number;
-  /** Values per head vector: a multiple of 4, at most 256. */
+  /** Values per head vector: 1 to 256 (a multiple of 4 takes the vector fast path). */
   headDim: number;
   /** Causal mask, aligned to the end: query i sits at position seqK - seqQ + i and sees keys at positions <= its own. Default false. */
   causal?: boolean;
@@ -33,12 +33,30 @@ export interface AttentionOptions {
   /** Attention sinks: keys at positions < sinks stay visible despite the window (still subject to `causal`). Default 0. */
   sinks?: number;
   /**
-   * Also return `lse` = natural log of the softmax denominator of each query row,
-   * log(sum_j exp(scale * q.k_j)) over the keys the row sees (the scale included), so that
-   * p_j = exp(scale * q.k_j - lse) recomputes any attention probability without an N x N matrix.
-   * A row that sees no key has output 0 and lse -Infinity.
+   * Also return `lse` = natural log of the softmax denominator of each query row:
+   * log(sum_j exp(s_j) + exp(sinkLogits[h]) + 1), the sum over the keys the row sees, s_j the final
+   * logit (scale, softcap and bias applied), the sink term only with `sinkLogits` and the 1 only
+   * with `smoothSoftmax`. So p_j = exp(s_j - lse) recomputes any attention probability without an
+   * N x N matrix. A row with an empty denominator (no visible key, no sink, no smooth) has output 0
+   * and lse -Infinity.
    */
   returnLse?: boolean;
+  /** Logit soft-capping: s = softcap * tanh(s / softcap), applied to the scaled logit (before the bias). A number > 0; absent: none. */
+  softcap?: number;
+  /**
+   * One logit per query head (numHeads values, the same for every batch entry) that joins each row's
+   * softmax denominator with no value ("attention sink" logits, as in gpt-oss). Not scaled, not capped.
+   */
+  sinkLogits?: Float32Array;
+  /** Smooth softmax: a zero logit (exp(0) = 1) joins every row's denominator with no value. Default false. */
+  smoothSoftmax?: boolean;
+  /**
+   * Additive logit bias, added after the softcap and before the masks (a masked key stays masked);
+   * -Infinity (any logit at or below -3e38) masks a key. Shape `biasShape`.
+   */
+  bias?: Float32Array | Tensor;
+  /** `[1 | batch, 1 | numHeads, seqQ, seqK]`: a dim of 1 is broadcast. Default: `[batch, numHeads, seqQ, seqK]`. */
+  biasShape?: number[];
   /** Independent batch entries (default 1); they are folded into the head dimension. */
   batch?: number;
   /** Query positions, checked against q's length when given. */
@@ -67,17 +85,31 @@ export interface DecodeOptions {
   window?: number;
   /** As in AttentionOptions, on original positions. */
   sinks?: number;
-  /** As in AttentionOptions. */
+  /** As in AttentionOptions (lse includes the sink and smooth terms). */
   returnLse?: boolean;
   /** Position of the first query; default `cache.position - seqQ` (the queries are the last tokens appended). */
   position?: number;
+  /** As in AttentionOptions. */
+  softcap?: number;
+  /** One logit per query head (numHeads values), as in AttentionOptions. */
+  sinkLogits?: Float32Array;
+  /** As in AttentionOptions. */
+  smoothSoftmax?: boolean;
+  /**
+   * Additive bias, as in AttentionOptions, of shape `biasShape` = `[b, 1 | numHeads / b, seqQ, cache.length]`
+   * (b = 1, or the batch count of a batch-folded cache: heads are `[b][numHeads / b]`). Column j is the
+   * j-th token the KV head holds (position j in a dense cache; its j-th kept token after compaction).
+   */
+  bias?: Float32Array | Tensor;
+  /** See `bias`. Default: `[1, numHeads, seqQ, cache.length]`. */
+  biasShape?: number[];
 }
 
 /** Output and log-sum-exp of an attention call made with `returnLse: true`. */
 export interface AttentionResult<T> {
   /** `[numHeads][seqQ][headDim]` (times batch). */
   out: T;
-  /** `[numHeads][seqQ]` (times batch): log of each row's softmax denominator, scale included. */
+  /** `[numHeads][seqQ]` (times batch): log of each row's softmax denominator (see `returnLse`). */
   lse: T;
 }
 
@@ -96,12 +128,19 @@ export interface AttentionPlan {
   qpos0: number;
   shapeOut: number[];
   shapeLse: number[];
+  /** softcap (0 = none). */
+  softcap: number;
+  /** Sink logits: sinkLogits[h % sinkLogits.length] for head h. */
+  sinkLogits?: Float32Array;
+  smooth: boolean;
+  /** Bias input and its strides (elements): head h, query i, key j reads (h / hpb) * sB + (h % hpb) * sH + i * row + j. */
+  bias?: { input: Input; hpb: number; sB: number; sH: number; row: number; length: number };
 }
 
 interface AttentionExports {
   attentionF32(q: number, k: number, v: number, out: number, lse: number, numHeads: number, numKvHeads: number,
     seqQ: number, headDim: number, meta: number, pos: number, qpos0: number, scale: number, causal: number,
-    window: number, sinks: number, scratch: number): void;
+    window: number, sinks: number, scratch: number, extra: number): void;
   attentionScratchBytes(headDim: number): number;
 }
 
@@ -110,9 +149,10 @@ const NEG_INF_BITS = 0xff800000;
 
 /** Option names of rt.attention. */
 const ATTENTION_OPTIONS = ['numHeads', 'numKvHeads', 'headDim', 'causal', 'scale', 'window', 'sinks', 'returnLse',
-  'batch', 'seqQ', 'seqK'] as const;
+  'batch', 'seqQ', 'seqK', 'softcap', 'sinkLogits', 'smoothSoftmax', 'bias', 'biasShape'] as const;
 /** Option names of rt.decode. */
-const DECODE_OPTIONS = ['numHeads', 'headDim', 'causal', 'scale', 'window', 'sinks', 'returnLse', 'position'] as const;
+const DECODE_OPTIONS = ['numHeads', 'headDim', 'causal', 'scale', 'window', 'sinks', 'returnLse', 'position',
+  'softcap', 'sinkLogits', 'smoothSoftmax', 'bias', 'biasShape'] as const;
 
 function checkOptions(op: string, o: unknown, known: readonly string[]): asserts o is Record<string, unknown> {
   if (o === null || typeof o !== 'object') throw new ArgumentError(`${op}: an options object is required`);
@@ -145,8 +185,69 @@ function checkMask(op: string, o: Record<string, unknown>, headDim: number): Mas
   return { causal, scale, window, sinks, lse };
 }
 
+/** The logit options (softcap, sink logits, smooth softmax, bias) after validation. */
+type LogitOptions = Pick<AttentionPlan, 'softcap' | 'sinkLogits' | 'smooth' | 'bias'>;
+
+/**
+ * Validates softcap, sinkLogits (`sinkHeads` values), smoothSoftmax and bias / biasShape. The bias
+ * broadcasts over `[batches][heads / batches]`: shape [0] is 1 or `batches` (any divisor of `heads`
+ * when `batches` is 0), [1] is 1 or the heads per entry, [2] = seqQ, [3] = seqK.
+ */
+function checkLogitOptions(be: BackendImpl, op: string, o: Record<string, unknown>, sinkHeads: number,
+  heads: number, batches: number, seqQ: number, seqK: number): LogitOptions {
+  let softcap = 0;
+  if (o.softcap !== undefined) {
+    if (typeof o.softcap !== 'number' || !Number.isFinite(o.softcap) || o.softcap <= 0) {
+      throw new ArgumentError(`${op}: softcap must be a finite number > 0, got ${describe(o.softcap)}`);
+    }
+    softcap = o.softcap;
+  }
+  let sinkLogits: Float32Array | undefined;
+  if (o.sinkLogits !== undefined) {
+    if (!(o.sinkLogits instanceof Float32Array)) {
+      throw new DTypeError(`${op}: sinkLogits must be a Float32Array (one logit per query head), got ${describe(o.sinkLogits)}`);
+    }
+    if (o.sinkLogits.length !== sinkHeads) {
+      throw new ShapeError(`${op}: sinkLogits has ${o.sinkLogits.length} values, expected one per query head (${sinkHeads})`);
+    }
+    const bad = o.sinkLogits.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new ArgumentError(`${op}: sinkLogits[${bad}] = ${o.sinkLogits[bad]} is not finite`);
+    sinkLogits = o.sinkLogits;
+  }
+  const smooth = checkBool(op, 'smoothSoftmax', o.smoothSoftmax);
+  if (o.bias === undefined) {
+    if (o.biasShape !== undefined) throw new ArgumentError(`${op}: biasShape is given without a bias`);
+    return { softcap, sinkLogits, smooth };
+  }
+  const length = inputLength(be, op, 'bias', o.bias);
+  const full = [batches || 1, batches ? heads / batches : heads, seqQ, seqK];
+  let shape = full;
+  if (o.biasShape !== undefined) {
+    const bs = o.biasShape;
+    if (!Array.isArray(bs) || bs.length !== 4) {
+      throw new ArgumentError(`${op}: biasShape must be an array of 4 dims [1|batch, 1|numHeads, seqQ, seqK], got ${describe(bs)}`);
+    }
+    shape = bs.map((d, i) => checkInt(op, `biasShape[${i}]`, d));
+  }
+  const [b0, b1, b2, b3] = shape;
+  const okBatch = batches ? b0 === 1 || b0 === batches : heads % b0 === 0;
+  const hpb = batches ? heads / batches : heads / b0;
+  if (!okBatch || (b1 !== 1 && b1 !== hpb) || b2 !== seqQ || b3 !== seqK) {
+    const first = batches ? `1 or ${batches}` : `a divisor of numHeads ${heads}`;
+    throw new ShapeError(`${op}: biasShape [${shape.join(', ')}] does not broadcast to the logits: expected [${first}, 1 or ${batches ? hpb : 'numHeads / that'}, seqQ ${seqQ}, seqK ${seqK}]`);
+  }
+  const want = b0 * b1 * b2 * b3;
+  if (length !== want) {
+    throw new ShapeError(`${op}: bias has ${length} elements, expected ${want} (biasShape [${shape.join(', ')}])`);
+  }
+  return {
+    softcap, sinkLogits, smooth,
+    bias: { input: o.bias as Input, hpb, sB: b0 === 1 ? 0 : b1 * b2 * b3, sH: b1 === 1 ? 0 : b2 * b3, row: b3, length },
+  };
+}
+
 /** Validates prefill options against the inputs' lengths; returns the plan. */
-export function planAttention(qLen: number, kLen: number, vLen: number, options: AttentionOptions): AttentionPlan {
+export function planAttention(be: BackendImpl, qLen: number, kLen: number, vLen: number, options: AttentionOptions): AttentionPlan {
   checkOptions(OP, options, ATTENTION_OPTIONS);
   const o = options as unknown as Record<string, unknown>;
   const [h, kh] = checkHeads(OP, o.numHeads, o.numKvHeads);
@@ -170,14 +271,15 @@ export function planAttention(qLen: number, kLen: number, vLen: number, options:
   }
   if (seqK > MAX_POSITION || seqQ > MAX_POSITION) throw new LimitError(`${OP}: sequences longer than 2^30 are not supported`);
   const lead = batch > 1 ? [batch, h] : [h];
+  const logits = checkLogitOptions(be, OP, o, h, batch * h, batch, seqQ, seqK);
   return {
     numHeads: batch * h, numKvHeads: batch * kh, headDim: hd, seqQ, seqK, ...mask, qpos0: seqK - seqQ,
-    shapeOut: [...lead, seqQ, hd], shapeLse: [...lead, seqQ],
+    shapeOut: [...lead, seqQ, hd], shapeLse: [...lead, seqQ], ...logits,
   };
 }
 
 /** Validates decode options against q's length and the cache; returns the plan (seqK = longest head). */
-export function planDecode(qLen: number, cache: KVCache, options: DecodeOptions): AttentionPlan {
+export function planDecode(be: BackendImpl, qLen: number, cache: KVCache, options: DecodeOptions): AttentionPlan {
   const op = 'decode';
   checkOptions(op, options, DECODE_OPTIONS);
   const o = options as unknown as Record<string, unknown>;
@@ -195,16 +297,19 @@ export function planDecode(qLen: number, cache: KVCache, options: DecodeOptions)
   let qpos0 = cache.position - seqQ;
   if (o.position !== undefined) qpos0 = checkInt(op, 'position', o.position, 0);
   if (qpos0 + seqQ > MAX_POSITION) throw new LimitError(`${op}: positions beyond 2^30 are not supported`);
+  const seqK = Math.max(0, ...cache.lengths);
+  const logits = checkLogitOptions(be, op, o, h, h, 0, seqQ, seqK);
   return {
-    numHeads: h, numKvHeads: cache.numKvHeads, headDim: hd, seqQ, seqK: Math.max(0, ...cache.lengths), ...mask,
-    qpos0, shapeOut: [h, seqQ, hd], shapeLse: [h, seqQ],
+    numHeads: h, numKvHeads: cache.numKvHeads, headDim: hd, seqQ, seqK, ...mask,
+    qpos0, shapeOut: [h, seqQ, hd], shapeLse: [h, seqQ], ...logits,
   };
 }
 
 /** @internal GPU launch geometry shared by both kernels: LANES per row, BQ rows, BK keys per tile. */
 export function tiling(headDim: number): { lanes: number; bq: number; bk: number } {
   const lanes = headDim <= 128 ? 4 : 8;
-  return { lanes, bq: 64 / lanes, bk: Math.min(64, Math.floor(2048 / headDim)) };
+  const padded = Math.ceil(headDim / 4) * 4;
+  return { lanes, bq: 64 / lanes, bk: Math.min(64, Math.floor(2048 / padded)) };
 }
 
 /** @internal Decode geometry: with few query rows per KV head, more invocations share a row. */
@@ -223,6 +328,7 @@ export function checkAttentionLimits(be: BackendImpl, p: AttentionPlan, lens: nu
   const outLen = p.numHeads * p.seqQ * p.headDim;
   if (be.kind === 'wasm') return;
   lens.forEach((n, i) => be.checkBindable(OP, ['q', 'k', 'v'][i] ?? 'input', n));
+  if (p.bias) be.checkBindable(OP, 'bias', p.bias.length);
   be.checkBindable(OP, 'output', outLen);
   const maxGroups = be.device.limits.maxComputeWorkgroupsPerDimension;
   if (be.device.limits.maxComputeWorkgroupStorageSize < WORKGROUP_BYTES) {
@@ -231,7 +337,7 @@ export function checkAttentionLimits(be: BackendImpl, p: AttentionPlan, lens: nu
   if (decodeChunks) {
     const { bq } = decodeTiling(p.headDim, p.seqQ * p.numHeads / p.numKvHeads);
     const rows = p.numHeads * p.seqQ;
-    be.checkBindable('decode', 'partials', rows * decodeChunks * p.headDim);
+    be.checkBindable('decode', 'partials', rows * decodeChunks * Math.ceil(p.headDim / 4) * 4);
     const blocks = Math.ceil((p.seqQ * p.numHeads / p.numKvHeads) / bq);
     if (rows > maxGroups || blocks > maxGroups || p.numKvHeads > maxGroups) {
       throw new LimitError(`decode: numHeads x seqQ = ${rows} query rows exceed this device's ${maxGroups} workgroups per dimension`);
@@ -251,7 +357,7 @@ export interface AttentionTensors {
 }
 
 /** Runs prefill attention on tensors already on the backend. */
-export function attentionTensors(be: BackendImpl, q: Tensor, k: Tensor, v: Tensor, p: AttentionPlan): AttentionTensors {
+export function attentionTensors(be: BackendImpl, q: Tensor, k: Tensor, v: Tensor, p: AttentionPlan, bias?: Tensor): AttentionTensors {
   be.check();
   if (be.kind === 'wasm') {
     const meta = new Int32Array(2 * p.numKvHeads);
@@ -259,13 +365,15 @@ export function attentionTensors(be: BackendImpl, q: Tensor, k: Tensor, v: Tenso
       meta[g] = g * p.seqK;
       meta[p.numKvHeads + g] = p.seqK;
     }
-    return wasmAttention(be, q.data() as WasmStorage, k.data() as WasmStorage, v.data() as WasmStorage, meta, 0, p);
+    return wasmAttention(be, q.data() as WasmStorage, k.data() as WasmStorage, v.data() as WasmStorage, meta, 0, p,
+      bias?.data() as WasmStorage | undefined);
   }
-  return gpuPrefill(be, q.data() as GpuStorage, k.data() as GpuStorage, v.data() as GpuStorage, p);
+  return gpuPrefill(be, q.data() as GpuStorage, k.data() as GpuStorage, v.data() as GpuStorage, p,
+    bias?.data() as GpuStorage | undefined);
 }
 
 /** Runs decode attention of q (on the backend) against the cache's current layout. */
-export function decodeTensors(be: BackendImpl, q: Tensor, cache: KVCache, p: AttentionPlan): AttentionTensors {
+export function decodeTensors(be: BackendImpl, q: Tensor, cache: KVCache, p: AttentionPlan, bias?: Tensor): AttentionTensors {
   be.check();
   const lay = cache._layout();
   if (be.kind === 'wasm') {
@@ -273,25 +381,39 @@ export function decodeTensors(be: BackendImpl, q: Tensor, cache: KVCache, p: Att
     meta.set(lay.offsets, 0);
     meta.set(lay.lengths, p.numKvHeads);
     return wasmAttention(be, q.data() as WasmStorage, lay.k as WasmStorage, lay.v as WasmStorage, meta,
-      (lay.pos as WasmStorage).ptr, p);
+      (lay.pos as WasmStorage).ptr, p, bias?.data() as WasmStorage | undefined);
   }
   return gpuDecode(be, q.data() as GpuStorage, lay.k as GpuStorage, lay.v as GpuStorage, lay.pos as GpuStorage,
-    lay.offsets, lay.lengths, p);
+    lay.offsets, lay.lengths, p, bias?.data() as GpuStorage | undefined);
+}
+
+/** Flags word of the kernels: 1 bias, 2 sink logits, 4 smooth softmax. */
+function logitFlags(p: AttentionPlan): number {
+  return (p.bias ? 1 : 0) | (p.sinkLogits ? 2 : 0) | (p.smooth ? 4 : 0);
 }
 
 function wasmAttention(be: WasmBackend, q: WasmStorage, k: WasmStorage, v: WasmStorage, metaData: Int32Array,
-  pos: number, p: AttentionPlan): AttentionTensors {
+  pos: number, p: AttentionPlan, bias?: WasmStorage): AttentionTensors {
   const ex = be.ex as WasmExports & AttentionExports;
   const out = be.allocF32(p.numHeads * p.seqQ * p.headDim);
   let lse: WasmStorage | undefined;
-  let meta: WasmStorage | undefined, scratch: WasmStorage | undefined;
+  let meta: WasmStorage | undefined, scratch: WasmStorage | undefined, extra: WasmStorage | undefined;
   try {
     lse = p.lse ? be.allocF32(p.numHeads * p.seqQ) : undefined;
-    meta = be.allocF32(metaData.length);
+    const sinkLen = p.sinkLogits?.length ?? 0;
+    meta = be.allocF32(metaData.length + sinkLen);
     new Int32Array(be.ex.memory.buffer, meta.ptr, metaData.length).set(metaData);
+    if (p.sinkLogits) new Float32Array(be.ex.memory.buffer, meta.ptr + 4 * metaData.length, sinkLen).set(p.sinkLogits);
     scratch = be.allocF32(ex.attentionScratchBytes(p.headDim) / 4);
+    // extra: softcap, flags, bias ptr, hpb, sB, sH, row, sink ptr, sink heads (see assembly/attention.ts).
+    extra = be.allocF32(9);
+    const ev = new Int32Array(be.ex.memory.buffer, extra.ptr, 9);
+    const b = p.bias;
+    ev.set([0, logitFlags(p), bias ? bias.ptr : 0, b ? b.hpb : 1, b ? b.sB : 0, b ? b.sH : 0, b ? b.row : 0,
+      p.sinkLogits ? meta.ptr + 4 * metaData.length : 0, Math.max(1, sinkLen)]);
+    new Float32Array(be.ex.memory.buffer, extra.ptr, 1)[0] = p.softcap;
     ex.attentionF32(q.ptr, k.ptr, v.ptr, out.ptr, lse ? lse.ptr : 0, p.numHeads, p.numKvHeads, p.seqQ, p.headDim,
-      meta.ptr, pos, p.qpos0, p.scale, p.causal ? 1 : 0, p.window, p.sinks, scratch.ptr);
+      meta.ptr, pos, p.qpos0, p.scale, p.causal ? 1 : 0, p.window, p.sinks, scratch.ptr, extra.ptr);
   } catch (e) {
     be.release(out);
     if (lse) be.release(lse);
@@ -299,6 +421,7 @@ function wasmAttention(be: WasmBackend, q: WasmStorage, k: WasmStorage, v: WasmS
   } finally {
     if (meta) be.release(meta);
     if (scratch) be.release(scratch);
+    if (extra) be.release(extra);
   }
   return {
     out: new Tensor(be, out, p.shapeOut),
@@ -310,7 +433,24 @@ function f32Bits(x: number): number {
   return new Uint32Array(new Float32Array([x]).buffer)[0];
 }
 
-function gpuPrefill(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorage, p: AttentionPlan): AttentionTensors {
+/** The logit words of both kernels' Params: softcap, flags, bias strides, sink heads. */
+function logitParams(p: AttentionPlan): number[] {
+  const b = p.bias;
+  return [f32Bits(p.softcap), logitFlags(p), b ? b.hpb : 1, b ? b.sB : 0, b ? b.sH : 0, b ? b.row : 0,
+    Math.max(1, p.sinkLogits?.length ?? 0)];
+}
+
+/** The bias and sink-logit buffers of a launch (16-byte placeholders for what the call does not use). */
+function gpuLogitBuffers(be: WebGpuBackend, p: AttentionPlan, bias?: GpuStorage): { bias: GPUBuffer; sink: GPUBuffer; temps: GpuStorage[] } {
+  const temps: GpuStorage[] = [];
+  let bb = bias;
+  if (!bb) temps.push(bb = be.alloc(4));
+  const sink = p.sinkLogits ? be.upload(p.sinkLogits) : be.alloc(4);
+  temps.push(sink);
+  return { bias: bb.buffer, sink: sink.buffer, temps };
+}
+
+function gpuPrefill(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorage, p: AttentionPlan, bias?: GpuStorage): AttentionTensors {
   const { lanes, bq, bk } = tiling(p.headDim);
   const out = be.alloc(p.numHeads * p.seqQ * p.headDim);
   const lse = be.alloc(p.lse ? p.numHeads * p.seqQ : 4);
@@ -318,11 +458,14 @@ function gpuPrefill(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStora
   const pipeline = be.pipeline(mod.name, mod.code);
   const params = be.uniform([
     p.seqQ, p.seqK, p.headDim, p.numHeads / p.numKvHeads, bk, p.causal ? 1 : 0, p.window, p.sinks,
-    p.lse ? 1 : 0, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS, lanes, 0, 0, 0,
+    p.lse ? 1 : 0, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS, lanes, Math.ceil(p.headDim / 4),
+    ...logitParams(p), 0, 0, 0,
   ]);
-  be.dispatch(pipeline, [q.buffer, k.buffer, v.buffer, out.buffer, lse.buffer, params],
+  const lb = gpuLogitBuffers(be, p, bias);
+  be.dispatch(pipeline, [q.buffer, k.buffer, v.buffer, out.buffer, lse.buffer, params, lb.bias, lb.sink],
     [Math.ceil(p.seqQ / bq), p.numHeads, 1]);
   params.destroy();
+  for (const t of lb.temps) be.release(t);
   if (!p.lse) be.release(lse);
   return {
     out: new Tensor(be, out, p.shapeOut),
@@ -339,7 +482,7 @@ export function decodeChunks(headDim: number, maxLen: number): { tilesPerChunk: 
 }
 
 function gpuDecode(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorage, pos: GpuStorage,
-  offsets: Int32Array, lengths: Int32Array, p: AttentionPlan): AttentionTensors {
+  offsets: Int32Array, lengths: Int32Array, p: AttentionPlan, bias?: GpuStorage): AttentionTensors {
   const group = p.numHeads / p.numKvHeads;
   const rows = p.seqQ * group;
   const { lanes, bq, bk } = decodeTiling(p.headDim, rows);
@@ -348,25 +491,28 @@ function gpuDecode(be: WebGpuBackend, q: GpuStorage, k: GpuStorage, v: GpuStorag
   metaData.set(offsets, 0);
   metaData.set(lengths, p.numKvHeads);
   const meta = be.upload(new Float32Array(metaData.buffer));
-  const po = be.alloc(p.numHeads * p.seqQ * nChunks * p.headDim);
+  const hd4 = Math.ceil(p.headDim / 4);
+  const po = be.alloc(p.numHeads * p.seqQ * nChunks * hd4 * 4);
   const pml = be.alloc(p.numHeads * p.seqQ * nChunks * 2);
   const out = be.alloc(p.numHeads * p.seqQ * p.headDim);
   const lse = be.alloc(p.lse ? p.numHeads * p.seqQ : 4);
   const params = be.uniform([
     p.seqQ, p.headDim, group, p.numKvHeads, bk, tilesPerChunk, nChunks, p.causal ? 1 : 0,
     p.window, p.sinks, f32Bits(p.scale), p.qpos0 >>> 0, NEG_INF_BITS, rows, p.lse ? 1 : 0, lanes,
+    hd4, ...logitParams(p),
   ]);
+  const lb = gpuLogitBuffers(be, p, bias);
   const mod = attentionModule('decode', p.headDim);
   const partial = be.pipeline(mod.name, mod.code, {}, 'partial');
   const merge = be.pipeline(mod.name, mod.code, {}, 'merge');
   const enc = be.device.createCommandEncoder();
   encodePass(be, enc, partial, [[0, q.buffer], [1, k.buffer], [2, v.buffer], [3, pos.buffer], [4, meta.buffer],
-    [5, po.buffer], [6, pml.buffer], [7, params]], [nChunks, p.numKvHeads, Math.ceil(rows / bq)]);
-  encodePass(be, enc, merge, [[8, po.buffer], [9, pml.buffer], [10, out.buffer], [11, lse.buffer], [12, params]],
-    [p.numHeads * p.seqQ, 1, 1]);
+    [5, po.buffer], [6, pml.buffer], [7, params], [19, lb.bias]], [nChunks, p.numKvHeads, Math.ceil(rows / bq)]);
+  encodePass(be, enc, merge, [[8, po.buffer], [9, pml.buffer], [10, out.buffer], [11, lse.buffer], [12, params],
+    [20, lb.sink]], [p.numHeads * p.seqQ, 1, 1]);
   be.device.queue.submit([enc.finish()]);
   params.destroy();
-  for (const s of [meta, po, pml]) be.release(s);
+  for (const s of [meta, po, pml, ...lb.temps]) be.release(s);
   if (!p.lse) be.release(lse);
   return {
     out: new Tensor(be, out, p.shapeOut),
@@ -431,9 +577,10 @@ export function attentionOp(be: BackendImpl, q: Input, k: Input, v: Input, optio
   Promise<Float32Array | AttentionResult<Float32Array>> | Tensor | AttentionResult<Tensor> {
   const plan = () => {
     const lens = [inputLength(be, OP, 'q', q), inputLength(be, OP, 'k', k), inputLength(be, OP, 'v', v)];
-    const p = planAttention(lens[0], lens[1], lens[2], options);
+    const p = planAttention(be, lens[0], lens[1], lens[2], options);
     checkAttentionLimits(be, p, lens);
-    return () => withInputs(be, [q, k, v], (ts) => attentionTensors(be, ts[0], ts[1], ts[2], p));
+    const inputs = p.bias ? [q, k, v, p.bias.input] : [q, k, v];
+    return () => withInputs(be, inputs, (ts) => attentionTensors(be, ts[0], ts[1], ts[2], p, ts[3]));
   };
   if (q instanceof Tensor || k instanceof Tensor || v instanceof Tensor) return tensorResult(plan()());
   return promised(() => readAttention(be, plan()));
@@ -452,9 +599,10 @@ export function decodeOp(be: BackendImpl, q: Input, cache: KVCache, options: Dec
     }
     if (cache.backend !== be) throw new ArgumentError('decode: the cache belongs to another runtime');
     cache._layout(); // throws DisposedError on a disposed cache
-    const p = planDecode(len, cache, options);
+    const p = planDecode(be, len, cache, options);
     checkAttentionLimits(be, p, [len], decodeChunks(p.headDim, p.seqK).nChunks);
-    return () => withInputs(be, [q], (ts) => decodeTensors(be, ts[0], cache, p));
+    const inputs = p.bias ? [q, p.bias.input] : [q];
+    return () => withInputs(be, inputs, (ts) => decodeTensors(be, ts[0], cache, p, ts[1]));
   };
   if (q instanceof Tensor) return tensorResult(plan()());
   return promised(() => readAttention(be, plan()));

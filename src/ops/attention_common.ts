@@ -14,11 +14,11 @@ export const MAX_POSITION = 2 ** 30;
 /** Largest headDim of attention and of the KV cache. */
 export const MAX_HEAD_DIM = 256;
 
-/** Validates headDim: a multiple of 4 in 4..256. */
+/** Validates headDim: an integer in 1..256. */
 export function checkHeadDim(op: string, d: unknown): number {
   const hd = checkInt(op, 'headDim', d);
-  if (hd % 4 !== 0 || hd > MAX_HEAD_DIM) {
-    throw new ArgumentError(`${op}: headDim must be a multiple of 4 between 4 and ${MAX_HEAD_DIM}, got ${hd}`);
+  if (hd > MAX_HEAD_DIM) {
+    throw new ArgumentError(`${op}: headDim must be an integer between 1 and ${MAX_HEAD_DIM}, got ${hd}`);
   }
   return hd;
 }

@@ -1,7 +1,9 @@
 // attention conformance: prefill against an f64 reference over seq {1, 2, 17, 128, 1000},
-// headDim {32, 64, 80, 128}, GQA groups {1, 4, 8}, causal or not, window, sinks and lse; decode
-// over a KV cache after appends (= prefill on the full sequence) and after compaction (= the
-// reference over the kept tokens at their original positions); typed errors for bad input.
+// headDim {1, 3, 4, 5, 7, 32, 64, 80, 96, 128, 250, 256}, GQA groups {1, 2, 4, 8}, causal or not,
+// window, sinks, lse, and the logit options (softcap, bias with broadcast dims, sink logits, smooth
+// softmax); decode over a KV cache after appends (= prefill on the full sequence) and after compaction
+// (= the reference over the kept tokens at their original positions), with every option; typed
+// errors for bad input.
 // Sizes are chosen so software WebGPU (SwiftShader) runs the whole set in well under a minute.
 import { check, checkClose, expectError, type Case, type CaseContext } from './util.js';
 
@@ -19,11 +21,21 @@ export interface RefOptions {
   scale?: number;
   /** Position of query 0; default: the queries are the last positions (longest head - seqQ). */
   qpos0?: number;
+  /** softcap > 0: logit = softcap * tanh(logit / softcap), after the scale. */
+  softcap?: number;
+  /** bias(h, i, j): added after the softcap, before the mask (j: index of the key in its head). */
+  bias?: (h: number, i: number, j: number) => number;
+  /** One logit per query head in the denominator, no value. */
+  sinkLogits?: ArrayLike<number>;
+  /** A zero logit in every denominator. */
+  smoothSoftmax?: boolean;
 }
 
 /**
  * f64 reference attention. keys[g] / values[g]: head g's rows ([len_g][headDim]);
  * positions[g]: their positions (default 0..len_g-1). q is [numHeads][seqQ][headDim].
+ * Order on a logit: scale, softcap, + bias, mask; then a softmax whose denominator also holds
+ * exp(sinkLogits[h]) and exp(0) for smooth softmax. lse = log of that whole denominator.
  */
 export function attentionRef(q: Float32Array, keys: Float32Array[], values: Float32Array[], o: RefOptions,
   positions?: ArrayLike<number>[]): { out: Float64Array; lse: Float64Array } {
@@ -51,14 +63,22 @@ export function attentionRef(q: Float32Array, keys: Float32Array[], values: Floa
         }
         let d = 0;
         for (let x = 0; x < D; x++) d += q[(h * seqQ + i) * D + x] * K[j * D + x];
-        s[j] = d * scale;
+        let logit = d * scale;
+        if (o.softcap) logit = o.softcap * Math.tanh(logit / o.softcap);
+        if (o.bias) logit += o.bias(h, i, j);
+        s[j] = logit;
         if (s[j] > m) m = s[j];
       }
+      const extra: number[] = [];
+      if (o.sinkLogits) extra.push(o.sinkLogits[h]);
+      if (o.smoothSoftmax) extra.push(0);
+      for (const e of extra) m = Math.max(m, e);
       let l = 0;
       for (let j = 0; j < n; j++) {
         s[j] = s[j] === -Infinity ? 0 : Math.exp(s[j] - m);
         l += s[j];
       }
+      for (const e of extra) l += Math.exp(e - m);
       const ob = (h * seqQ + i) * D;
       for (let j = 0; j < n; j++) {
         if (s[j] === 0) continue;
@@ -110,6 +130,30 @@ interface PrefillSpec {
   lse?: boolean;
   scale?: number;
   batch?: number;
+  softcap?: number;
+  /** Random sink logits in [-2, 2]. */
+  sink?: boolean;
+  smooth?: boolean;
+  /** A random bias in [-2, 2] of shape [b, h, seqQ, seqK]: 'full' = [batch, numHeads], 'head' = [1, numHeads], 'batch' = [batch, 1], 'shared' = [1, 1]. */
+  bias?: 'full' | 'head' | 'batch' | 'shared';
+  /** Fraction of bias entries set to -Infinity (and query row 0 entirely). */
+  biasInf?: number;
+}
+
+/** A random bias for `shape` = [b, h, seqQ, seqK]; a fraction `inf` of -Infinity entries and, when inf > 0, row 0 all -Infinity. */
+function randomBias(rng: CaseContext['rng'], shape: number[], inf = 0): Float32Array {
+  const b = rng.f32(shape.reduce((x, y) => x * y, 1)).map((x) => 2 * x);
+  if (inf > 0) {
+    for (let z = 0; z < b.length; z++) if (rng.next() < inf) b[z] = -Infinity;
+    for (let r = 0; r < shape[0] * shape[1]; r++) b.fill(-Infinity, r * shape[2] * shape[3], r * shape[2] * shape[3] + shape[3]);
+  }
+  return b;
+}
+
+/** The reference's bias(h, i, j) of one batch entry z for a bias of `shape` = [b, h, seqQ, seqK]. */
+function biasFn(b: Float32Array, shape: number[], z: number): (h: number, i: number, j: number) => number {
+  const [b0, b1, sq, sk] = shape;
+  return (h, i, j) => b[(((b0 === 1 ? 0 : z) * b1 + (b1 === 1 ? 0 : h)) * sq + i) * sk + j];
 }
 
 function tag(s: PrefillSpec): string {
@@ -120,6 +164,10 @@ function tag(s: PrefillSpec): string {
   if (s.lse) parts.push('lse');
   if (s.scale !== undefined) parts.push(`scale ${s.scale}`);
   if (s.batch) parts.push(`batch ${s.batch}`);
+  if (s.softcap) parts.push(`softcap ${s.softcap}`);
+  if (s.bias) parts.push(`bias ${s.bias}${s.biasInf ? ' with -inf' : ''}`);
+  if (s.sink) parts.push('sinkLogits');
+  if (s.smooth) parts.push('smoothSoftmax');
   return parts.join(' ');
 }
 
@@ -127,24 +175,39 @@ async function runPrefill({ rt, rng }: CaseContext, s: PrefillSpec): Promise<voi
   const b = s.batch ?? 1, D = s.headDim;
   const q = rng.f32(b * s.numHeads * s.seqQ * D);
   const k = rng.f32(b * s.numKvHeads * s.seqK * D), v = rng.f32(b * s.numKvHeads * s.seqK * D);
-  const opts = {
+  const opts: Record<string, unknown> = {
     numHeads: s.numHeads, numKvHeads: s.numKvHeads, headDim: D, causal: s.causal, window: s.window,
     sinks: s.sinks, scale: s.scale, batch: s.batch, seqQ: s.seqQ, seqK: s.seqK,
   };
+  if (s.softcap) opts.softcap = s.softcap;
+  if (s.smooth) opts.smoothSoftmax = true;
+  const sinkLogits = s.sink ? rng.f32(s.numHeads).map((x) => 2 * x) : undefined;
+  if (sinkLogits) opts.sinkLogits = sinkLogits;
+  let bias: Float32Array | undefined, biasShape: number[] = [];
+  if (s.bias) {
+    const full = s.bias === 'full' || s.bias === 'batch';
+    biasShape = [full ? b : 1, s.bias === 'full' || s.bias === 'head' ? s.numHeads : 1, s.seqQ, s.seqK];
+    bias = randomBias(rng, biasShape, s.biasInf);
+    opts.bias = bias;
+    opts.biasShape = biasShape;
+  }
   let out: Float32Array, lse: Float32Array | undefined;
   if (s.lse) {
-    const r = await rt.attention(q, k, v, { ...opts, returnLse: true });
+    const r = await rt.attention(q, k, v, { ...opts, returnLse: true } as never) as { out: Float32Array; lse: Float32Array };
     out = r.out;
     lse = r.lse;
   } else {
-    out = await rt.attention(q, k, v, opts);
+    out = await rt.attention(q, k, v, opts as never) as unknown as Float32Array;
     check(out instanceof Float32Array, 'result is not a Float32Array');
   }
   const name = tag(s);
   const qn = s.numHeads * s.seqQ * D, kn = s.numKvHeads * s.seqK * D;
   for (let z = 0; z < b; z++) {
     const ref = attentionRef(q.subarray(z * qn, (z + 1) * qn), heads(k.subarray(z * kn, (z + 1) * kn), s.numKvHeads, D),
-      heads(v.subarray(z * kn, (z + 1) * kn), s.numKvHeads, D), { ...s, qpos0: s.seqK - s.seqQ });
+      heads(v.subarray(z * kn, (z + 1) * kn), s.numKvHeads, D), {
+        ...s, qpos0: s.seqK - s.seqQ, sinkLogits, smoothSoftmax: s.smooth,
+        bias: bias ? biasFn(bias, biasShape, z) : undefined,
+      });
     checkClose(out.subarray(z * qn, (z + 1) * qn), ref.out, TOL, `${name} (batch entry ${z})`);
     if (lse) checkLse(lse.subarray(z * s.numHeads * s.seqQ, (z + 1) * s.numHeads * s.seqQ), ref.lse, name);
   }
@@ -173,6 +236,26 @@ const prefill: PrefillSpec[] = [
   // The edges of the headDim range: 4 and 256 (the GPU kernels switch to 8 invocations per row past 128).
   { seqQ: 5, seqK: 9, headDim: 4, numHeads: 1, numKvHeads: 1, causal: true, window: 3, lse: true },
   { seqQ: 17, seqK: 40, headDim: 256, numHeads: 2, numKvHeads: 1, causal: true, lse: true },
+  // Any headDim 1..256: the general (not a multiple of 4) path on both backends, GQA.
+  { seqQ: 7, seqK: 7, headDim: 1, numHeads: 2, numKvHeads: 1, causal: true, lse: true },
+  { seqQ: 17, seqK: 30, headDim: 3, numHeads: 4, numKvHeads: 2, causal: true, window: 8, sinks: 2, lse: true },
+  { seqQ: 33, seqK: 33, headDim: 5, numHeads: 8, numKvHeads: 2, lse: true },
+  { seqQ: 17, seqK: 70, headDim: 96, numHeads: 4, numKvHeads: 1, causal: true, lse: true },
+  { seqQ: 9, seqK: 100, headDim: 250, numHeads: 2, numKvHeads: 1, causal: true, lse: true },
+  { seqQ: 130, seqK: 130, headDim: 7, numHeads: 1, numKvHeads: 1, causal: true, window: 50, lse: true },
+  // The logit options: each alone, with lse, then together with the masks.
+  { seqQ: 33, seqK: 33, headDim: 64, numHeads: 4, numKvHeads: 2, softcap: 0.8, lse: true },
+  { seqQ: 17, seqK: 60, headDim: 32, numHeads: 2, numKvHeads: 2, causal: true, softcap: 30, scale: 4, lse: true },
+  { seqQ: 17, seqK: 70, headDim: 96, numHeads: 4, numKvHeads: 1, causal: true, sink: true, lse: true },
+  { seqQ: 20, seqK: 20, headDim: 5, numHeads: 8, numKvHeads: 2, smooth: true, lse: true },
+  { seqQ: 12, seqK: 31, headDim: 16, numHeads: 4, numKvHeads: 2, bias: 'full', lse: true },
+  { seqQ: 12, seqK: 31, headDim: 3, numHeads: 4, numKvHeads: 4, bias: 'shared', lse: true },
+  { seqQ: 6, seqK: 9, headDim: 16, numHeads: 2, numKvHeads: 1, bias: 'full', biasInf: 0.3, lse: true },
+  { seqQ: 6, seqK: 9, headDim: 5, numHeads: 2, numKvHeads: 1, bias: 'head', biasInf: 0.3, sink: true, lse: true },
+  { seqQ: 40, seqK: 90, headDim: 80, numHeads: 4, numKvHeads: 2, causal: true, window: 20, sinks: 3, softcap: 1.5, bias: 'head', lse: true },
+  { seqQ: 5, seqK: 12, headDim: 7, numHeads: 4, numKvHeads: 2, batch: 2, causal: true, bias: 'batch', sink: true, smooth: true, lse: true },
+  { seqQ: 17, seqK: 150, headDim: 256, numHeads: 2, numKvHeads: 1, causal: true, window: 64, sinks: 4, softcap: 2, sink: true, bias: 'full', lse: true },
+  { seqQ: 128, seqK: 300, headDim: 3, numHeads: 8, numKvHeads: 1, causal: true, window: 40, sinks: 2, softcap: 5, bias: 'head', smooth: true, sink: true, lse: true },
 ];
 
 /** Appends `chunks` of k/v ([KH][n][D]) to a cache, returning the full per-head sequences. */
@@ -212,7 +295,84 @@ function randomKeep(rng: CaseContext['rng'], n: number, frac: number): number[] 
   return keep;
 }
 
+/** The options of a decode case and what the reference needs for them (bias over [1, H, seqQ, cache.length]). */
+function decodeLogitOptions(rng: CaseContext['rng'], which: string, H: number, seqQ: number, len: number):
+  { opts: Record<string, unknown>; ref: Partial<RefOptions> } {
+  const opts: Record<string, unknown> = {}, ref: Partial<RefOptions> = {};
+  const all = which === 'all';
+  if (which === 'softcap' || all) opts.softcap = ref.softcap = all ? 3 : 0.7;
+  if (which === 'sinkLogits' || all) opts.sinkLogits = ref.sinkLogits = rng.f32(H).map((x) => 3 * x);
+  if (which === 'smoothSoftmax' || all) opts.smoothSoftmax = ref.smoothSoftmax = true;
+  if (which === 'bias' || all) {
+    const shape = [1, all ? 1 : H, seqQ, len];
+    const b = randomBias(rng, shape);
+    opts.bias = b;
+    opts.biasShape = shape;
+    ref.bias = biasFn(b, shape, 0);
+  }
+  return { opts, ref };
+}
+
 const decodeCases: Case[] = [
+  {
+    op: 'attention',
+    name: 'decode with softcap, bias, sinkLogits, smoothSoftmax (each, then all with window + sinks): dense d5 h8/2 and compacted d64 h8/2, lse',
+    async run({ rt, rng }) {
+      for (const [D, compact] of [[5, false], [64, true], [3, true]] as const) {
+        const H = 8, KH = 2;
+        const cache = rt.createKVCache({ numKvHeads: KH, headDim: D, capacity: 16 });
+        const { k, v } = appendAll(cache, rng, KH, D, [129, 1]);
+        let kk = k, vk = v, pos: number[][] | undefined;
+        if (compact) {
+          const keep = [randomKeep(rng, 130, 0.6), randomKeep(rng, 130, 0.3)];
+          keep[0].push(129);
+          keep[0] = [...new Set(keep[0])].sort((a, b) => a - b);
+          cache.compact(keep);
+          kk = keep.map((list, g) => concat(list.map((j) => k[g].subarray(j * D, (j + 1) * D))));
+          vk = keep.map((list, g) => concat(list.map((j) => v[g].subarray(j * D, (j + 1) * D))));
+          pos = keep;
+        }
+        for (const which of ['softcap', 'bias', 'sinkLogits', 'smoothSoftmax', 'all']) {
+          const seqQ = which === 'all' ? 2 : 1;
+          const mask = which === 'all' ? { causal: true, window: 40, sinks: 2 } : { causal: true };
+          const { opts, ref: extra } = decodeLogitOptions(rng, which, H, seqQ, cache.length);
+          const q = rng.f32(H * seqQ * D);
+          const got = await rt.decode(q, cache, { numHeads: H, ...mask, ...opts, returnLse: true } as never) as { out: Float32Array; lse: Float32Array };
+          const ref = attentionRef(q, kk, vk, { numHeads: H, numKvHeads: KH, headDim: D, seqQ, qpos0: 130 - seqQ, ...mask, ...extra }, pos);
+          const what = `decode d${D}${compact ? ' compacted' : ''} ${which}`;
+          checkClose(got.out, ref.out, TOL, what);
+          checkLse(got.lse, ref.lse, what);
+          if (!compact) {
+            // Dense: decode = prefill of the same queries over the whole cache with the same options.
+            const pre = await rt.attention(q, concat(k), concat(v), { numHeads: H, numKvHeads: KH, headDim: D, ...mask, ...opts } as never) as unknown as Float32Array;
+            checkClose(got.out, pre, TOL, `${what} vs prefill`);
+          }
+        }
+        cache.dispose();
+      }
+    },
+  },
+  {
+    op: 'attention',
+    name: 'decode of a batch-folded cache with a per-batch bias [2, 1, 1, len] and sink logits (d12, 2 x h4/2)',
+    async run({ rt, rng }) {
+      const B = 2, H = 4, KH = 2, D = 12;
+      const cache = rt.createKVCache({ numKvHeads: B * KH, headDim: D });
+      const { k, v } = appendAll(cache, rng, B * KH, D, [77]);
+      const shape = [B, 1, 1, 77];
+      const bias = randomBias(rng, shape);
+      const sinkLogits = rng.f32(B * H);
+      const q = rng.f32(B * H * D);
+      const got = await rt.decode(q, cache, { numHeads: B * H, causal: true, bias, biasShape: shape, sinkLogits, returnLse: true });
+      const ref = attentionRef(q, k, v, {
+        numHeads: B * H, numKvHeads: B * KH, headDim: D, seqQ: 1, causal: true, sinkLogits,
+        bias: (h, _i, j) => bias[Math.floor(h / H) * 77 + j],
+      });
+      checkClose(got.out, ref.out, TOL, 'batch-folded decode with bias');
+      checkLse(got.lse, ref.lse, 'batch-folded decode with bias');
+      cache.dispose();
+    },
+  },
   {
     op: 'attention',
     name: 'decode after appends = prefill on the full sequence (d64 h8/2, growth past capacity)',
@@ -339,8 +499,10 @@ export const attentionCases: Case[] = [
       const KH = rng.int(1, 2), G = [1, 4, 8][rng.int(0, 2)];
       const seqK = rng.int(1, 150);
       await runPrefill(ctx, {
-        seqQ: rng.int(1, seqK), seqK, headDim: 4 * rng.int(1, 32), numHeads: KH * G, numKvHeads: KH,
+        seqQ: rng.int(1, seqK), seqK, headDim: rng.next() < 0.5 ? 4 * rng.int(1, 32) : rng.int(1, 256), numHeads: KH * G, numKvHeads: KH,
         causal: rng.next() < 0.5, window: rng.next() < 0.3 ? rng.int(1, 40) : 0, sinks: rng.int(0, 3), lse: true,
+        softcap: rng.next() < 0.3 ? 0.5 + 10 * rng.next() : undefined, sink: rng.next() < 0.3, smooth: rng.next() < 0.3,
+        bias: rng.next() < 0.3 ? (['full', 'head', 'batch', 'shared'] as const)[rng.int(0, 3)] : undefined,
       });
     },
   },
@@ -390,8 +552,26 @@ export const attentionCases: Case[] = [
       const ok = { numHeads: 4, numKvHeads: 2, headDim: D };
       await expectError(() => rt.attention(q, k, v, { ...ok, numKvHeads: 3 }), pc.ShapeError, 'numHeads not a multiple of numKvHeads');
       await expectError(() => rt.attention(q, k, v, { ...ok, numHeads: 0 }), pc.ArgumentError, 'zero heads');
-      await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 30 }), pc.ArgumentError, 'headDim not a multiple of 4');
-      await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 512 }), pc.ArgumentError, 'headDim over 256');
+      await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 257 }), pc.ArgumentError, 'headDim over 256');
+      await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 0 }), pc.ArgumentError, 'headDim 0');
+      await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 2.5 }), pc.ArgumentError, 'fractional headDim');
+      await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 30 }), pc.ShapeError, 'headDim 30 that does not divide the lengths');
+      for (const softcap of [-1, 0, NaN, Infinity, '2']) {
+        await expectError(() => rt.attention(q, k, v, { ...ok, softcap: softcap as number }), pc.ArgumentError, `softcap ${String(softcap)}`);
+      }
+      const bias = new Float32Array(4 * 3 * 5);
+      await expectError(() => rt.attention(q, k, v, { ...ok, bias: bias.subarray(1) }), pc.ShapeError, 'bias of the wrong length (default shape)');
+      await expectError(() => rt.attention(q, k, v, { ...ok, bias, biasShape: [1, 4, 3, 4] }), pc.ShapeError, 'biasShape with the wrong seqK');
+      await expectError(() => rt.attention(q, k, v, { ...ok, bias, biasShape: [1, 2, 3, 5] }), pc.ShapeError, 'biasShape heads neither 1 nor numHeads');
+      await expectError(() => rt.attention(q, k, v, { ...ok, bias: bias.subarray(15), biasShape: [2, 1, 3, 5] }), pc.ShapeError, 'biasShape batch 2 on batch 1');
+      await expectError(() => rt.attention(q, k, v, { ...ok, bias: bias.subarray(15), biasShape: [1, 1, 3, 5] }), pc.ShapeError, 'bias length does not match biasShape');
+      await expectError(() => rt.attention(q, k, v, { ...ok, bias, biasShape: [4, 3, 5] }), pc.ArgumentError, 'biasShape of 3 dims');
+      await expectError(() => rt.attention(q, k, v, { ...ok, biasShape: [1, 1, 3, 5] }), pc.ArgumentError, 'biasShape without bias');
+      await expectError(() => rt.attention(q, k, v, { ...ok, bias: new Float64Array(60) as never }), pc.DTypeError, 'Float64Array bias');
+      await expectError(() => rt.attention(q, k, v, { ...ok, sinkLogits: new Float32Array(3) }), pc.ShapeError, 'sinkLogits of the wrong length');
+      await expectError(() => rt.attention(q, k, v, { ...ok, sinkLogits: [0, 0, 0, 0] as never }), pc.DTypeError, 'sinkLogits an Array');
+      await expectError(() => rt.attention(q, k, v, { ...ok, sinkLogits: new Float32Array([0, NaN, 0, 0]) }), pc.ArgumentError, 'NaN sink logit');
+      await expectError(() => rt.attention(q, k, v, { ...ok, smoothSoftmax: 1 as never }), pc.ArgumentError, 'non-boolean smoothSoftmax');
       await expectError(() => rt.attention(q, k, v, { ...ok, headDim: 64 }), pc.ShapeError, 'headDim that does not divide the lengths');
       await expectError(() => rt.attention(q, k, new Float32Array(2 * 4 * D), ok), pc.ShapeError, 'v shorter than k');
       await expectError(() => rt.attention(q.subarray(1), k, v, ok), pc.ShapeError, 'q length not a multiple of heads x headDim');
@@ -418,6 +598,14 @@ export const attentionCases: Case[] = [
       await expectError(() => rt.decode(q, cache, { numHeads: 4, headDim: 64 }), pc.ShapeError, 'decode headDim mismatch');
       await expectError(() => rt.decode(q.subarray(4), cache, { numHeads: 4 }), pc.ShapeError, 'decode q length');
       await expectError(() => rt.decode(q, {} as never, { numHeads: 4 }), pc.ArgumentError, 'decode without a cache');
+      const q1 = q.subarray(0, 4 * D);
+      await expectError(() => rt.decode(q1, cache, { numHeads: 4, softcap: 0 }), pc.ArgumentError, 'decode softcap 0');
+      await expectError(() => rt.decode(q1, cache, { numHeads: 4, softcap: -2 }), pc.ArgumentError, 'decode negative softcap');
+      await expectError(() => rt.decode(q1, cache, { numHeads: 4, softcap: NaN }), pc.ArgumentError, 'decode NaN softcap');
+      await expectError(() => rt.decode(q1, cache, { numHeads: 4, sinkLogits: new Float32Array(2) }), pc.ShapeError, 'decode sinkLogits of the wrong length');
+      await expectError(() => rt.decode(q1, cache, { numHeads: 4, bias: new Float32Array(4 * 6) }), pc.ShapeError, 'decode bias over the wrong cache length');
+      await expectError(() => rt.decode(q1, cache, { numHeads: 4, bias: new Float32Array(3 * 5), biasShape: [3, 1, 1, 5] }), pc.ShapeError, 'decode bias batch that does not divide numHeads');
+      await expectError(() => rt.decode(q1, cache, { numHeads: 4, bias: new Float32Array(5), biasShape: [1, 1, 2, 5] }), pc.ShapeError, 'decode bias with the wrong seqQ');
       const du = await expectError(() => rt.decode(q, cache, { numHeads: 4, numKvHeads: 2 } as never), pc.ArgumentError, 'decode: unknown option');
       check(/"numKvHeads"/.test(du.message), `the message should name the unknown option: ${du.message}`);
       const cu = await expectError(() => rt.createKVCache({ numKvHeads: 2, headDim: D, capacty: 8 } as never), pc.ArgumentError, 'KV cache: unknown option');
@@ -430,7 +618,8 @@ export const attentionCases: Case[] = [
       await expectError(() => cache.compact([[0.5], [1]]), pc.ArgumentError, 'fractional keep index');
       await expectError(() => cache.compact('x' as never), pc.ArgumentError, 'keep not an array');
       check(cache.lengths.join() === '5,5', `a rejected compact must leave the cache alone: ${cache.lengths}`);
-      await expectError(() => rt.createKVCache({ numKvHeads: 2, headDim: 6 }), pc.ArgumentError, 'cache headDim not a multiple of 4');
+      await expectError(() => rt.createKVCache({ numKvHeads: 2, headDim: 257 }), pc.ArgumentError, 'cache headDim over 256');
+      await expectError(() => rt.createKVCache({ numKvHeads: 2, headDim: 0 }), pc.ArgumentError, 'cache headDim 0');
       cache.dispose();
       await expectError(() => rt.decode(q, cache, { numHeads: 4 }), pc.DisposedError, 'decode on a disposed cache');
       await expectError(() => cache.append(k, v), pc.DisposedError, 'append to a disposed cache');
@@ -443,7 +632,8 @@ export const attentionCases: Case[] = [
       // A new runtime, so the cache's own kernels are the first this device compiles.
       const fresh = await pc.createRuntime({ backend: rt.backend });
       try {
-        const H = 2, D = 8, N = 5;
+        for (const D of [8, 3]) {
+        const H = 2, N = 5;
         const k = rng.f32(H * N * D), v = rng.f32(H * N * D);
         const cache = fresh.createKVCache({ numKvHeads: H, headDim: D, capacity: 2 });
         cache.append(k, v); // grows past its capacity
@@ -456,11 +646,12 @@ export const attentionCases: Case[] = [
           for (const j of list) {
             for (let x = 0; x < D; x++, o++) {
               check(got.keys[o] === k[(g * N + j) * D + x] && got.values[o] === v[(g * N + j) * D + x],
-                `head ${g} token ${j} element ${x} was not kept as it was`);
+                `head ${g} token ${j} element ${x} was not kept as it was (headDim ${D})`);
             }
           }
         });
         cache.dispose();
+        }
       } finally {
         fresh.destroy();
       }
