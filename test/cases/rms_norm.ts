@@ -77,6 +77,7 @@ function rmsCase(o: Shape): Case {
   };
 }
 
+/** The rmsNorm cases: shapes, eps and residual against rmsNormRef, device chaining, validation. */
 export const rmsNormCases: Case[] = [
   rmsCase({ rows: 1, cols: 1 }),
   rmsCase({ rows: 7, cols: 1, eps: 0.5 }),

@@ -96,6 +96,7 @@ function ropeCase(o: Opts): Case {
   };
 }
 
+/** The rope cases: shapes and options against ropeRef, device chaining, validation. */
 export const ropeCases: Case[] = [
   ropeCase({ batch: 1, numHeads: 1, seq: 1, headDim: 2 }),
   ropeCase({ batch: 1, numHeads: 3, seq: 7, headDim: 2, interleaved: true, offset: 5 }),
