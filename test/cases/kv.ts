@@ -355,4 +355,38 @@ export const kvCases: Case[] = [
       cache.dispose();
     },
   },
+  {
+    op: 'kv',
+    name: 'unknown option names are an ArgumentError naming them in every KV function',
+    async run({ pc, rt, rng }) {
+      const s = { hq: 4, hkv: 2, d: 8, n: 20, nq: 8, w: 8 };
+      const o = { ...inputs(rng, s), compression: 0.5 };
+      const sc = await pc.scoreKV(rt, 'snapkv', o);
+      const named = async (fn: () => unknown, option: string, what: string) => {
+        const e = await expectError(fn, pc.ArgumentError, what);
+        check(e.message.includes(`"${option}"`), `${what}: the message should name "${option}": ${e.message}`);
+      };
+      const x = <T>(v: T, extra: Record<string, unknown>) => ({ ...v, ...extra }) as T;
+      await named(() => pc.scoreKV(rt, 'snapkv', x(o, { windw: 4 })), 'windw', 'scoreKV');
+      await named(() => pc.scoreKV(rt, 'defensivekv', x(o, { keep_tokens: 4 })), 'keep_tokens', 'scoreKV defensivekv');
+      await named(() => pc.scoreKVReference('snapkv', x(o, { kernal: 3 })), 'kernal', 'scoreKVReference');
+      await named(() => pc.refScoreKV('knorm', x(o, { sink: 1 })), 'sink', 'refScoreKV');
+      await named(() => pc.selectKV(sc, x({ compression: 0.5 }, { allocaton: 'per-head' })), 'allocaton', 'selectKV');
+      await named(() => pc.selectKV(sc, x({ compression: 0.5, runtime: rt }, { Alpha: 0.1 })), 'Alpha', 'selectKV on the runtime');
+      await named(() => pc.refSelectKV(sc, x({ keepTokens: 5 }, { betta: 2 })), 'betta', 'refSelectKV');
+      const layer = { q: o.q, k: o.k, numHeads: s.hq, numKvHeads: s.hkv, headDim: s.d, window: s.w };
+      await named(() => pc.evictKV(rt, 'snapkv', [layer], x({ compression: 0.5 }, { selectOnhost: true })), 'selectOnhost', 'evictKV options');
+      await named(() => pc.evictKV(rt, 'snapkv', [x(layer, { compression: 0.5 })], { compression: 0.5 }), 'compression', 'evictKV layer (budget belongs in the options)');
+      const cache = rt.createKVCache({ numKvHeads: s.hkv, headDim: s.d });
+      cache.append(o.k, o.v);
+      await named(() => pc.evictCache(rt, 'snapkv', cache, x({ q: o.q, numHeads: s.hq, window: s.w, keepTokens: 10 }, { numKvHeads: 2 })), 'numKvHeads', 'evictCache');
+      check(cache.lengths.join() === `${s.n},${s.n}`, 'a refused evictCache must leave the cache alone');
+      cache.dispose();
+      const dump = pc.synthKV({ layers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, n: 40, future: 2, dModel: 0, seed: rng.int(1, 1e6) });
+      await named(() => pc.evaluateEviction(dump, x({ budgets: [0.5] }, { method: ['snapkv'] })), 'method', 'evaluateEviction');
+      await named(() => pc.synthKV(x({ layers: 1 }, { heads: 2 })), 'heads', 'synthKV');
+      await named(() => pc.profilePrefixKV([[sc]], x({ compression: 0.5 }, { compresion: 0.5 })), 'compresion', 'profilePrefixKV');
+      await named(() => pc.keptPerHead('keptPerHead', 20, x({ keepTokens: 3 }, { window: 2 })), 'window', 'keptPerHead');
+    },
+  },
 ];

@@ -34,6 +34,14 @@ describe('createRuntime', () => {
     rt.destroy();
   });
 
+  it('rejects an unknown option with an ArgumentError naming it (and never throws synchronously)', async () => {
+    let pending: Promise<unknown> | undefined;
+    expect(() => { pending = pc.createRuntime({ backend: 'wasm', poisonOutput: true } as never); }).not.toThrow();
+    const err = await pending!.catch((e) => e);
+    expect(err).toBeInstanceOf(pc.ArgumentError);
+    expect(err.message).toMatch(/"poisonOutput" .*did you mean "poisonOutputs"/);
+  });
+
   it('rejects an unknown backend name with ArgumentError', async () => {
     await expect(pc.createRuntime({ backend: 'cuda' as never })).rejects.toBeInstanceOf(pc.ArgumentError);
   });
