@@ -171,7 +171,7 @@ for (const backend of ['wasm', 'webgpu'] as const) {
       ['matmul: transposeA not a boolean', (rt) => rt.matmul(f32(4), f32(4), { m: 2, k: 2, n: 2, transposeA: 1 as never }), pc.ArgumentError],
       ['attention: q of the wrong length', (rt) => rt.attention(f32(7), f32(8), f32(8), att), pc.ShapeError],
       ['attention: v differs from k', (rt) => rt.attention(f32(8), f32(8), f32(4), att), pc.ShapeError],
-      ['attention: headDim 6', (rt) => rt.attention(f32(12), f32(6), f32(6), { ...att, headDim: 6 }), pc.ArgumentError],
+      ['attention: headDim 257 (over 256)', (rt) => rt.attention(f32(12), f32(6), f32(6), { ...att, headDim: 257 }), pc.ArgumentError],
       ['attention: numHeads not a multiple of numKvHeads', (rt) => rt.attention(f32(12), f32(8), f32(8), { numHeads: 3, numKvHeads: 2, headDim: 4 }), pc.ShapeError],
       ['attention: k a Float64Array', (rt) => rt.attention(f32(8), new Float64Array(8) as never, f32(8), att), pc.DTypeError],
       ['attention: no options', (rt) => rt.attention(f32(8), f32(8), f32(8), null as never), pc.ArgumentError],
@@ -230,7 +230,7 @@ for (const backend of ['wasm', 'webgpu'] as const) {
       const t = rt.tensor(f32(4), [2, 2]);
       expect(() => rt!.matmul(t, f32(3), { m: 2, k: 2, n: 2 })).toThrow(pc.ShapeError);
       expect(() => rt!.matmul(t, new Int32Array(4) as never, { m: 2, k: 2, n: 2 })).toThrow(pc.DTypeError);
-      expect(() => rt!.attention(t, f32(4), f32(4), { numHeads: 1, numKvHeads: 1, headDim: 6 })).toThrow(pc.ArgumentError);
+      expect(() => rt!.attention(t, f32(4), f32(4), { numHeads: 1, numKvHeads: 1, headDim: 257 })).toThrow(pc.ArgumentError);
       expect(() => rt!.decode(t, {} as never, { numHeads: 1 })).toThrow(pc.ArgumentError);
       const c = rt.matmul(t, t, { m: 2, k: 2, n: 2 });
       expect(c).toBeInstanceOf(pc.Tensor);
