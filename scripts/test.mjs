@@ -1,7 +1,10 @@
 // npm test: build, then the same suite in Node (vitest), Deno (deno test) and Chromium (puppeteer-core).
 // WebGPU runs on whatever adapter each runtime finds; on machines with Debian's chromium installed,
 // Node gets SwiftShader through VK_ICD_FILENAMES and a missing adapter fails the run.
-// Usage: npm test [-- --skip-build] [-- --only node,deno,browser]
+// Then ONNX Runtime Web's operator vectors (../shared/peer-vectors, beside the clone in CI) through
+// their runner, in Node and in Deno, on both backends; skipped with a message when that folder is absent
+// (PCPRESS_PEER_VECTORS names another folder).
+// Usage: npm test [-- --skip-build] [-- --only node,deno,vectors,browser]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +14,7 @@ const root = path.resolve(import.meta.dirname, '..');
 process.chdir(root);
 const argv = process.argv.slice(2);
 const onlyArg = argv.find((a) => a.startsWith('--only'));
-const only = onlyArg ? (onlyArg.split('=')[1] ?? argv[argv.indexOf(onlyArg) + 1]).split(',') : ['node', 'deno', 'browser'];
+const only = onlyArg ? (onlyArg.split('=')[1] ?? argv[argv.indexOf(onlyArg) + 1]).split(',') : ['node', 'deno', 'vectors', 'browser'];
 const bin = (n) => path.join(root, 'node_modules', '.bin', n);
 const cache = path.join(root, '.cache');
 fs.mkdirSync(cache, { recursive: true });
@@ -23,6 +26,8 @@ if (!env.XDG_RUNTIME_DIR) {
   fs.chmodSync(env.XDG_RUNTIME_DIR, 0o700);
 }
 if (fs.existsSync(swiftshader)) env.PCPRESS_REQUIRE_WEBGPU ??= '1';
+// Node's Dawn finds SwiftShader only through VK_ICD_FILENAMES (Deno and Chromium find their own adapters).
+const nodeGpuEnv = fs.existsSync(swiftshader) && !env.VK_ICD_FILENAMES ? { VK_ICD_FILENAMES: swiftshader } : {};
 
 // A stage that hangs is killed after this long and counts as failed, so CI never waits out its limit.
 const STAGE_TIMEOUT_MS = Number(process.env.PCPRESS_STAGE_TIMEOUT_S ?? 1200) * 1000;
@@ -52,8 +57,7 @@ const stages = [];
 if (only.includes('node')) {
   const out = path.join(cache, 'vitest.json');
   fs.rmSync(out, { force: true });
-  const nodeEnv = fs.existsSync(swiftshader) && !env.VK_ICD_FILENAMES ? { VK_ICD_FILENAMES: swiftshader } : {};
-  const r = run('node (vitest)', bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile=${out}`], nodeEnv);
+  const r = run('node (vitest)', bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile=${out}`], nodeGpuEnv);
   let p = 0, f = 0, s = 0;
   if (fs.existsSync(out)) {
     const j = JSON.parse(fs.readFileSync(out, 'utf8'));
@@ -76,6 +80,25 @@ if (only.includes('deno')) {
   }
   if (r.status !== 0 && f === 0) f = 1;
   stages.push(['deno', p, f, 0]);
+}
+
+if (only.includes('vectors')) {
+  // The runner's --summary prints "ort-vectors: P passed, F failed, X not expressible (out of scope)"
+  // and exits 1 when F > 0; P and F are counted per case and backend, X joins the skipped count.
+  const runner = path.join(process.env.PCPRESS_PEER_VECTORS ?? path.resolve(root, '..', 'shared', 'peer-vectors'), 'run.mjs');
+  if (!fs.existsSync(runner)) {
+    console.log(`\n=== ORT vectors: skipped, ${path.dirname(runner)} does not exist (in CI shared/ is beside the clone)`);
+  } else {
+    for (const [name, label, cmd, args, extraEnv] of [
+      ['vectors-node', 'ORT vectors, node', 'node', [runner, '--backend', 'both', '--summary'], nodeGpuEnv],
+      ['vectors-deno', 'ORT vectors, deno', bin('deno'), ['run', '-A', runner, '--backend', 'both', '--summary'], {}],
+    ]) {
+      const r = run(label, cmd, args, extraEnv);
+      const m = /^ort-vectors: (\d+) passed, (\d+) failed, (\d+) not expressible/m.exec(r.stdout);
+      const p = m ? +m[1] : 0, f = m ? +m[2] : 0, s = m ? +m[3] : 0;
+      stages.push([name, p, r.status !== 0 && f === 0 ? 1 : f, s]);
+    }
+  }
 }
 
 if (only.includes('browser')) {
