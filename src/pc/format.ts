@@ -10,15 +10,18 @@ export const STREAM_IMAGE_32 = 0xb5;
 export const STREAM_IMAGES = 0xb6;
 /** Photo (any size, tiled), format 2 (header CRC, per-tile checks, CRC-32 of all pixels). */
 export const STREAM_PHOTO = 0xb7;
+/** Deflate (no model: the samples in their smallest PNG form, zlib), format 2 (header CRC, CRC-32 of all pixels). */
+export const STREAM_DEFLATE = 0xb8;
 /** First bytes of format 1 (pcpress 0.1.0: one image, many images, photo). */
 export const LEGACY_STREAMS = [0xb1, 0xb2, 0xb3] as const;
 
 /** What kind of stream `bytes` holds, from its first byte (nothing is validated beyond it). */
-export type StreamKind = 'image' | 'images' | 'photo' | 'legacy' | 'unknown';
+export type StreamKind = 'image' | 'images' | 'photo' | 'deflate' | 'legacy' | 'unknown';
 
 /**
  * Tells which decoder a stream needs: `'image'` (decompressImage, a model such as 'mnist'), `'images'`
- * (decompressImages), `'photo'` (decompressPhoto), `'legacy'` (format 1 of pcpress 0.1.0, refused by the
+ * (decompressImages), `'photo'` (decompressPhoto), `'deflate'` (decompressDeflate, no model; decompressPhoto
+ * and decompressAuto read it too), `'legacy'` (format 1 of pcpress 0.1.0, refused by the
  * decoders since it carries no integrity check) or `'unknown'`.
  */
 export function streamKind(bytes: Uint8Array): StreamKind {
@@ -27,6 +30,7 @@ export function streamKind(bytes: Uint8Array): StreamKind {
   if (b === STREAM_IMAGE || b === STREAM_IMAGE_32) return 'image';
   if (b === STREAM_IMAGES) return 'images';
   if (b === STREAM_PHOTO) return 'photo';
+  if (b === STREAM_DEFLATE) return 'deflate';
   if ((LEGACY_STREAMS as readonly number[]).includes(b)) return 'legacy';
   return 'unknown';
 }

@@ -8,6 +8,7 @@ import { ArgumentError } from '../errors.js';
 import { ImageFormatError } from './errors.js';
 import type { PcImage } from './model.js';
 import { crc32 } from './check.js';
+import { hasMeta, metaChunks, readPngMeta } from './meta.js';
 
 function checkImageShape(img: PcImage, what: string): void {
   if (!img || !(img.data instanceof Uint8Array) || !Number.isInteger(img.width) || !Number.isInteger(img.height) ||
@@ -30,6 +31,9 @@ function checkImageShape(img: PcImage, what: string): void {
  * - PGM with maxval M < 255: v -> round(v * 255 / M), which is one-to-one, so nothing is lost (M itself is not
  *   kept: the image is written back with maxval 255 and looks the same). M = 255: as is. 255 < M <= 65535
  *   (16-bit samples): read when every v * 255 / M is a whole number, else `ImageFormatError`.
+ *
+ * A PNG's colour metadata (iCCP with the profile's compressed bytes as stored, sRGB, gAMA, cHRM) comes back as
+ * `image.meta` when the file has any of those chunks.
  *
  * Anything else (not PNG/PGM, corrupt, truncated, samples above maxval) throws `ImageFormatError`.
  */
@@ -75,9 +79,19 @@ function readPng(bytes: Uint8Array): PcImage {
   } catch (e) {
     throw new ImageFormatError(`readImage: PNG does not decode: ${(e as Error).message}`);
   }
+  const img = pngImage(png);
+  const meta = readPngMeta(bytes);
+  return meta ? { ...img, meta } : img;
+}
+
+/** The fields of a decoded PNG that pngImage reads (fast-png's DecodedPng, or a deflate stream's layout). */
+export type PngPixels = Pick<DecodedPng, 'width' | 'height' | 'depth' | 'channels' | 'data' | 'palette' | 'transparency'>;
+
+/** @internal The 8-bit image readImage makes of decoded PNG samples (palettes expanded, keys made alpha). */
+export function pngImage(png: PngPixels): PcImage {
   const { width, height, depth } = png;
   const n = width * height;
-  const raw = pngSamples(png);
+  const raw = pngSamples(png as DecodedPng);
   if (png.palette) {
     const pal = png.palette;
     const alpha = pal[0]?.length === 4;
@@ -180,8 +194,8 @@ function readPgm(bytes: Uint8Array): PcImage {
 
 // ---- PNG writer ----
 
-/** One way to store an image in a PNG: colour type, bit depth, optional PLTE/tRNS and the unfiltered scanlines. */
-interface PngLayout {
+/** @internal One way to store an image in a PNG: colour type, bit depth, optional PLTE/tRNS and the unfiltered scanlines. */
+export interface PngLayout {
   colorType: 0 | 2 | 3 | 4 | 6;
   depth: 1 | 2 | 4 | 8;
   /** Bytes per complete pixel (at least 1): the distance the Sub/Average/Paeth filters look back. */
@@ -398,7 +412,56 @@ function chunk(type: string, body: Uint8Array): Uint8Array {
   return out;
 }
 
-function encodeLayout(width: number, height: number, l: PngLayout, adaptive: boolean): Uint8Array {
+/** @internal The smallest PNG form of an image (see writePng): its layout and the zlib stream of its filtered rows. */
+export interface PngForm {
+  layout: PngLayout;
+  /** zlib (deflate level 9, fflate) of the filtered scanlines, each after its filter byte. */
+  idat: Uint8Array;
+}
+
+/**
+ * @internal The smallest exact PNG form of `img`: every layout that readImage reads back as exactly `img`,
+ * unfiltered and with per-row filters, deflated at level 9; the one with the fewest bytes of IDAT, PLTE and
+ * tRNS (the rest of a PNG file does not depend on the form).
+ */
+export function bestPngForm(img: PcImage): PngForm {
+  let best: PngForm | undefined, bestSize = Infinity;
+  for (const layout of pngLayouts(img)) {
+    for (const adaptive of layout.depth === 8 && layout.colorType !== 3 ? [true, false] : [false, true]) {
+      const idat = zlibSync(filterRows(layout, img.height, adaptive), { level: 9 });
+      const size = idat.length + (layout.plte ? 12 + layout.plte.length : 0) + (layout.trns ? 12 + layout.trns.length : 0);
+      if (size < bestSize) (best = { layout, idat }), (bestSize = size);
+    }
+  }
+  return best!;
+}
+
+/**
+ * @internal Undoes PNG filtering in place of `filtered` (height rows of 1 + rowBytes bytes: filter type, then
+ * the row) into unfiltered rows. Returns undefined when a row names a filter type other than 0..4.
+ */
+export function unfilterRows(filtered: Uint8Array, height: number, rowBytes: number, bpp: number): Uint8Array | undefined {
+  const out = new Uint8Array(rowBytes * height);
+  for (let y = 0; y < height; y++) {
+    const f = filtered[y * (rowBytes + 1)], src = y * (rowBytes + 1) + 1, o = y * rowBytes, u = o - rowBytes;
+    if (f > 4) return undefined;
+    for (let i = 0; i < rowBytes; i++) {
+      const a = i >= bpp ? out[o + i - bpp] : 0, b = y ? out[u + i] : 0, c = y && i >= bpp ? out[u + i - bpp] : 0;
+      let pred = 0;
+      if (f === 1) pred = a;
+      else if (f === 2) pred = b;
+      else if (f === 3) pred = (a + b) >> 1;
+      else if (f === 4) {
+        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      out[o + i] = (filtered[src + i] + pred) & 255;
+    }
+  }
+  return out;
+}
+
+function encodeLayout(width: number, height: number, l: PngLayout, idat: Uint8Array, meta: Uint8Array[]): Uint8Array {
   const ihdr = new Uint8Array(13);
   const view = new DataView(ihdr.buffer);
   view.setUint32(0, width);
@@ -408,9 +471,10 @@ function encodeLayout(width: number, height: number, l: PngLayout, adaptive: boo
   const parts = [
     Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a),
     chunk('IHDR', ihdr),
+    ...meta,
     ...(l.plte ? [chunk('PLTE', l.plte)] : []),
     ...(l.trns ? [chunk('tRNS', l.trns)] : []),
-    chunk('IDAT', zlibSync(filterRows(l, height, adaptive), { level: 9 })),
+    chunk('IDAT', idat),
     chunk('IEND', new Uint8Array(0)),
   ];
   const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
@@ -426,19 +490,15 @@ function encodeLayout(width: number, height: number, l: PngLayout, adaptive: boo
  * alpha) when there are at most 256 colours; gray or RGB plus a tRNS colour key when alpha is 0 on exactly the
  * pixels of one colour and 255 elsewhere; else 8-bit samples. Each form is tried unfiltered and with per-row
  * filters (libpng's minimum-sum heuristic), then deflated at level 9 (fflate), so it works the same in Node,
- * Deno and browsers.
+ * Deno and browsers. `img.meta` (colour metadata, as readImage returns it) is written as the iCCP, sRGB, gAMA
+ * and cHRM chunks.
  */
 export function writePng(img: PcImage): Uint8Array {
   checkImageShape(img, 'writePng');
   if (img.channels > 4) throw new ArgumentError(`writePng: ${img.channels} channels; PNG holds 1 to 4`);
-  let best: Uint8Array | undefined;
-  for (const layout of pngLayouts(img)) {
-    for (const adaptive of layout.depth === 8 && layout.colorType !== 3 ? [true, false] : [false, true]) {
-      const file = encodeLayout(img.width, img.height, layout, adaptive);
-      if (!best || file.length < best.length) best = file;
-    }
-  }
-  return best!;
+  const meta = hasMeta(img.meta) ? metaChunks(img.meta, 'writePng').map(([type, body]) => chunk(type, body)) : [];
+  const { layout, idat } = bestPngForm(img);
+  return encodeLayout(img.width, img.height, layout, idat, meta);
 }
 
 /** Writes a one-channel 8-bit image as binary PGM (P5, maxval 255). */

@@ -22,6 +22,7 @@
 //   ..      J     metadata, UTF-8 JSON (training settings and scores; informative only)
 //   end-4   4     content hash: FNV-1a 32 of every byte before it; the model id used by streams
 // Pixel index of (x, y, channel ch) is (y*width + x)*channels + ch.
+import type { PngMeta } from './meta.js';
 import { WasmBackend } from '../backends/wasm.js';
 import { ArgumentError, LimitError, ShapeError } from '../errors.js';
 import { ModelFormatError } from './errors.js';
@@ -33,6 +34,12 @@ export interface PcImage {
   height: number;
   channels: number;
   data: Uint8Array;
+  /**
+   * Colour metadata of the file the image came from (readImage of a PNG with iCCP, sRGB, gAMA or cHRM
+   * chunks). Photo and deflate streams carry it and writePng writes it back; the MNIST-model streams
+   * (compressImage, compressImages) carry pixels only.
+   */
+  meta?: PngMeta;
 }
 
 /** Exports of assembly/pc.ts (the wasm module's HCLT and rANS routines). */

@@ -8,11 +8,13 @@
 //   varint      width (1..65535), varint height (1..65535)
 //   byte        channels (1..4)
 //   byte        tile size as log2 (4..10); tiles run row-major, the last row/column may be smaller
-//   byte        flags: bit 0 = the last channel (alpha) is constant and not coded; bit 1 = packed histograms
+//   byte        flags: bit 0 = the last channel (alpha) is constant and not coded; bit 1 = packed histograms;
+//               bit 2 = colour metadata block
 //   [byte]      that alpha value, when flag bit 0 is set
 //   [32 bytes]  per coded channel, when flag bit 1 is set: bitmap of the sample values the channel uses
 //               (bit v of byte v >> 3); the channel is coded as the rank of each value among them, which
 //               closes the gaps of stretched or quantised histograms
+//   [meta]      when flag bit 2 is set: the image's PNG colour metadata (iCCP, sRGB, gAMA, cHRM; pc/meta.ts)
 //   varint      payload length of each tile (>= 1), in tile order
 //   u32         CRC-32 of every header byte before it
 //   payloads    concatenated
@@ -22,10 +24,15 @@
 // samples) continued from CRC-32(i) continued from the CRC of the header bytes before the length table.
 // The decoder must end each tile at exactly that state with every byte consumed, so a corrupt, truncated,
 // moved or foreign tile is refused as soon as it is decoded, and the image as a whole is checked again.
+//
+// compressPhoto also makes the model-free deflate stream (0xB8, pc/deflate.ts) of the image and returns
+// whichever is smaller (option fallback: false turns that off); decompressPhoto reads both.
 import { ArgumentError, LimitError } from '../errors.js';
 import { crc32, crc32u32, maxSymbols, startState } from '../pc/check.js';
 import { CorruptDataError, TruncatedDataError, WrongModelError } from '../pc/errors.js';
-import { STREAM_PHOTO } from '../pc/format.js';
+import { STREAM_DEFLATE, STREAM_PHOTO } from '../pc/format.js';
+import { compressDeflate, decompressDeflate } from '../pc/deflate.js';
+import { getMetaBlock, hasMeta, putMetaBlock, type PngMeta } from '../pc/meta.js';
 import { checkMagic } from '../pc/codec.js';
 import { allocPixels, decodeLimits, DEFAULT_LIMITS, type DecodeLimits } from '../pc/limits.js';
 import type { PcImage } from '../pc/model.js';
@@ -52,6 +59,8 @@ export interface PhotoStreamInfo {
   palettes?: Uint8Array[];
   /** Byte offset and length of each tile's payload, and the seed of its check (see decodePhotoTile). */
   tiles: { offset: number; length: number; seed: number }[];
+  /** The image's colour metadata (PNG iCCP, sRGB, gAMA, cHRM), when the stream carries it. */
+  meta?: PngMeta;
   /** CRC-32 of the header (stored after the length table); the pixel checksum continues from it. */
   headerCrc: number;
   /** The stored CRC-32 of the decoded samples, which finishPhoto checks. */
@@ -64,6 +73,11 @@ export interface PhotoCompressOptions {
   tileSize?: number;
   /** Recode channels whose histograms have gaps as ranks among the used values (default true). */
   packHistograms?: boolean;
+  /**
+   * Also make the model-free deflate stream (0xB8: the samples in their smallest PNG form, zlib) and return it
+   * when it is smaller than the model's (default true), so a stream is never much larger than the image's PNG.
+   */
+  fallback?: boolean;
 }
 
 /** Checks an image argument. */
@@ -163,11 +177,11 @@ export function tileRects(width: number, height: number, t: number): { x: number
 
 /** Header bytes before the tile length table. */
 function photoHead(modelHash: number, img: { width: number; height: number; channels: number }, tileSize: number,
-  alpha: number | undefined, palettes: Uint8Array[] | undefined): number[] {
+  alpha: number | undefined, palettes: Uint8Array[] | undefined, meta: PngMeta | undefined): number[] {
   const head: number[] = [PHOTO_STREAM, modelHash & 0xff, (modelHash >>> 8) & 0xff, (modelHash >>> 16) & 0xff, modelHash >>> 24];
   putVarint(head, img.width);
   putVarint(head, img.height);
-  head.push(img.channels, Math.log2(tileSize), (alpha === undefined ? 0 : 1) | (palettes ? 2 : 0));
+  head.push(img.channels, Math.log2(tileSize), (alpha === undefined ? 0 : 1) | (palettes ? 2 : 0) | (meta ? 4 : 0));
   if (alpha !== undefined) head.push(alpha);
   if (palettes) {
     for (const pal of palettes) {
@@ -176,18 +190,19 @@ function photoHead(modelHash: number, img: { width: number; height: number; chan
       head.push(...bits);
     }
   }
+  if (meta) putMetaBlock(head, meta, 'compressPhoto');
   return head;
 }
 
 /** The seed of each tile's check in the stream a plan makes with a model (pass it to encodePhotoTile). */
 export function photoTileSeeds(model: PhotoModel, plan: PhotoPlan): number[] {
-  const info = crc32(Uint8Array.from(photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes)));
+  const info = crc32(Uint8Array.from(photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes, plan.meta)));
   return plan.tiles.map((_, i) => crc32u32(i, info));
 }
 
 /** Builds the stream from tile payloads (in tile order); `original` is the image as given, for the pixel checksum. */
 function assemblePhotoStream(model: PhotoModel, plan: PhotoPlan, payloads: Uint8Array[]): Uint8Array {
-  const head = photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes);
+  const head = photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes, plan.meta);
   for (const p of payloads) putVarint(head, p.length);
   const headerCrc = crc32(Uint8Array.from(head));
   const out = new Uint8Array(head.length + 4 + payloads.reduce((s, p) => s + p.length, 0) + 4);
@@ -243,7 +258,19 @@ export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: s
   return { img: packed.img, alpha, tileSize, palettes: packed.palettes };
 }
 
-/** Compresses an 8-bit image (1-4 channels, any size) with a photo model. */
+function checkOptions(options: PhotoCompressOptions, what: string, extra: readonly string[] = []): void {
+  if (options === null || typeof options !== 'object') throw new ArgumentError(`${what}: options must be an object`);
+  for (const k of Object.keys(options)) {
+    if (!['tileSize', 'packHistograms', 'fallback', ...extra].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
+  }
+  if (options.fallback !== undefined && typeof options.fallback !== 'boolean') throw new ArgumentError(`${what}: fallback must be a boolean`);
+}
+
+/**
+ * Compresses an 8-bit image (1-4 channels, any size; `image.meta` kept) with a photo model. Unless
+ * `fallback: false`, it also makes the model-free deflate stream and returns the smaller of the two (tell them
+ * apart with streamKind: 'photo' or 'deflate'; decompressPhoto reads both).
+ */
 export function compressPhoto(image: PcImage, model: PhotoModel, options: PhotoCompressOptions = {}): Uint8Array {
   checkModel(model, 'compressPhoto');
   const plan = planPhotoTiles(image, options);
@@ -271,19 +298,33 @@ export interface PhotoPlan {
   palettes?: Uint8Array[];
   /** Tile rectangles, row-major. */
   tiles: { x: number; y: number; w: number; h: number }[];
+  /** The image's colour metadata, carried in the header. */
+  meta?: PngMeta;
+  /** Whether finishPhotoStream returns the deflate stream when it is smaller (options.fallback, default true). */
+  fallback: boolean;
 }
 
-/** Plans the tiles of an image (see PhotoPlan). */
-export function planPhotoTiles(image: PcImage, options: PhotoCompressOptions = {}): PhotoPlan {
+/**
+ * Plans the tiles of an image (see PhotoPlan). `extra` names further options the caller reads itself
+ * (workers, workerUrl), which are not refused as unknown.
+ */
+export function planPhotoTiles(image: PcImage, options: PhotoCompressOptions = {}, extra: readonly string[] = []): PhotoPlan {
+  checkOptions(options, 'compressPhoto', extra);
   const { img, alpha, tileSize, palettes } = planPhoto(image, options, 'compressPhoto');
   return { img, original: image, width: image.width, height: image.height, channels: image.channels, tileSize, alpha, palettes,
-    tiles: tileRects(img.width, img.height, tileSize) };
+    tiles: tileRects(img.width, img.height, tileSize), meta: hasMeta(image.meta) ? image.meta : undefined, fallback: options.fallback ?? true };
 }
 
-/** Joins tile payloads (in tile order) into a photo stream. */
+/**
+ * Joins tile payloads (in tile order) into a photo stream; with `plan.fallback`, returns the image's deflate
+ * stream (0xB8) instead when that is smaller.
+ */
 export function finishPhotoStream(model: PhotoModel, plan: PhotoPlan, payloads: Uint8Array[]): Uint8Array {
   if (payloads.length !== plan.tiles.length) throw new ArgumentError(`finishPhotoStream: ${payloads.length} payloads for ${plan.tiles.length} tiles`);
-  return assemblePhotoStream(model, plan, payloads);
+  const stream = assemblePhotoStream(model, plan, payloads);
+  if (!plan.fallback) return stream;
+  const deflated = compressDeflate(plan.original);
+  return deflated.length < stream.length ? deflated : stream;
 }
 
 /**
@@ -305,7 +346,7 @@ export function photoStreamInfo(bytes: Uint8Array, limits: DecodeLimits | number
   if (width < 1 || height < 1 || width > 65535 || height > 65535) throw new CorruptDataError(`${what}: bad size ${width}x${height}`);
   if (channels < 1 || channels > 4) throw new CorruptDataError(`${what}: ${channels} channels`);
   if (tl < 4 || tl > 10) throw new CorruptDataError(`${what}: tile size 2^${tl} outside 2^4..2^10`);
-  if (flags > 3 || ((flags & 1) && channels !== 2 && channels !== 4)) throw new CorruptDataError(`${what}: bad flags ${flags}`);
+  if (flags > 7 || ((flags & 1) && channels !== 2 && channels !== 4)) throw new CorruptDataError(`${what}: bad flags ${flags}`);
   if (width * height > lim.maxPixels || width * height * channels > lim.maxBytes) {
     throw new LimitError(`${what}: ${width}x${height}x${channels} exceeds the limits (maxPixels ${lim.maxPixels}, maxBytes ${lim.maxBytes})`);
   }
@@ -318,6 +359,7 @@ export function photoStreamInfo(bytes: Uint8Array, limits: DecodeLimits | number
   if ((flags & 2) && pos.p + 32 * coded > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its histograms`);
   const palStart = pos.p;
   if (flags & 2) pos.p += 32 * coded;
+  const meta = flags & 4 ? getMetaBlock(bytes, pos, what) : undefined;
   const infoCrc = crc32(bytes.subarray(0, pos.p));
   const t = 1 << tl, tilesX = Math.ceil(width / t), tilesY = Math.ceil(height / t), nt = tilesX * tilesY;
   // every tile needs at least 2 bytes (length + payload), and the stream ends with two checksums
@@ -353,7 +395,7 @@ export function photoStreamInfo(bytes: Uint8Array, limits: DecodeLimits | number
   }
   if (o + 4 !== bytes.length) throw new CorruptDataError(`${what}: ${bytes.length - o - 4} stray bytes after the last tile`);
   return { modelId: id.toString(16).padStart(8, '0'), width, height, channels, tileSize: t, tilesX, tilesY, constantAlpha: constantAlphaValue,
-    palettes, tiles, headerCrc, pixelCrc: dv.getUint32(o, true) };
+    palettes, tiles, meta, headerCrc, pixelCrc: dv.getUint32(o, true) };
 }
 
 /** Checks the stream's model id against the model. */
@@ -381,6 +423,7 @@ export function withAlpha(img: PcImage, alpha: number): PcImage {
 export function decompressPhoto(bytes: Uint8Array, model: PhotoModel, options: DecodeLimits = {}): PcImage {
   const what = 'decompressPhoto';
   checkModel(model, what);
+  if (bytes instanceof Uint8Array && bytes[0] === STREAM_DEFLATE) return decompressDeflate(bytes, decodeLimits(options, what));
   const info = photoStreamInfo(bytes, decodeLimits(options, what));
   checkStreamModel(info, model, what);
   const out = photoCanvas(info);
@@ -415,7 +458,7 @@ export function finishPhoto(info: PhotoStreamInfo, out: PcImage, what = 'decompr
   }
   const img = info.constantAlpha === undefined ? out : withAlpha(out, info.constantAlpha);
   if (crc32(img.data, info.headerCrc) !== info.pixelCrc) throw new CorruptDataError(`${what}: pixel checksum mismatch (the stream is corrupt)`);
-  return img;
+  return info.meta ? { ...img, meta: info.meta } : img;
 }
 
 /** Ideal code length (bits) of an image under a photo model, per slot, with one tile per `tileSize` square. */

@@ -8,3 +8,4 @@ export type { PhotoStreamInfo, PhotoCompressOptions, PhotoPlan } from './codec.j
 export { trainPhotoModel, createRandomPhotoModel, defaultContext, rerootAtZero } from './train.js';
 export type { PhotoTrainOptions } from './train.js';
 export { compressPhotoParallel, decompressPhotoParallel, PhotoWorkerError, PhotoWorkerPool, type PhotoWorkerPoolOptions, type PhotoParallelOptions, type PhotoCompressParallelOptions, type PhotoDecompressParallelOptions } from './parallel.js';
+export { compressAuto, decompressAuto, evaluatePhoto, type PhotoEvaluateResult, type AutoModel, type AutoCompressOptions, type AutoCompressed, type AutoCandidate, type AutoDecompressOptions } from './auto.js';

@@ -18,6 +18,8 @@ import {
   tileRects, type PhotoCompressOptions, type PhotoPlan,
 } from './codec.js';
 import { decodeLimits, type DecodeLimits } from '../pc/limits.js';
+import { decompressDeflate } from '../pc/deflate.js';
+import { STREAM_DEFLATE } from '../pc/format.js';
 import type { PhotoModel } from './model.js';
 
 /** Options shared by compressPhotoParallel and decompressPhotoParallel. */
@@ -395,6 +397,7 @@ export class PhotoWorkerPool {
   /** Decompresses a photo stream like decompressPhoto (the same pixels, the same typed errors) on the pool's workers. */
   async decompress(bytes: Uint8Array, options: DecodeLimits = {}): Promise<PcImage> {
     const what = 'decompressPhotoParallel';
+    if (bytes instanceof Uint8Array && bytes[0] === STREAM_DEFLATE) return decompressDeflate(bytes, decodeLimits(options, what));
     const info = photoStreamInfo(bytes, decodeLimits(options, what));
     checkStreamModel(info, this.model, what);
     const rects = tileRects(info.width, info.height, info.tileSize);
@@ -449,7 +452,7 @@ async function withPool<T>(model: PhotoModel, n: number, workerUrl: string | URL
 export async function compressPhotoParallel(image: PcImage, model: PhotoModel, options: PhotoCompressParallelOptions = {}): Promise<Uint8Array> {
   const what = 'compressPhotoParallel';
   checkModel(model, what);
-  const plan = planPhotoTiles(image, options);
+  const plan = planPhotoTiles(image, options, ['workers', 'workerUrl']);
   const n = await workerCount(options.workers, plan.tiles.length, what);
   const seeds = photoTileSeeds(model, plan);
   if (n <= 1) return finishPhotoStream(model, plan, plan.tiles.map((r, i) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h, seeds[i])));
@@ -465,6 +468,7 @@ export async function decompressPhotoParallel(bytes: Uint8Array, model: PhotoMod
   checkModel(model, what);
   const { workers, workerUrl, ...rest } = options ?? {};
   const limits = decodeLimits(rest, what);
+  if (bytes instanceof Uint8Array && bytes[0] === STREAM_DEFLATE) return decompressDeflate(bytes, limits);
   const info = photoStreamInfo(bytes, limits);
   checkStreamModel(info, model, what);
   const n = await workerCount(workers, info.tiles.length, what);

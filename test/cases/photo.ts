@@ -123,9 +123,47 @@ function refContext(img: Image, sym: Uint8Array, slot: number, x: number, y: num
   return sym[(pl * h + yy) * w + xx];
 }
 
+/** Flat-colour graphics (a few colours in blocks and stripes), the kind of image a PC photo model codes badly. */
+function graphics(width: number, height: number, channels: number, next: () => number, colours = 5): Image {
+  const pal = Array.from({ length: colours }, () => Array.from({ length: 4 }, () => Math.floor(next() * 256)));
+  const bw = 2 + Math.floor(next() * 12), bh = 2 + Math.floor(next() * 12);
+  const data = new Uint8Array(width * height * channels);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+    const k = (Math.floor(x / bw) * 3 + Math.floor(y / bh) * 7 + ((x * y) >> 6)) % colours;
+    for (let c = 0; c < channels; c++) data[(y * width + x) * channels + c] = pal[k][c];
+  }
+  return { width, height, channels, data };
+}
+
+/** A zlib stream of `data` in stored (uncompressed) deflate blocks, with its Adler-32: what an ICC profile's bytes look like to a PNG reader. */
+function storedZlib(data: Uint8Array): Uint8Array {
+  const out: number[] = [0x78, 0x01];
+  for (let o = 0; o === 0 || o < data.length; o += 65535) {
+    const n = Math.min(65535, data.length - o), last = o + n >= data.length ? 1 : 0;
+    out.push(last, n & 255, n >> 8, ~n & 255, (~n >> 8) & 255, ...data.subarray(o, o + n));
+  }
+  let a = 1, b = 0;
+  for (const v of data) (a = (a + v) % 65521), (b = (b + a) % 65521);
+  out.push(b >> 8, b & 255, a >> 8, a & 255);
+  return Uint8Array.from(out);
+}
+
+/** Random colour metadata: an ICC "profile" of random bytes (zlib, as iCCP stores it), sRGB intent, gamma, chromaticities. */
+function randomMeta(next: () => number): { iccp: { name: string; profile: Uint8Array }; srgb: number; gama: number; chrm: number[] } {
+  const profile = storedZlib(Uint8Array.from({ length: 40 + Math.floor(next() * 400) }, () => Math.floor(next() * 256)));
+  return { iccp: { name: `Profile ${Math.floor(next() * 1000)}`, profile }, srgb: Math.floor(next() * 4), gama: 30000 + Math.floor(next() * 40000),
+    chrm: Array.from({ length: 8 }, () => Math.floor(next() * 100000)) };
+}
+
+function sameMeta(a: unknown, b: unknown): boolean {
+  const norm = (m: unknown) => JSON.stringify(m, (_k, v) => (v instanceof Uint8Array ? Array.from(v) : v));
+  return norm(a) === norm(b);
+}
+
 // Byte-exact fixtures: FNV-1a of streams that every runtime must reproduce exactly.
 const FIXTURE_RANDOM = 'da297b80';
 const FIXTURE_BUNDLED = '84b02444';
+const FIXTURE_DEFLATE = '3bad092a';
 
 export const photoCases: Case[] = [
   {
@@ -180,6 +218,7 @@ export const photoCases: Case[] = [
       for (const [name, png] of [['coffee-64x48', coffeePng], ['camera-48x40', cameraPng]] as const) {
         const img = pc.readImage(png);
         const bytes = pc.compressPhoto(img, model);
+        check(pc.streamKind(bytes) === 'photo', `${name}: the photo model lost to the deflate fallback`);
         const back = pc.decompressPhoto(bytes, model);
         check(back.width === img.width && back.height === img.height && back.channels === img.channels && same(back.data, img.data),
           `${name}: round trip differs`);
@@ -202,7 +241,7 @@ export const photoCases: Case[] = [
       const r = pc.seededRandom(7);
       const model = await randomModel(pc, r, 4);
       const img = randomPhoto(21, 13, 3, r, 30);
-      const bytes = pc.compressPhoto(img, model, { tileSize: 16 });
+      const bytes = pc.compressPhoto(img, model, { tileSize: 16, fallback: false });
       check(fnv(bytes) === FIXTURE_RANDOM, `stream hash ${fnv(bytes)}, expected ${FIXTURE_RANDOM}`);
       check(same(pc.decompressPhoto(bytes, model).data, img.data), 'fixture round trip');
     },
@@ -217,7 +256,7 @@ export const photoCases: Case[] = [
         const img = randomPhoto(w, h, c, () => rng.next(), rng.int(0, 255));
         if ((c === 2 || c === 4) && rng.next() < 0.5) for (let i = c - 1; i < img.data.length; i += c) img.data[i] = 255;
         const tileSize = rng.next() < 0.5 ? 16 : 32;
-        const bytes = pc.compressPhoto(img, model, { tileSize });
+        const bytes = pc.compressPhoto(img, model, { tileSize, fallback: false });
         const info = pc.photoStreamInfo(bytes);
         check(info.width === w && info.height === h && info.channels === c && info.tiles.length === Math.ceil(w / tileSize) * Math.ceil(h / tileSize),
           `${w}x${h}x${c}: header ${JSON.stringify({ ...info, tiles: info.tiles.length })}`);
@@ -238,8 +277,8 @@ export const photoCases: Case[] = [
         const sx = x < 64 ? x : 127 - x, sy = y < 48 ? y : 95 - y;
         img.data[(y * 70 + x) * 3 + c] = Math.floor(src.data[(sy * 64 + sx) * 3 + c] / 3) * 3;
       }
-      const packed = pc.compressPhoto(img, model, { tileSize: 32 });
-      const plain = pc.compressPhoto(img, model, { tileSize: 32, packHistograms: false });
+      const packed = pc.compressPhoto(img, model, { tileSize: 32, fallback: false });
+      const plain = pc.compressPhoto(img, model, { tileSize: 32, packHistograms: false, fallback: false });
       const info = pc.photoStreamInfo(packed);
       check(info.palettes?.length === 3 && info.palettes.every((p) => p.every((v) => v % 3 === 0)), 'palettes of every third value');
       check(!pc.photoStreamInfo(plain).palettes, 'packing can be turned off');
@@ -247,7 +286,7 @@ export const photoCases: Case[] = [
       check(packed.length < plain.length, `packed ${packed.length} bytes, not smaller than ${plain.length}`);
       // a rank past the end of a palette is corrupt data. The header CRC and the tile checks refuse an edited
       // palette long before that, so make a consistent stream whose channel-0 palette is cut to one value
-      const plan = pc.planPhotoTiles(img, { tileSize: 32 });
+      const plan = pc.planPhotoTiles(img, { tileSize: 32, fallback: false });
       check(plan.palettes !== undefined, 'the plan packs histograms');
       plan.palettes![0] = plan.palettes![0].subarray(0, 1);
       const seeds = pc.photoTileSeeds(model, plan);
@@ -308,7 +347,7 @@ export const photoCases: Case[] = [
       const model = await randomModel(pc, () => rng.next(), 4);
       const other = await randomModel(pc, () => rng.next(), 4);
       const img = randomPhoto(40, 24, 3, () => rng.next(), 20);
-      const bytes = pc.compressPhoto(img, model, { tileSize: 16 });
+      const bytes = pc.compressPhoto(img, model, { tileSize: 16, fallback: false });
       await expectError(() => pc.decompressPhoto(bytes, other), pc.WrongModelError, 'wrong model');
       await expectError(() => pc.decompressPhoto(new Uint8Array(0), model), pc.TruncatedDataError, 'empty');
       await expectError(() => pc.decompressPhoto(bytes.subarray(0, 12), model), pc.TruncatedDataError, 'header only');
@@ -353,6 +392,146 @@ export const photoCases: Case[] = [
       parts.subModels[parts.roles.gray].spec[1] = { plane: 255, ox: 1, oy: 0 };
       const leaky = await pc.photoModelFromBytes(pc.encodePhotoModel(parts));
       await expectError(() => pc.compressPhoto({ width: 3, height: 3, channels: 1, data: new Uint8Array(9) }, leaky), pc.ModelFormatError, 'non-causal context');
+    },
+  },
+  {
+    op: 'photo',
+    name: 'deflate fallback (0xB8): exact round trips of graphics, low-bit gray, keyed and varying alpha; smaller than writePng; byte-exact fixture',
+    async run({ pc, rng }: CaseContext) {
+      const next = () => rng.next();
+      const images: Image[] = [
+        graphics(rng.int(1, 90), rng.int(1, 70), 3, next), graphics(rng.int(1, 90), rng.int(1, 70), 4, next), graphics(61, 33, 1, next, 2),
+        graphics(40, 30, 2, next, 300), randomPhoto(rng.int(1, 50), rng.int(1, 40), rng.int(1, 4), next, 40),
+      ];
+      // gray at 2 bits (levels 0, 85, 170, 255) and gray + a colour-key alpha (alpha 0 exactly on one value)
+      const levels = graphics(37, 23, 1, next, 4);
+      for (let i = 0; i < levels.data.length; i++) levels.data[i] = 85 * (levels.data[i] % 4);
+      const keyed = graphics(30, 20, 2, next, 6);
+      for (let i = 0; i < keyed.data.length; i += 2) keyed.data[i + 1] = keyed.data[i] === keyed.data[0] ? 0 : 255;
+      images.push(levels, keyed);
+      for (const img of images) {
+        const d = pc.compressDeflate(img);
+        check(pc.streamKind(d) === 'deflate', 'streamKind of a deflate stream');
+        const png = pc.writePng(img);
+        // the stream holds what the PNG holds minus its signature, IHDR, IEND and chunk framing, plus ~12 header bytes
+        check(d.length <= png.length - 20, `${img.width}x${img.height}x${img.channels}: deflate ${d.length} bytes, writePng ${png.length}`);
+        const back = pc.decompressDeflate(d);
+        check(back.width === img.width && back.height === img.height && back.channels === img.channels && same(back.data, img.data),
+          `${img.width}x${img.height}x${img.channels}: deflate round trip differs`);
+        const info = pc.deflateStreamInfo(d);
+        check(info.width === img.width && info.height === img.height && info.channels === img.channels, 'deflateStreamInfo');
+      }
+      // compressPhoto keeps the smaller: flat graphics go to deflate, and decompressPhoto (any model) reads it
+      const model = await pc.loadPhotoModel('photo');
+      const g = graphics(120, 80, 3, next, 4);
+      const pcOnly = pc.compressPhoto(g, model, { fallback: false }), auto = pc.compressPhoto(g, model);
+      check(auto.length === Math.min(pcOnly.length, pc.compressDeflate(g).length), `compressPhoto ${auto.length}: not the smaller of ${pcOnly.length} and deflate`);
+      check(pc.streamKind(auto) === 'deflate' && auto.length < pcOnly.length, `graphics: photo ${pcOnly.length} bytes, deflate should win (${auto.length})`);
+      check(same(pc.decompressPhoto(auto, model).data, g.data), 'decompressPhoto of a deflate stream');
+      const pooled = await pc.decompressPhotoParallel(auto, model, { workers: 1 });
+      check(same(pooled.data, g.data), 'decompressPhotoParallel of a deflate stream');
+      const r = pc.seededRandom(11);
+      const fixture = pc.compressDeflate(graphics(45, 31, 3, r, 7));
+      check(fnv(fixture) === FIXTURE_DEFLATE, `deflate stream hash ${fnv(fixture)}, expected ${FIXTURE_DEFLATE}`);
+    },
+  },
+  {
+    op: 'photo',
+    name: 'deflate streams: typed errors for truncation, stray bytes, forged headers, a zlib stream that inflates past its size, limits',
+    async run({ pc, rng }: CaseContext) {
+      const img = graphics(50, 40, 3, () => rng.next(), 6);
+      const d = pc.compressDeflate(img);
+      await expectError(() => pc.decompressDeflate(d.subarray(0, d.length - 1)), pc.TruncatedDataError, 'last byte cut');
+      await expectError(() => pc.decompressDeflate(Uint8Array.from([...d, 0])), pc.CorruptDataError, 'stray byte');
+      await expectError(() => pc.decompressDeflate(d, { maxPixels: 50 * 40 - 1 }), pc.LimitError, 'one pixel over maxPixels');
+      await expectError(() => pc.decompressDeflate(d, { maxPixel: 1 } as never), pc.ArgumentError, 'misspelt option');
+      await expectError(() => pc.decompressDeflate(Uint8Array.from([0xb3, ...d.subarray(1)])), pc.FormatVersionError, 'format 1');
+      // forged: a valid header (its CRC recomputed) over a zlib stream of more rows than declared
+      const head = [0xb8, 4, 4, 1, 0, 8, 0];
+      // zlib header, one stored deflate block of 100 rows of 1 + 4 zero bytes (4 rows declared), an Adler-32
+      const big = Uint8Array.from([0x78, 0x01, 0x01, 500 & 255, 500 >> 8, ~500 & 255, (~500 >> 8) & 255, ...new Uint8Array(500), 0, 0, 0, 0]);
+      const lenBytes: number[] = [];
+      for (let v = big.length; ; v = Math.floor(v / 128)) { if (v < 128) { lenBytes.push(v); break; } lenBytes.push((v & 127) | 128); }
+      const h = Uint8Array.from([...head, ...lenBytes]);
+      const forged = new Uint8Array(h.length + 4 + big.length + 4);
+      forged.set(h);
+      new DataView(forged.buffer).setUint32(h.length, pc.crc32(h), true);
+      forged.set(big, h.length + 4);
+      const e = await expectError(() => pc.decompressDeflate(forged), pc.CorruptDataError, 'inflates past its size');
+      // fflate stops at the end of the buffer (a stored block) or the size check sees the extra byte
+      check(/inflates to more|does not inflate/.test(e.message), `expected the size check to fire, got: ${e.message}`);
+      let slipped = 0;
+      for (let i = 0; i < 200; i++) {
+        const bad = d.slice();
+        const k = rng.int(0, 2);
+        if (k === 0) bad[rng.int(0, bad.length - 1)] ^= 1 << rng.int(0, 7);
+        else if (k === 1) bad[rng.int(1, 12)] = rng.int(0, 255);
+        else for (let j = rng.int(1, bad.length - 1); j < bad.length; j++) bad[j] = rng.int(0, 255);
+        try {
+          if (!same(pc.decompressDeflate(bad).data, img.data)) slipped++;
+        } catch (err) {
+          check(err instanceof pc.PcpressError, `fuzz: untyped error ${(err as Error).name}: ${(err as Error).message}`);
+        }
+      }
+      check(slipped === 0, `${slipped} of 200 mutated deflate streams decoded to a wrong image`);
+    },
+  },
+  {
+    op: 'photo',
+    name: 'PNG colour metadata (ICC profile, sRGB, gAMA, cHRM): readImage -> photo and deflate streams -> decompress -> writePng keeps it; header CRC covers it',
+    async run({ pc, rng }: CaseContext) {
+      const next = () => rng.next();
+      const model = await pc.loadPhotoModel('photo');
+      const meta = randomMeta(next);
+      const photo = { ...randomPhoto(30, 20, 3, next, 20), meta };
+      const png = pc.writePng(photo);
+      const read = pc.readImage(png);
+      check(sameMeta(read.meta, meta) && same(read.data, photo.data), 'writePng -> readImage keeps the metadata and pixels');
+      for (const stream of [pc.compressPhoto(read, model, { fallback: false }), pc.compressDeflate(read)]) {
+        const back = pc.decompressPhoto(stream, model);
+        check(same(back.data, photo.data) && sameMeta(back.meta, meta), `${pc.streamKind(stream)} stream: metadata or pixels lost`);
+        check(sameMeta(pc.readImage(pc.writePng(back)).meta, meta), `${pc.streamKind(stream)}: metadata lost in writePng`);
+        // a changed byte of the metadata block is refused (the header CRC), even with the name's length unchanged
+        const i = stream.indexOf(0x50, 8); // 'P' of "Profile"
+        const bad = stream.slice();
+        bad[i] ^= 0x20;
+        await expectError(() => pc.decompressPhoto(bad, model), pc.CorruptDataError, 'metadata byte changed');
+      }
+      const info = pc.photoStreamInfo(pc.compressPhoto(read, model, { fallback: false }));
+      check(sameMeta(info.meta, meta), 'photoStreamInfo reports the metadata');
+      const plain = pc.compressPhoto({ ...photo, meta: undefined }, model, { fallback: false });
+      check(pc.decompressPhoto(plain, model).meta === undefined, 'no metadata, none invented');
+      await expectError(() => pc.compressPhoto({ ...photo, meta: { srgb: 7 } }, model), pc.ArgumentError, 'sRGB intent out of range');
+      await expectError(() => pc.compressDeflate({ ...photo, meta: { iccp: { name: '', profile: new Uint8Array(3) } } }), pc.ArgumentError, 'empty profile name');
+    },
+  },
+  {
+    op: 'photo',
+    name: 'compressAuto keeps the smallest of the MNIST model, the photo model and deflate; decompressAuto dispatches by streamKind',
+    async run({ pc, rng }: CaseContext) {
+      const mnist = await pc.loadModel('mnist'), photo = await pc.loadPhotoModel('photo');
+      const models = [mnist, photo];
+      const digit = mnist.sample(1, () => rng.next())[0];
+      const texture = randomPhoto(28, 28, 1, () => rng.next(), 60); // far from MNIST digits
+      const flat = graphics(28, 28, 1, () => rng.next(), 2);
+      const kinds = new Set<string>();
+      for (const img of [digit, texture, flat]) {
+        const r = await pc.compressAuto(img, { models });
+        check(r.candidates.length === 3, `${r.candidates.length} candidates for a 28x28 gray image`);
+        const sizes = [pc.compressImage(img, mnist).length, pc.compressPhoto(img, photo, { fallback: false }).length, pc.compressDeflate(img).length];
+        check(r.candidates.every((c, i) => c.bytes === sizes[i]), `candidate sizes ${JSON.stringify(r.candidates)} vs ${sizes}`);
+        check(r.bytes.length === Math.min(...sizes) && r.chosen.bytes === r.bytes.length, `kept ${r.bytes.length} bytes of ${sizes}`);
+        kinds.add(r.chosen.kind);
+        const back = await pc.decompressAuto(r.bytes, { models });
+        check(same(back.data, img.data) && back.width === 28 && back.channels === 1, `${r.chosen.kind}: decompressAuto round trip`);
+      }
+      check(kinds.has('image') && kinds.size >= 2, `chosen kinds ${[...kinds]}: a digit should go to MNIST, a texture or flat image elsewhere`);
+      // an RGB image: the MNIST model does not fit, so it is not tried
+      const rgb = await pc.compressAuto(randomPhoto(20, 10, 3, () => rng.next()), { models });
+      check(rgb.candidates.every((c) => c.kind !== 'image'), 'no whole-image candidate for an RGB image');
+      await expectError(() => pc.decompressAuto(pc.compressImages([digit, digit], mnist), { models }), pc.ArgumentError, 'multi-image container');
+      await expectError(() => pc.decompressAuto(pc.compressPhoto(texture, photo, { fallback: false }), { models: [mnist] }), pc.ArgumentError, 'no photo model');
+      await expectError(() => pc.compressAuto(digit, { models: [mnist], fallback: false, tile: 3 } as never), pc.ArgumentError, 'unknown option');
     },
   },
 ];

@@ -42,15 +42,39 @@ function putVarint(out: number[], v: number): void {
   out.push(v);
 }
 
-/** Splits a valid photo (0xB7) or multi-image (0xB6) stream into its parts. */
+/** Skips a colour-metadata block (count, then type, varint length, body per entry). */
+function skipMeta(bytes: Uint8Array, pos: { p: number }): void {
+  const n = bytes[pos.p++];
+  for (let k = 0; k < n; k++) {
+    pos.p += 4;
+    const len = varint(bytes, pos); // (pos.p += varint(...) would add to the old pos.p)
+    pos.p += len;
+  }
+}
+
+/**
+ * Splits a valid photo (0xB7), multi-image (0xB6) or deflate (0xB8) stream into its parts. A deflate stream
+ * is one "payload" (its zlib stream) with one length.
+ */
 function split(bytes: Uint8Array): Parts {
   const pos = { p: 5 };
   let count: number;
-  if (bytes[0] === 0xb7) {
+  if (bytes[0] === 0xb8) {
+    pos.p = 1;
+    varint(bytes, pos);
+    varint(bytes, pos);
+    const colorType = bytes[pos.p + 1], flags = bytes[pos.p + 3];
+    pos.p += 4;
+    if (flags & 1) skipMeta(bytes, pos);
+    if (colorType === 3) pos.p += 3 * (bytes[pos.p] + 1) + 1;
+    if (flags & 2) pos.p += bytes[pos.p] + 1;
+    count = 1;
+  } else if (bytes[0] === 0xb7) {
     const w = varint(bytes, pos), h = varint(bytes, pos);
     const c = bytes[pos.p++], tl = bytes[pos.p++], flags = bytes[pos.p++];
     if (flags & 1) pos.p++;
     if (flags & 2) pos.p += 32 * (c - (flags & 1));
+    if (flags & 4) skipMeta(bytes, pos);
     count = Math.ceil(w / (1 << tl)) * Math.ceil(h / (1 << tl));
   } else {
     const n = varint(bytes, pos), chunk = varint(bytes, pos);
@@ -161,7 +185,8 @@ function mutateContainer(bytes: Uint8Array, other: Uint8Array): [Uint8Array, str
   if (k === 10) return [damage(bytes, bytes.length - 12), 'tail'];
   // a size/count field +-1 (the D1/D2 reproducers): the first varint after the model id (photo width / count)
   // or the second (photo height / chunk size), when it stays a one-byte varint
-  const at = 5 + (rand() < 0.5 || q.info[5] & 0x80 ? 0 : 1);
+  const base = bytes[0] === 0xb8 ? 1 : 5;
+  const at = base + (rand() < 0.5 || q.info[base] & 0x80 ? 0 : 1);
   if (!(q.info[at] & 0x80)) q.info[at] = (q.info[at] + pick([1, 127])) & 0x7f;
   return [join(q, true), 'size+crc'];
 }
@@ -177,7 +202,10 @@ const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every(
 const total = () => [...tally.values()].reduce((s, t) => s + t.refused + t.same + t.wrong, 0);
 const wrongs = () => [...tally.values()].reduce((s, t) => s + t.wrong, 0);
 
-async function outcome(cls: string, run: () => unknown, originals: Uint8Array[]): Promise<void> {
+const metaKey = (m: unknown) => JSON.stringify(m ?? null, (_k, v) => (v instanceof Uint8Array ? Array.from(v) : v));
+
+/** Runs a decoder on a mutated stream; with `metas`, the colour metadata must come back unchanged too. */
+async function outcome(cls: string, run: () => unknown, originals: Uint8Array[], metas?: (pc.PngMeta | undefined)[]): Promise<void> {
   let back: unknown;
   try {
     back = await run();
@@ -187,9 +215,30 @@ async function outcome(cls: string, run: () => unknown, originals: Uint8Array[])
     return;
   }
   const imgs = (Array.isArray(back) ? back : [back]) as pc.PcImage[];
-  const ok = imgs.length === originals.length && imgs.every((im, i) => same(im.data, originals[i]));
+  const ok = imgs.length === originals.length && imgs.every((im, i) => same(im.data, originals[i]) && (!metas || metaKey(im.meta) === metaKey(metas[i])));
   record(cls, ok ? 'same' : 'wrong');
   if (!ok) console.log(`WRONG IMAGE from a ${cls} mutation`);
+}
+
+/** Flat-colour graphics: `colours` random colours in blocks (deflate wins on these). */
+function graphics(w: number, h: number, c: number, colours: number): pc.PcImage {
+  const pal = Array.from({ length: colours }, () => Array.from({ length: 4 }, () => int(0, 255)));
+  const bw = int(2, 12), bh = int(2, 12), data = new Uint8Array(w * h * c);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const k = (Math.floor(x / bw) * 3 + Math.floor(y / bh) * 7 + ((x * y) >> 6)) % colours;
+    for (let ch = 0; ch < c; ch++) data[(y * w + x) * c + ch] = pal[k][ch];
+  }
+  return { width: w, height: h, channels: c, data };
+}
+
+/** Random colour metadata (an ICC profile of random bytes, sRGB, gAMA, cHRM; each present with probability 3/4). */
+function randomMeta(): pc.PngMeta {
+  const m: pc.PngMeta = {};
+  if (rand() < 0.75) m.iccp = { name: `icc ${int(0, 999)}`, profile: Uint8Array.from({ length: int(1, 300) }, () => int(0, 255)) };
+  if (rand() < 0.75) m.srgb = int(0, 3);
+  if (rand() < 0.75) m.gama = int(0, 100000);
+  if (rand() < 0.75 || !m.iccp) m.chrm = Array.from({ length: 8 }, () => int(0, 100000));
+  return m;
 }
 
 function photo(w: number, h: number, c: number, noise: number, alpha?: 'const' | 'vary', levels = 256): pc.PcImage {
@@ -230,20 +279,22 @@ describe('format-2 integrity under structure-aware corruption (node)', () => {
       () => photo(24, 20, 2, 10, 'const'),
       () => photo(20, 36, 4, 10, 'vary'),
       () => photo(70, 64, 3, 8, undefined, 64), // >= 4096 pixels with gaps: packed histograms
+      () => ({ ...photo(30, 20, 3, 20), meta: randomMeta() }), // colour metadata block in the header
     ];
     for (let r = 0; r < 9000; r++) {
       const make = kinds[r % kinds.length];
       const a = make(), b = { ...a, data: a.data.slice() };
       b.data[int(0, b.data.length - 1)] ^= 1; // same shape and header info, other pixels (for splices)
-      const opts = { tileSize: 16 };
+      const opts = { tileSize: 16, fallback: false };
       const sa = pc.compressPhoto(a, photoModel, opts);
       const [bad, cls] = mutateContainer(sa, pc.compressPhoto(b, photoModel, opts));
-      await outcome(`photo ${cls}`, () => pc.decompressPhoto(bad, photoModel), [a.data]);
+      await outcome(`photo ${cls}`, () => pc.decompressPhoto(bad, photoModel), [a.data], [a.meta]);
     }
     for (let r = 0; r < 600; r++) {
       const a = photo(36, 20, 3, 12), b = { ...a, data: a.data.slice() };
       b.data[0] ^= 2;
-      const [bad, cls] = mutateContainer(pc.compressPhoto(a, bundledPhoto, { tileSize: 16 }), pc.compressPhoto(b, bundledPhoto, { tileSize: 16 }));
+      const opts = { tileSize: 16, fallback: false };
+      const [bad, cls] = mutateContainer(pc.compressPhoto(a, bundledPhoto, opts), pc.compressPhoto(b, bundledPhoto, opts));
       await outcome(`photo(bundled) ${cls}`, () => pc.decompressPhoto(bad, bundledPhoto), [a.data]);
     }
     expect(wrongs()).toBe(0);
@@ -253,8 +304,36 @@ describe('format-2 integrity under structure-aware corruption (node)', () => {
     for (let r = 0; r < 400; r++) {
       const a = photo(48, 40, 3, 16), b = { ...a, data: a.data.slice() };
       b.data[5] ^= 4;
-      const [bad, cls] = mutateContainer(pc.compressPhoto(a, photoModel, { tileSize: 16 }), pc.compressPhoto(b, photoModel, { tileSize: 16 }));
+      const opts = { tileSize: 16, fallback: false };
+      const [bad, cls] = mutateContainer(pc.compressPhoto(a, photoModel, opts), pc.compressPhoto(b, photoModel, opts));
       await outcome(`parallel ${cls}`, () => pool!.decompress(bad), [a.data]);
+    }
+    expect(wrongs()).toBe(0);
+  });
+
+  it('deflate streams (0xB8): 3,000 mutations of graphics, low-bit gray, keyed alpha, RGBA and metadata; through decompressDeflate, decompressPhoto, the pool and decompressAuto', async () => {
+    const kinds = [
+      () => graphics(int(1, 60), int(1, 40), 3, 5),
+      () => graphics(int(8, 50), int(8, 30), 4, 3),
+      () => { const g = graphics(40, 24, 1, 4); for (let i = 0; i < g.data.length; i++) g.data[i] = 85 * (g.data[i] % 4); return g; },
+      () => { const g = graphics(30, 20, 2, 6); for (let i = 0; i < g.data.length; i += 2) g.data[i + 1] = g.data[i] === g.data[0] ? 0 : 255; return g; },
+      () => photo(24, 16, 3, 40),
+      () => ({ ...graphics(30, 30, 3, 300), meta: randomMeta() }),
+    ];
+    const decoders = [
+      (b: Uint8Array) => pc.decompressDeflate(b),
+      (b: Uint8Array) => pc.decompressPhoto(b, photoModel),
+      (b: Uint8Array) => pool!.decompress(b),
+      (b: Uint8Array) => pc.decompressAuto(b, { models: [photoModel] }),
+    ];
+    for (let r = 0; r < 3000; r++) {
+      const a = kinds[r % kinds.length](), b = { ...a, data: a.data.slice() };
+      b.data[int(0, b.data.length - 1)] ^= 1;
+      const sa = pc.compressDeflate(a), sb = pc.compressDeflate(b);
+      expect(pc.streamKind(sa)).toBe('deflate');
+      // a splice needs the same header bytes before the length: else splice the stream with itself
+      const [bad, cls] = mutateContainer(sa, split(sb).info.length === split(sa).info.length ? sb : sa);
+      await outcome(`deflate ${cls}`, () => decoders[r % decoders.length](bad), [a.data], [a.meta]);
     }
     expect(wrongs()).toBe(0);
   });
