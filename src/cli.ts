@@ -13,14 +13,32 @@ Usage:
       on each backend and print a runtime x backend x op table. Exit 1 on any failure.
   pcpress info [--backend auto|wasm|webgpu]
       Show which backend a runtime gets here, and why.
-Images (lossless, probabilistic circuits; grayscale 28x28 -> MNIST model, anything else -> photo model):
+Images (lossless, probabilistic circuits; the smallest of the models that fit and a model-free deflate stream is kept):
 ${PHOTO_USAGE}
 ${PC_USAGE}
 
 KV-cache eviction:
 ${KV_USAGE}
-  pcpress help
+  pcpress help, pcpress <command> --help
 `;
+
+/**
+ * The help of one command: the entries of USAGE that start with `pcpress <cmd>` (with their description
+ * lines); train-photo is the `train --photo` entry. Undefined for a command USAGE does not list.
+ */
+function commandHelp(cmd: string): string | undefined {
+  const lines = USAGE.split('\n');
+  const blocks: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^ {2}pcpress (\S+)(.*)$/.exec(lines[i]);
+    if (!m) continue;
+    let j = i + 1;
+    while (j < lines.length && /^ {4,}\S/.test(lines[j])) j++;
+    const photoTrain = m[1] === 'train' && m[2].includes('--photo');
+    if (m[1] === cmd || (cmd === 'train-photo' && photoTrain)) blocks.push(lines.slice(i, j).join('\n'));
+  }
+  return blocks.length ? `pcpress ${pc.version}\n\nUsage:\n${blocks.join('\n')}\n` : undefined;
+}
 
 type Flags = Record<string, string | boolean>;
 
@@ -30,7 +48,7 @@ const SYNTH = ['n', 'layers', 'heads', 'kv-heads', 'dim', 'future', 'seed'];
 const KNOWN_FLAGS: Record<string, string[]> = {
   conformance: ['browser', 'json', 'backend', 'filter', 'seed', 'require-webgpu'],
   info: ['backend'],
-  compress: [...OUT, ...MODEL, 'tile', 'workers'],
+  compress: [...OUT, ...MODEL, 'tile', 'workers', 'no-fallback'],
   decompress: [...OUT, ...MODEL, 'workers', ...LIMITS],
   train: [...OUT, 'data', 'backend', 'limit', 'valid', 'M', 'epochs', 'full-epochs', 'alpha', 'batch', 'seed', 'photo', 'samples'],
   'train-photo': [...OUT, 'data', 'M', 'samples', 'epochs', 'full-epochs', 'seed'],
@@ -122,7 +140,7 @@ async function info(flags: Flags): Promise<number> {
 async function main(): Promise<number> {
   const { cmd, flags, rest } = parseArgs(args());
   if (flags.help === true || flags.h === true) {
-    console.log(USAGE);
+    console.log((cmd === 'help' ? undefined : commandHelp(cmd)) ?? USAGE);
     return 0;
   }
   checkFlags(cmd, flags);
@@ -133,7 +151,7 @@ async function main(): Promise<number> {
       return info(flags);
     case 'help':
     case '--help':
-      console.log(USAGE);
+      console.log((rest[0] && commandHelp(rest[0])) || USAGE);
       return 0;
     default: {
       for (const command of [photoCommand, kvCommand, pcCommand]) {

@@ -1,24 +1,26 @@
-// CLI subcommands of the image codec: compress, decompress, train, eval. Runs in Node and Deno (node: modules).
+// CLI subcommands of the whole-image codec: decompress (of 'image' and 'images' streams), train, eval (of
+// whole-image and photo models). compress lives in photo/cli.ts (compressAuto). Runs in Node and Deno.
 import { ArgumentError } from '../errors.js';
-import { compressImage, decompressImage, decompressImages, evaluate } from './codec.js';
+import { decompressImage, decompressImages, evaluate } from './codec.js';
 import { streamKind } from './format.js';
 import { readImage, writePgm, writePng } from './image.js';
 import { readIdx } from './idx.js';
 import { loadModel, type PcImage, type PcModel } from './model.js';
 import { trainModel, type PcImageSet, type TrainProgress } from './train.js';
 import { createRuntime, type Runtime } from '../runtime.js';
-import { compressSummary, fsPromises, limitFlags, num, readFile, str, type Flags } from '../cli-args.js';
+import { fsPromises, limitFlags, num, readFile, str, type Flags } from '../cli-args.js';
+import { evaluatePhoto } from '../photo/auto.js';
+import { isPhotoModelBytes } from '../photo/cli.js';
+import { loadPhotoModel } from '../photo/model.js';
 
 /** Usage text of the codec subcommands. */
-export const PC_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=FILE]
-      Compress an image losslessly with a probabilistic circuit (default model: the bundled MNIST one);
-      prints the compressed size next to the input file's size.
-  pcpress decompress <file> [-o image.png|image.pgm] [--model=FILE]
-  pcpress train --data=<idx-file|folder> -o <model.pcm> [--M=16] [--epochs=10] [--full-epochs=1]
+export const PC_USAGE = `  pcpress train --data=<idx-file|folder> -o <model.pcm> [--M=16] [--epochs=10] [--full-epochs=1]
         [--batch=512] [--alpha=0.1] [--seed=1] [--limit=N] [--valid=<idx|folder>] [--backend=wasm|webgpu]
+      Train a whole-image model (an HCLT over every pixel of images of one shape, like the bundled MNIST one).
       --backend=webgpu runs the EM steps in WGSL (for real GPUs; the model is still quantised in wasm).
-  pcpress eval [--model=FILE] --data=<idx-file|folder> [--limit=N]
-      Theoretical bpd, real bytes per image file, and encode/decode speed, with a round-trip check.
+  pcpress eval [--model=mnist|photo|FILE] --data=<idx-file|PNG/PGM file|folder> [--limit=N]
+      Score a model (whole-image or photo) on images: theoretical and real bits, encode/decode speed, and an
+      exact round trip of every stream it reports (one file per image, and the multi-image container).
 `;
 
 async function model(flags: Flags): Promise<PcModel> {
@@ -65,7 +67,8 @@ function progressLine(p: TrainProgress): string {
   const f = (x?: number) => (x === undefined ? '-' : x.toFixed(4));
   if (p.phase === 'structure') return `structure learned (${p.seconds.toFixed(1)} s)`;
   const bar = '#'.repeat(Math.round((20 * p.epoch) / Math.max(1, p.epochs))).padEnd(20, '.');
-  return `${p.phase.padEnd(9)} [${bar}] epoch ${p.epoch}/${p.epochs}  train ${f(p.trainBpd)} bpd  valid ${f(p.validBpd)} bpd  ${p.seconds.toFixed(1)} s`;
+  const valid = p.validBpd === undefined ? '' : `  valid ${f(p.validBpd)} bpd`;
+  return `${p.phase.padEnd(9)} [${bar}] epoch ${p.epoch}/${p.epochs}  train ${f(p.trainBpd)} bpd${valid}  ${p.seconds.toFixed(1)} s`;
 }
 
 /**
@@ -75,19 +78,6 @@ function progressLine(p: TrainProgress): string {
 export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Promise<number | undefined> {
   const out = str(flags, 'o', 'output');
   switch (cmd) {
-    case 'compress': {
-      const input = rest[0];
-      if (!input) throw new ArgumentError('compress: name an image file (PNG or PGM)');
-      const f = await fsPromises();
-      const raw = await readFile(input);
-      const img = readImage(raw);
-      const m = await model(flags);
-      const bytes = compressImage(img, m);
-      const dest = out ?? `${input}.pcx`;
-      await f.writeFile(dest, bytes);
-      console.log(compressSummary(input, raw.length, img, dest, bytes.length, `model ${m.id}`));
-      return 0;
-    }
     case 'decompress': {
       const input = rest[0];
       if (!input) throw new ArgumentError('decompress: name a compressed file');
@@ -133,10 +123,24 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
     case 'eval': {
       const data = str(flags, 'data');
       if (!data) throw new ArgumentError('eval: needs --data=<idx-file|folder>');
-      const m = await model(flags);
+      const name = str(flags, 'model', 'm');
+      const bytes = name && name !== 'mnist' && name !== 'photo' ? await readFile(name) : undefined;
       const images = await readData(data, num(flags, 'limit', Infinity));
+      if (name === 'photo' || (bytes && isPhotoModelBytes(bytes))) {
+        const pm = await loadPhotoModel(bytes ?? 'photo');
+        const r = evaluatePhoto(pm, images);
+        console.log(JSON.stringify({ model: pm.id, kind: 'photo', ...r }, null, 2));
+        return r.roundTrip ? 0 : 1;
+      }
+      const m = bytes ? await loadModel(bytes) : await loadModel('mnist');
+      const bad = images.findIndex((im) => im.width !== m.width || im.height !== m.height || im.channels !== m.channels);
+      if (bad >= 0) {
+        const im = images[bad];
+        throw new ArgumentError(`eval: model ${m.id} codes ${m.width}x${m.height}x${m.channels} images; image ${bad} is ${im.width}x${im.height}x${im.channels} ` +
+          '(a photo model, --model=photo, codes any size)');
+      }
       const r = await evaluate(m, images);
-      console.log(JSON.stringify({ model: m.id, M: m.M, ...r }, null, 2));
+      console.log(JSON.stringify({ model: m.id, kind: 'whole-image', M: m.M, ...r }, null, 2));
       return r.roundTrip === false ? 1 : 0;
     }
     default:

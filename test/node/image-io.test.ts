@@ -31,7 +31,8 @@ function pngChunk(type: string, body: Uint8Array): Buffer {
   return Buffer.concat([len, tb, crc]);
 }
 /** A PNG of `samples` (one number per sample, row-major) at `depth` bits and PNG colour type `colorType`. */
-function craftPng(o: { width: number; height: number; depth: 1 | 2 | 4 | 8 | 16; colorType: 0 | 2 | 3 | 4 | 6; samples: ArrayLike<number>; plte?: number[]; trns?: number[] }): Uint8Array {
+function craftPng(o: { width: number; height: number; depth: 1 | 2 | 4 | 8 | 16; colorType: 0 | 2 | 3 | 4 | 6; samples: ArrayLike<number>; plte?: number[]; trns?: number[];
+  extra?: Buffer[] }): Uint8Array {
   const spp = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[o.colorType];
   const rowBytes = Math.ceil((o.width * spp * o.depth) / 8);
   const raw = Buffer.alloc((rowBytes + 1) * o.height);
@@ -50,7 +51,7 @@ function craftPng(o: { width: number; height: number; depth: 1 | 2 | 4 | 8 | 16;
   ihdr[8] = o.depth;
   ihdr[9] = o.colorType;
   return new Uint8Array(Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr),
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), ...(o.extra ?? []),
     ...(o.plte ? [pngChunk('PLTE', Uint8Array.from(o.plte))] : []),
     ...(o.trns ? [pngChunk('tRNS', Uint8Array.from(o.trns))] : []),
     pngChunk('IDAT', zlib.deflateSync(raw)), pngChunk('IEND', new Uint8Array(0)),
@@ -110,6 +111,10 @@ async function roundTrip(img: Img, what: string): Promise<Uint8Array> {
   const other = await rgbaDecode(bytes);
   expect([other.width, other.height], what).toEqual([img.width, img.height]);
   expect(Buffer.from(other.data).equals(Buffer.from(toRgba(img))), `${what}: the png crate sees other pixels ${why}`).toBe(true);
+  // the deflate fallback stream stores the same form: exact, and smaller than the PNG by its framing
+  const d = pc.compressDeflate(img);
+  expect(same(pc.decompressDeflate(d), img), `${what}: deflate stream round trip ${why}`).toBe(true);
+  expect(d.length, `${what}: deflate ${d.length} bytes vs writePng ${bytes.length} ${why}`).toBeLessThanOrEqual(bytes.length - 20);
   return bytes;
 }
 
@@ -310,5 +315,64 @@ describe('writePng: compact and exact', () => {
     expect(out.length, why).toBeLessThanOrEqual(Math.ceil(1.02 * file.length));
     // the same image as 8-bit RGB, which is what writePng used to write, is larger
     expect(fastPngEncode({ width: w, height: h, channels: 3, depth: 8, data: img.data }).length, why).toBeGreaterThan(1.1 * out.length);
+  });
+});
+
+describe('PNG colour metadata (iCCP, sRGB, gAMA, cHRM)', () => {
+  it('readImage returns the chunks as stored (the ICC profile compressed), writePng writes them back before PLTE/IDAT, both decoders agree', async () => {
+    for (let t = 0; t < 6; t++) {
+      // an "ICC profile" of fresh random bytes, compressed as iCCP stores it (zlib)
+      const profileRaw = Uint8Array.from({ length: int(100, 3000) }, () => int(0, 255));
+      const profile = new Uint8Array(zlib.deflateSync(profileRaw, { level: int(1, 9) }));
+      const name = `Display P3 #${int(0, 9999)}`;
+      const gama = int(1, 200000), srgb = int(0, 3), chrm = Array.from({ length: 8 }, () => int(0, 100000));
+      const u32 = (...v: number[]) => { const b = Buffer.alloc(4 * v.length); v.forEach((x, i) => b.writeUInt32BE(x, 4 * i)); return b; };
+      const extra = [pngChunk('cHRM', u32(...chrm)), pngChunk('gAMA', u32(gama)),
+        pngChunk('iCCP', Buffer.concat([Buffer.from(name, 'latin1'), Buffer.from([0, 0]), profile])), pngChunk('sRGB', Buffer.from([srgb]))];
+      const keep = extra.filter(() => rand() < 0.7);
+      const w = int(1, 30), h = int(1, 30), palette = rand() < 0.5;
+      const file = palette
+        ? craftPng({ width: w, height: h, depth: 8, colorType: 3, samples: Array.from({ length: w * h }, () => int(0, 2)), plte: [255, 0, 0, 0, 255, 0, 0, 0, 255], extra: keep })
+        : craftPng({ width: w, height: h, depth: 8, colorType: 2, samples: Array.from({ length: w * h * 3 }, () => int(0, 255)), extra: keep });
+      const img = pc.readImage(file);
+      const want: pc.PngMeta = {};
+      for (const c of keep) {
+        const type = c.toString('latin1', 4, 8);
+        if (type === 'iCCP') want.iccp = { name, profile };
+        if (type === 'sRGB') want.srgb = srgb;
+        if (type === 'gAMA') want.gama = gama;
+        if (type === 'cHRM') want.chrm = chrm;
+      }
+      expect(img.meta ?? {}, why).toEqual(want);
+      if (want.iccp) expect(Buffer.from(zlib.inflateSync(img.meta!.iccp!.profile)).equals(Buffer.from(profileRaw))).toBe(true);
+      const out = pc.writePng(img);
+      const chunks = pngHeader(out).chunks;
+      const order = ['iCCP', 'sRGB', 'gAMA', 'cHRM'].filter((c) => keep.some((k) => k.toString('latin1', 4, 8) === c));
+      expect(chunks.filter((c) => order.includes(c)), why).toEqual(order);
+      const firstData = chunks.findIndex((c) => c === 'PLTE' || c === 'IDAT');
+      expect(chunks.slice(1, 1 + order.length), `metadata right after IHDR, before ${chunks[firstData]} ${why}`).toEqual(order);
+      const back = pc.readImage(out);
+      expect(back.meta ?? {}).toEqual(want);
+      expect(same(back, img)).toBe(true);
+      const other = await rgbaDecode(out);
+      expect(Buffer.from(other.data).equals(Buffer.from(toRgba(img))), `the png crate reads the file with metadata ${why}`).toBe(true);
+    }
+  });
+
+  it('an ICC profile survives compress -> decompress on the photo stream and on the deflate stream', async () => {
+    const model = await pc.loadPhotoModel('photo');
+    const photo = pc.readImage(new Uint8Array(fs.readFileSync(path.join(root, 'test/fixtures/coffee-64x48.png'))));
+    const profile = new Uint8Array(zlib.deflateSync(Uint8Array.from({ length: 2000 }, () => int(0, 255))));
+    const img = { ...photo, meta: { iccp: { name: 'wide gamut', profile }, chrm: [31270, 32900, 68000, 32000, 26500, 69000, 15000, 6000] } };
+    const stream = pc.compressPhoto(img, model);
+    expect(pc.streamKind(stream)).toBe('photo');
+    expect(stream.length).toBeGreaterThan(profile.length);
+    const flat = { width: 40, height: 30, channels: 3, data: new Uint8Array(3600).fill(int(0, 255)), meta: img.meta };
+    const flatStream = pc.compressDeflate(flat);
+    for (const [s, orig] of [[stream, img], [flatStream, flat]] as const) {
+      const back = pc.decompressPhoto(s, model);
+      expect(back.meta).toEqual(orig.meta);
+      expect(pc.readImage(pc.writePng(back)).meta).toEqual(orig.meta);
+    }
   });
 });
