@@ -1,6 +1,6 @@
 // A tiny ONNX model writer (protobuf wire format by hand) so onnxruntime-web benchmarks need no model files.
 // Only what the benches use: one graph of single-op nodes (optionally in another operator domain, with int
-// attributes), typed graph inputs/outputs, f32 initializers.
+// and float attributes), typed graph inputs/outputs, f32 initializers.
 // Field numbers follow onnx.proto (ModelProto, GraphProto, NodeProto, ValueInfoProto, TypeProto, TensorProto).
 
 const utf8 = new TextEncoder();
@@ -27,6 +27,11 @@ class Msg {
   }
   msg(field, m) {
     return this.bytesField(field, m.bytes());
+  }
+  float(field, v) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
+    return this.push(varintBytes((field << 3) | 5)).push(b);
   }
   bytes() {
     const out = new Uint8Array(this.size);
@@ -75,7 +80,8 @@ function initializer(name, dims, data) {
 /**
  * Serializes an ONNX model (IR 8).
  * `inputs`/`outputs`: [{ name, dims?, type? (default FLOAT) }]; `initializers`: [{ name, dims, data: Float32Array }];
- * `nodes`: [{ op, inputs: string[] ('' = absent optional input), outputs: string[], domain?, ints?: { name: value } }];
+ * `nodes`: [{ op, inputs: string[] ('' = absent optional input), outputs: string[], domain?, ints?: { name: value },
+ *   floats?: { name: value } }];
  * `opsets`: { domain: version } (default { '': 13 }).
  */
 export function onnxModel({ inputs, outputs, nodes, initializers = [], opsets = { '': 13 } }) {
@@ -86,6 +92,7 @@ export function onnxModel({ inputs, outputs, nodes, initializers = [], opsets = 
     for (const y of n.outputs) node.string(2, y);
     node.string(3, `${n.op}_${i}`).string(4, n.op);
     for (const [name, v] of Object.entries(n.ints ?? {})) node.msg(5, new Msg().string(1, name).varint(3, v).varint(20, 2)); // AttributeProto INT
+    for (const [name, v] of Object.entries(n.floats ?? {})) node.msg(5, new Msg().string(1, name).float(2, v).varint(20, 1)); // AttributeProto FLOAT
     if (n.domain) node.string(7, n.domain);
     g.msg(1, node);
   });

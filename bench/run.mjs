@@ -8,6 +8,7 @@ import { requireBuild, writeResults } from './env.mjs';
 const BENCHES = {
   matmul: () => import('./matmul.mjs'),
   attention: () => import('./attention.mjs'),
+  'attention-rope': () => import('./attention-rope.mjs'),
   kv: () => import('./kv.mjs'),
   photo: () => import('./photo.mjs'),
   codec: () => import('./codec.mjs'),
