@@ -4,12 +4,12 @@
 //   would premultiply alpha and widen gray to RGBA), compressed with the photo codec on the library's
 //   PhotoWorkerPool, decoded back and compared with readImage(file bytes) again before the page says
 //   "identical"; sizes are shown next to the file itself, writePng of the same pixels and lossless WebP;
-// - a .pcx stream is decoded: 'photo' with the photo model, 'image' (one MNIST-size image) and 'images'
+// - a .pcx stream is decoded: 'photo' with the photo model, 'deflate' without one, 'image' (one MNIST-size image) and 'images'
 //   (a container of many) with the bundled MNIST model; 'legacy', 'unknown' and corrupt streams show a
 //   typed error.
 // Every action clears the whole view first, so nothing of the previous file stays on the page.
 import {
-  CorruptDataError, FormatVersionError, ImageFormatError, decompressImage, decompressImages, loadModel, readImage, streamKind, writePng,
+  CorruptDataError, FormatVersionError, ImageFormatError, decompressDeflate, decompressImage, decompressImages, loadModel, readImage, streamKind, writePng,
   type PcImage, type PcModel, type StreamKind,
 } from '../../src/pc/index.js';
 import { PhotoWorkerError, PhotoWorkerPool, compressPhoto, decompressPhoto, loadPhotoModel, type PhotoModel } from '../../src/photo/index.js';
@@ -278,7 +278,7 @@ async function compressFile(file: Uint8Array, name: string): Promise<DemoView> {
   table([
     { label: `input file (${name})`, bytes: file.length, note: '-', id: 'file' },
     { label: 'raw pixels', bytes: n, note: '-', id: 'raw' },
-    { label: 'pcpress photo codec (this page)', bytes: packed.length, ours: true, id: 'pcx',
+    { label: `pcpress ${streamKind(packed) === 'deflate' ? 'deflate fallback, smaller than the photo model here' : 'photo codec'} (this page)`, bytes: packed.length, ours: true, id: 'pcx',
       note: `encode ${mps(view.encodeMs, pixels)}, decode ${mps(view.decodeMs, pixels)} ${workersNote()}` },
     ...(await losslessRows(img, view, files)),
   ], n);
@@ -318,6 +318,11 @@ async function openStream(bytes: Uint8Array, name: string, kind: StreamKind): Pr
     images = [await onPool((p) => p.decompress(bytes), () => decompressPhoto(bytes, photoModel))];
     view.decodeMs = performance.now() - t;
     what = `photo stream, decoded ${workersNote()}`;
+  } else if (kind === 'deflate') {
+    const t = performance.now();
+    images = [decompressDeflate(bytes)];
+    view.decodeMs = performance.now() - t;
+    what = 'deflate stream (no model)';
   } else if (kind === 'image' || kind === 'images') {
     if (!mnistModel) setStatus(`loading the MNIST model to decode ${esc(name)}…`);
     const model = await mnist();
