@@ -132,17 +132,22 @@ function scores2(kp0: usize, kp1: usize, dst: usize): void {
   const q0 = gQs, q1 = gQs + gPad, q2 = gQs + 2 * gPad, q3 = gQs + 3 * gPad;
   let a00 = f32x4.splat(0), a10 = f32x4.splat(0), a20 = f32x4.splat(0), a30 = f32x4.splat(0);
   let a01 = f32x4.splat(0), a11 = f32x4.splat(0), a21 = f32x4.splat(0), a31 = f32x4.splat(0);
-  const dEnd = gTail ? hd4 + 4 : hd4;
-  for (let d = 0; d < dEnd; d += 4) {
+  for (let d = 0; d < hd4; d += 4) {
     const o = <usize>d << 2;
-    let k0: v128, k1: v128;
-    if (d < hd4) {
-      k0 = v128.load(kp0 + o);
-      k1 = v128.load(kp1 + o);
-    } else {
-      k0 = loadTail(kp0 + o, gTail);
-      k1 = loadTail(kp1 + o, gTail);
-    }
+    const k0 = v128.load(kp0 + o), k1 = v128.load(kp1 + o);
+    let qv = v128.load(q0 + o);
+    a00 = f32x4.add(a00, f32x4.mul(qv, k0)); a01 = f32x4.add(a01, f32x4.mul(qv, k1));
+    qv = v128.load(q1 + o);
+    a10 = f32x4.add(a10, f32x4.mul(qv, k0)); a11 = f32x4.add(a11, f32x4.mul(qv, k1));
+    qv = v128.load(q2 + o);
+    a20 = f32x4.add(a20, f32x4.mul(qv, k0)); a21 = f32x4.add(a21, f32x4.mul(qv, k1));
+    qv = v128.load(q3 + o);
+    a30 = f32x4.add(a30, f32x4.mul(qv, k0)); a31 = f32x4.add(a31, f32x4.mul(qv, k1));
+  }
+  if (gTail) {
+    // General path: the last 1-3 values of the rows (the scaled queries are zero-padded).
+    const o = <usize>hd4 << 2;
+    const k0 = loadTail(kp0 + o, gTail), k1 = loadTail(kp1 + o, gTail);
     let qv = v128.load(q0 + o);
     a00 = f32x4.add(a00, f32x4.mul(qv, k0)); a01 = f32x4.add(a01, f32x4.mul(qv, k1));
     qv = v128.load(q1 + o);

@@ -137,8 +137,13 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     workgroupBarrier();
     let base = off + u32(max(j0, 0));
     for (var x = t; x < n * hd4; x += WG) {
-      Ks[x] = ldK(base + x / hd4, x % hd4);
-      Vs[x] = ldV(base + x / hd4, x % hd4);
+      if (EW == 4u) {
+        Ks[x] = vec4<f32>(K[base * hd4 + x]);  // fast path: the tile is contiguous
+        Vs[x] = vec4<f32>(V[base * hd4 + x]);
+      } else {
+        Ks[x] = ldK(base + x / hd4, x % hd4);
+        Vs[x] = ldV(base + x / hd4, x % hd4);
+      }
     }
     workgroupBarrier();
     for (var jj = lane; jj < n; jj += lanes) {

@@ -152,8 +152,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       workgroupBarrier();
       let base = kvRow + u32(j0);
       for (var x = t; x < n * hd4; x += WG) {
-        Ks[x] = ldK(base + x / hd4, x % hd4);
-        Vs[x] = ldV(base + x / hd4, x % hd4);
+        if (EW == 4u) {
+          Ks[x] = vec4<f32>(K[base * hd4 + x]);  // fast path: the tile is contiguous
+          Vs[x] = vec4<f32>(V[base * hd4 + x]);
+        } else {
+          Ks[x] = ldK(base + x / hd4, x % hd4);
+          Vs[x] = ldV(base + x / hd4, x % hd4);
+        }
       }
       workgroupBarrier();
       // Scores of this lane's keys.
