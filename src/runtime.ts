@@ -195,7 +195,8 @@ export class Runtime {
   }
 
   /**
-   * C = op(A) x op(B), f32, row-major; `batch` products at once.
+   * C = op(A) x op(B), f32, row-major; `batch` products at once, or batch dims `batchA` / `batchB`
+   * broadcast against each other as in numpy (see MatmulOptions).
    * With typed arrays it resolves to a Float32Array, and bad input rejects the Promise; with any
    * Tensor input it returns a Tensor on this backend, and bad input throws synchronously.
    */
