@@ -543,6 +543,42 @@ export const attentionCases: Case[] = [
       cache.dispose();
     },
   },
+  {
+    op: 'attention',
+    name: 'tensors in, tensors out with a Tensor bias, sinkLogits, softcap and smoothSoftmax (prefill and decode, d6)',
+    async run({ rt, rng, pc }) {
+      const H = 4, KH = 2, D = 6, S = 11;
+      const q = rng.f32(H * S * D), k = rng.f32(KH * S * D), v = rng.f32(KH * S * D);
+      const shape = [1, H, S, S];
+      const bias = randomBias(rng, shape), sinkLogits = rng.f32(H);
+      const tq = rt.tensor(q), tk = rt.tensor(k), tv = rt.tensor(v), tb = rt.tensor(bias);
+      const logit = { softcap: 1.2, smoothSoftmax: true, sinkLogits };
+      const r = rt.attention(tq, tk, tv, { numHeads: H, numKvHeads: KH, headDim: D, causal: true, bias: tb, biasShape: shape, ...logit, returnLse: true });
+      check(r.out instanceof pc.Tensor && r.lse instanceof pc.Tensor, 'tensor inputs must give tensors');
+      const ref = attentionRef(q, heads(k, KH, D), heads(v, KH, D), {
+        numHeads: H, numKvHeads: KH, headDim: D, seqQ: S, causal: true, bias: biasFn(bias, shape, 0), ...logit,
+      });
+      checkClose(await r.out.read(), ref.out, TOL, 'tensor out with logit options');
+      checkLse(await r.lse.read(), ref.lse, 'tensor lse with logit options');
+      // Decode of the last query row of each head against a cache of the same keys, the bias's last row as a Tensor.
+      const cache = rt.createKVCache({ numKvHeads: KH, headDim: D });
+      cache.append(tk, tv);
+      const qLast = new Float32Array(H * D), bLast = new Float32Array(H * S);
+      for (let h = 0; h < H; h++) {
+        qLast.set(q.subarray((h * S + S - 1) * D, (h * S + S) * D), h * D);
+        bLast.set(bias.subarray((h * S + S - 1) * S, (h * S + S) * S), h * S);
+      }
+      const tql = rt.tensor(qLast), tbl = rt.tensor(bLast);
+      const o = rt.decode(tql, cache, { numHeads: H, causal: true, bias: tbl, biasShape: [1, H, 1, S], ...logit });
+      check(o instanceof pc.Tensor, 'decode of a tensor gives a tensor');
+      const got = await o.read();
+      const want = new Float64Array(H * D);
+      for (let h = 0; h < H; h++) want.set(ref.out.subarray((h * S + S - 1) * D, (h * S + S) * D), h * D);
+      checkClose(got, want, TOL, 'tensor decode with logit options');
+      for (const t of [tq, tk, tv, tb, r.out, r.lse, tql, tbl, o]) t.dispose();
+      cache.dispose();
+    },
+  },
   ...decodeCases,
   {
     op: 'attention',
