@@ -27,8 +27,8 @@ import { crc32 } from './check.js';
 import { CorruptDataError, TruncatedDataError } from './errors.js';
 import { STREAM_DEFLATE } from './format.js';
 import { checkMagic } from './codec.js';
-import { bestPngForm, pngImage, unfilterRows } from './image.js';
-import { allocPixels, decodeLimits, type DecodeLimits } from './limits.js';
+import { bestPngForm, pngImage, unfilterRows, type PngForm, type PngLayout } from './image.js';
+import { allocPixels, decodeLimits, LIMIT_CEILINGS, type DecodeLimits } from './limits.js';
 import { getMetaBlock, hasMeta, putMetaBlock, type PngMeta } from './meta.js';
 import type { PcImage } from './model.js';
 import { getVarint, putVarint } from './varint.js';
@@ -47,14 +47,50 @@ function checkImage(img: PcImage, what: string): void {
   }
 }
 
-/**
- * Compresses an image (1-4 channels of 8 bits, any size, `meta` kept) without a model: the samples in their
- * smallest exact PNG form, deflated. About writePng(image).length - 45 bytes. decompressDeflate reads it.
- */
-export function compressDeflate(image: PcImage): Uint8Array {
-  const what = 'compressDeflate';
-  checkImage(image, what);
-  const { layout, idat } = bestPngForm(image);
+/** Options of compressDeflate. */
+export interface DeflateOptions {
+  /**
+   * The PNG file the image was read from. When its own compressed rows (IDAT, as stored; 8 bits or less,
+   * not interlaced) decode to exactly the image, they are kept if smaller than fflate's: so the stream is never
+   * more than a few header bytes larger than the file (an optimised PNG, e.g. from oxipng, stays optimised).
+   */
+  png?: Uint8Array;
+}
+
+/** The form (layout and zlib stream) a PNG file stores its rows in, when this stream format can hold it. */
+function fileForm(png: Uint8Array): PngForm | undefined {
+  if (png.length < 45 || png[0] !== 0x89 || png[1] !== 0x50 || png[2] !== 0x4e || png[3] !== 0x47) return undefined;
+  const dv = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  let ihdr: Uint8Array | undefined, plte: Uint8Array | undefined, trns: Uint8Array | undefined;
+  const idat: Uint8Array[] = [];
+  for (let p = 8; p + 12 <= png.length;) {
+    const len = dv.getUint32(p), type = String.fromCharCode(...png.subarray(p + 4, p + 8));
+    if (p + 12 + len > png.length) return undefined;
+    const body = png.subarray(p + 8, p + 8 + len);
+    if (type === 'IHDR') ihdr = body;
+    else if (type === 'PLTE') plte = body;
+    else if (type === 'tRNS') trns = body;
+    else if (type === 'IDAT') idat.push(body);
+    else if (type === 'IEND') break;
+    p += 12 + len;
+  }
+  if (!ihdr || ihdr.length !== 13 || !idat.length || ihdr[12] !== 0) return undefined; // interlaced rows are not stored as is
+  const depth = ihdr[8], colorType = ihdr[9];
+  if (![1, 2, 4, 8].includes(depth) || ![0, 2, 3, 4, 6].includes(colorType)) return undefined;
+  if ((colorType === 3) !== !!plte || (plte && (plte.length % 3 || plte.length > 768 || plte.length < 3))) return undefined;
+  if (trns && trns.length > 255) return undefined;
+  const spp = colorType === 3 ? 1 : [1, 0, 3, 0, 2, 0, 4][colorType];
+  const all = new Uint8Array(idat.reduce((n, b) => n + b.length, 0));
+  let o = 0;
+  for (const b of idat) (all.set(b, o), (o += b.length));
+  const width = dv.getUint32(16), rowBytes = Math.ceil((width * spp * depth) / 8);
+  const layout: PngLayout = { colorType: colorType as PngLayout['colorType'], depth: depth as PngLayout['depth'], bpp: Math.max(1, (spp * depth) >> 3),
+    rowBytes, rows: new Uint8Array(0), plte: plte?.slice(), trns: trns?.slice() };
+  return { layout, idat: all };
+}
+
+/** The stream of `image` with its rows in `form`. */
+function streamOf(image: PcImage, { layout, idat }: PngForm, what: string): Uint8Array {
   const meta = hasMeta(image.meta) ? image.meta : undefined;
   const head: number[] = [STREAM_DEFLATE];
   putVarint(head, image.width);
@@ -78,6 +114,32 @@ export function compressDeflate(image: PcImage): Uint8Array {
   out.set(idat, head.length + 4);
   dv.setUint32(out.length - 4, crc32(image.data, headerCrc), true);
   return out;
+}
+
+/**
+ * Compresses an image (1-4 channels of 8 bits, any size, `meta` kept) without a model: the samples in their
+ * smallest exact PNG form, deflated (about writePng(image).length - 40 bytes), or, with `options.png`, the
+ * rows of the PNG file it came from when those are smaller. decompressDeflate reads it.
+ */
+export function compressDeflate(image: PcImage, options: DeflateOptions = {}): Uint8Array {
+  const what = 'compressDeflate';
+  checkImage(image, what);
+  if (options === null || typeof options !== 'object') throw new ArgumentError(`${what}: options must be an object`);
+  for (const k of Object.keys(options)) if (k !== 'png') throw new ArgumentError(`${what}: unknown option "${k}"`);
+  if (options.png !== undefined && !(options.png instanceof Uint8Array)) throw new ArgumentError(`${what}: png must be a Uint8Array (the file's bytes)`);
+  const own = streamOf(image, bestPngForm(image), what);
+  const form = options.png ? fileForm(options.png) : undefined;
+  if (!form || form.idat.length + (form.layout.plte?.length ?? 0) >= own.length) return own;
+  const theirs = streamOf(image, form, what);
+  if (theirs.length >= own.length) return own;
+  // kept only when it decodes to exactly this image (the file may be another image, or a form this format refuses)
+  try {
+    const back = decompressDeflate(theirs, { maxPixels: LIMIT_CEILINGS.maxPixels, maxBytes: LIMIT_CEILINGS.maxBytes });
+    if (back.channels === image.channels && back.data.length === image.data.length && back.data.every((v, i) => v === image.data[i])) return theirs;
+  } catch {
+    // not decodable in this format: fall back to our own form
+  }
+  return own;
 }
 
 /** What a deflate stream's header declares (validated: checksum, sizes, layout). */

@@ -30,6 +30,8 @@ export interface AutoCompressOptions {
   packHistograms?: boolean;
   /** Photo models: code tiles on this many workers (compressPhotoParallel; default 1, this thread). */
   workers?: number;
+  /** The PNG file the image was read from: the deflate stream may keep its compressed rows (see compressDeflate). */
+  png?: Uint8Array;
 }
 
 /** One stream compressAuto made. */
@@ -86,7 +88,7 @@ export async function compressAuto(image: PcImage, options: AutoCompressOptions 
   const what = 'compressAuto';
   if (options === null || typeof options !== 'object') throw new ArgumentError(`${what}: options must be an object`);
   for (const k of Object.keys(options)) {
-    if (!['models', 'fallback', 'tileSize', 'packHistograms', 'workers'].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
+    if (!['models', 'fallback', 'tileSize', 'packHistograms', 'workers', 'png'].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
   }
   checkPhoto(image, what);
   const given = checkModels(options.models, what);
@@ -108,7 +110,7 @@ export async function compressAuto(image: PcImage, options: AutoCompressOptions 
     const bytes = workers > 1 ? await compressPhotoParallel(image, m, { ...photoOptions, workers }) : compressPhoto(image, m, photoOptions);
     made.push({ c: { kind: 'photo', model: m.id, bytes: 0 }, bytes });
   }
-  if (options.fallback !== false) made.push({ c: { kind: 'deflate', bytes: 0 }, bytes: compressDeflate(image) });
+  if (options.fallback !== false) made.push({ c: { kind: 'deflate', bytes: 0 }, bytes: compressDeflate(image, options.png ? { png: options.png } : {}) });
   if (!made.length) {
     throw new ArgumentError(`${what}: no model can code a ${image.width}x${image.height}x${image.channels} image${hasMeta(image.meta) ? ' with colour metadata' : ''} and fallback is off`);
   }

@@ -78,6 +78,11 @@ export interface PhotoCompressOptions {
    * when it is smaller than the model's (default true), so a stream is never much larger than the image's PNG.
    */
   fallback?: boolean;
+  /**
+   * The PNG file the image was read from: the fallback then also tries the file's own compressed rows, so the
+   * stream is never more than a few bytes larger than the file (see compressDeflate).
+   */
+  png?: Uint8Array;
 }
 
 /** Checks an image argument. */
@@ -261,7 +266,7 @@ export function planPhoto(image: PcImage, options: PhotoCompressOptions, what: s
 function checkOptions(options: PhotoCompressOptions, what: string, extra: readonly string[] = []): void {
   if (options === null || typeof options !== 'object') throw new ArgumentError(`${what}: options must be an object`);
   for (const k of Object.keys(options)) {
-    if (!['tileSize', 'packHistograms', 'fallback', ...extra].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
+    if (!['tileSize', 'packHistograms', 'fallback', 'png', ...extra].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
   }
   if (options.fallback !== undefined && typeof options.fallback !== 'boolean') throw new ArgumentError(`${what}: fallback must be a boolean`);
 }
@@ -302,6 +307,8 @@ export interface PhotoPlan {
   meta?: PngMeta;
   /** Whether finishPhotoStream returns the deflate stream when it is smaller (options.fallback, default true). */
   fallback: boolean;
+  /** The PNG file the image came from (options.png), for the fallback. */
+  png?: Uint8Array;
 }
 
 /**
@@ -312,7 +319,8 @@ export function planPhotoTiles(image: PcImage, options: PhotoCompressOptions = {
   checkOptions(options, 'compressPhoto', extra);
   const { img, alpha, tileSize, palettes } = planPhoto(image, options, 'compressPhoto');
   return { img, original: image, width: image.width, height: image.height, channels: image.channels, tileSize, alpha, palettes,
-    tiles: tileRects(img.width, img.height, tileSize), meta: hasMeta(image.meta) ? image.meta : undefined, fallback: options.fallback ?? true };
+    tiles: tileRects(img.width, img.height, tileSize), meta: hasMeta(image.meta) ? image.meta : undefined, fallback: options.fallback ?? true,
+    png: options.png };
 }
 
 /**
@@ -323,7 +331,7 @@ export function finishPhotoStream(model: PhotoModel, plan: PhotoPlan, payloads: 
   if (payloads.length !== plan.tiles.length) throw new ArgumentError(`finishPhotoStream: ${payloads.length} payloads for ${plan.tiles.length} tiles`);
   const stream = assemblePhotoStream(model, plan, payloads);
   if (!plan.fallback) return stream;
-  const deflated = compressDeflate(plan.original);
+  const deflated = compressDeflate(plan.original, plan.png ? { png: plan.png } : {});
   return deflated.length < stream.length ? deflated : stream;
 }
 

@@ -38,10 +38,10 @@ Deno.test(`deno photo parallel: the same bytes as compressPhoto, exact round tri
   const model = await pc.loadPhotoModel();
   for (const channels of [3, 1]) {
     const img = mosaic(int(150, 230), int(90, 150), channels);
-    const ref = pc.compressPhoto(img, model, { tileSize: 64 });
+    const ref = pc.compressPhoto(img, model, { tileSize: 64, fallback: false });
     assert(pc.photoStreamInfo(ref).tiles.length > 4, 'several tiles');
     for (const workers of [2, 3]) {
-      const par = await pc.compressPhotoParallel(img, model, { tileSize: 64, workers });
+      const par = await pc.compressPhotoParallel(img, model, { tileSize: 64, fallback: false, workers });
       assert(same(par, ref), `${channels} channels, ${workers} workers: stream differs from compressPhoto`);
     }
     const back = await pc.decompressPhotoParallel(ref, model, { workers: 2 });
@@ -53,7 +53,7 @@ Deno.test(`deno photo parallel: the same bytes as compressPhoto, exact round tri
 Deno.test(`deno photo parallel: corrupt and truncated streams give the typed errors of decompressPhoto (seed ${seed})`, async () => {
   const model = await pc.loadPhotoModel();
   const img = mosaic(160, 96, 3);
-  const ref = pc.compressPhoto(img, model, { tileSize: 32 });
+  const ref = pc.compressPhoto(img, model, { tileSize: 32, fallback: false });
   const info = pc.photoStreamInfo(ref);
   const a = int(1, info.tiles.length - 3), b = int(a + 1, info.tiles.length - 1);
   const bad = ref.slice();
@@ -71,7 +71,7 @@ Deno.test(`deno photo parallel: corrupt and truncated streams give the typed err
   const cut = ref.subarray(0, ref.length - int(1, 20));
   assert((await rejection(pc.decompressPhotoParallel(cut, model, { workers: 2 }))) instanceof pc.TruncatedDataError, 'truncated');
   const missing = new URL('dist/no-such-worker.js', root);
-  const w = await rejection(pc.compressPhotoParallel(img, model, { tileSize: 32, workers: 2, workerUrl: missing }));
+  const w = await rejection(pc.compressPhotoParallel(img, model, { tileSize: 32, fallback: false, workers: 2, workerUrl: missing }));
   assert(w instanceof pc.PhotoWorkerError && w.code === 'photo-worker', `missing worker script: ${w.name} ${w.message}`);
 });
 
@@ -81,8 +81,8 @@ Deno.test(`deno photo parallel: a PhotoWorkerPool codes several images and leaks
   try {
     for (const channels of [3, 1, 4]) {
       const img = mosaic(int(40, 120), int(40, 90), channels);
-      const s = await pool.compress(img, { tileSize: 16 });
-      assert(same(s, pc.compressPhoto(img, model, { tileSize: 16 })), `${channels} channels: pool stream differs`);
+      const s = await pool.compress(img, { tileSize: 16, fallback: false });
+      assert(same(s, pc.compressPhoto(img, model, { tileSize: 16, fallback: false })), `${channels} channels: pool stream differs`);
       assert(same((await pool.decompress(s)).data, img.data), `${channels} channels: pool round trip`);
       const bad = s.slice();
       bad[bad.length - 1 - int(0, 5)] ^= 0x21;

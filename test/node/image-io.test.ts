@@ -318,6 +318,35 @@ describe('writePng: compact and exact', () => {
   });
 });
 
+describe('deflate fallback stream with the input file', () => {
+  it('compressDeflate(img, { png: file }) is exact and at most the smaller of its own form and the file minus its framing', () => {
+    let fileWon = 0;
+    for (let t = 0; t < 40; t++) {
+      const w = int(1, 60), h = int(1, 40);
+      const forms: Parameters<typeof craftPng>[0][] = [
+        { width: w, height: h, depth: 8, colorType: 2, samples: Array.from({ length: w * h * 3 }, (_, i) => (i % 3) * 60 + ((i / (3 * w)) | 0) * 3) },
+        { width: w, height: h, depth: 2, colorType: 3, samples: Array.from({ length: w * h }, (_, i) => ((i % w) >> 2) % 3), plte: [9, 9, 9, 200, 10, 10, 10, 200, 10] },
+        { width: w, height: h, depth: 4, colorType: 0, samples: Array.from({ length: w * h }, () => int(0, 15)) },
+        { width: w, height: h, depth: 8, colorType: 6, samples: Array.from({ length: w * h * 4 }, () => int(0, 3) * 80) },
+      ];
+      const o = forms[t % forms.length];
+      // rows as this file stores them (unfiltered, node:zlib): sometimes smaller than writePng's form
+      const file = craftPng(o);
+      const img = pc.readImage(file);
+      const own = pc.compressDeflate(img), withFile = pc.compressDeflate(img, { png: file });
+      expect(same(pc.decompressDeflate(withFile), img), why).toBe(true);
+      expect(withFile.length, why).toBeLessThanOrEqual(own.length);
+      const idat = file.length - 8 - 25 - 12 - 12 - (o.plte ? 12 + o.plte.length : 0);
+      expect(withFile.length, why).toBeLessThanOrEqual(Math.min(own.length, idat + (o.plte?.length ?? 0) + 20));
+      if (withFile.length < own.length) fileWon++;
+      // the file of another image is never used
+      const other = craftPng({ ...o, samples: Array.from(o.samples, (v, i) => (i === 0 ? (v ? 0 : 1) : v)) });
+      expect(pc.compressDeflate(img, { png: other })).toEqual(own);
+    }
+    console.log(`the file's own rows were smaller in ${fileWon} of 40 files`);
+  });
+});
+
 describe('PNG colour metadata (iCCP, sRGB, gAMA, cHRM)', () => {
   it('readImage returns the chunks as stored (the ICC profile compressed), writePng writes them back before PLTE/IDAT, both decoders agree', async () => {
     for (let t = 0; t < 6; t++) {

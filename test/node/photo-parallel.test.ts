@@ -53,10 +53,10 @@ describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
   it('RGB mosaic with odd edges: the same bytes as compressPhoto, decoded back exactly', async () => {
     const img = mosaic(int(150, 230), int(100, 160), 3);
     const tileSize = 64;
-    const ref = pc.compressPhoto(img, model, { tileSize });
+    const ref = pc.compressPhoto(img, model, { tileSize, fallback: false });
     expect(pc.photoStreamInfo(ref).tiles.length).toBeGreaterThan(4);
     for (const workers of [2, 3]) {
-      const par = await pc.compressPhotoParallel(img, model, { tileSize, workers });
+      const par = await pc.compressPhotoParallel(img, model, { tileSize, fallback: false, workers });
       expect(same(par, ref)).toBe(true);
     }
     const back = await pc.decompressPhotoParallel(ref, model, { workers: 3 });
@@ -72,21 +72,21 @@ describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
     const packed = mosaic(int(80, 120), int(60, 90), 3);
     for (let i = 0; i < packed.data.length; i++) packed.data[i] &= 0xf8; // gaps in every histogram
     for (const img of [ga, rgba, packed]) {
-      const ref = pc.compressPhoto(img, model, { tileSize: 32 });
-      const par = await pc.compressPhotoParallel(img, model, { tileSize: 32 });
+      const ref = pc.compressPhoto(img, model, { tileSize: 32, fallback: false });
+      const par = await pc.compressPhotoParallel(img, model, { tileSize: 32, fallback: false });
       expect(same(par, ref)).toBe(true);
       const back = await pc.decompressPhotoParallel(par, model);
       expect(back.channels).toBe(img.channels);
       expect(same(back.data, img.data)).toBe(true);
     }
-    expect(pc.photoStreamInfo(pc.compressPhoto(packed, model, { tileSize: 32 })).palettes).toBeDefined();
+    expect(pc.photoStreamInfo(pc.compressPhoto(packed, model, { tileSize: 32, fallback: false })).palettes).toBeDefined();
   });
 
   it('a model loaded from bytes (not the bundled one) is what the workers use', async () => {
     const other = await pc.createRandomPhotoModel({ M: 4, random: pc.seededRandom(seed ^ 0x5a5a), peak: 4 });
     const img = mosaic(100, 70, 3);
-    const ref = pc.compressPhoto(img, other, { tileSize: 32 });
-    expect(same(await pc.compressPhotoParallel(img, other, { tileSize: 32, workers: 2 }), ref)).toBe(true);
+    const ref = pc.compressPhoto(img, other, { tileSize: 32, fallback: false });
+    expect(same(await pc.compressPhotoParallel(img, other, { tileSize: 32, fallback: false, workers: 2 }), ref)).toBe(true);
     expect(same((await pc.decompressPhotoParallel(ref, other, { workers: 2 })).data, img.data)).toBe(true);
     const e = await parError(pc.decompressPhotoParallel(ref, model, { workers: 2 }));
     expect(e).toBeInstanceOf(pc.WrongModelError);
@@ -94,7 +94,7 @@ describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
 
   it('corrupt and truncated streams reject with the typed errors of decompressPhoto', async () => {
     const img = mosaic(160, 96, 3);
-    const ref = pc.compressPhoto(img, model, { tileSize: 32 });
+    const ref = pc.compressPhoto(img, model, { tileSize: 32, fallback: false });
     const info = pc.photoStreamInfo(ref);
     // corrupt two tiles' payloads: the lowest one is reported, as by the sequential decoder
     const a = int(1, info.tiles.length - 3), b = int(a + 1, info.tiles.length - 1);
@@ -114,10 +114,10 @@ describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
 
   it('bad options and a missing worker script are typed errors, not hangs', async () => {
     const img = mosaic(64, 64, 1);
-    expect(await parError(pc.compressPhotoParallel(img, model, { tileSize: 16, workers: 0 }))).toBeInstanceOf(pc.ArgumentError);
-    expect(await parError(pc.compressPhotoParallel(img, model, { tileSize: 12 }))).toBeInstanceOf(pc.ArgumentError);
+    expect(await parError(pc.compressPhotoParallel(img, model, { tileSize: 16, fallback: false, workers: 0 }))).toBeInstanceOf(pc.ArgumentError);
+    expect(await parError(pc.compressPhotoParallel(img, model, { tileSize: 12, fallback: false }))).toBeInstanceOf(pc.ArgumentError);
     const missing = pathToFileURL(path.join(root, 'dist', 'no-such-worker.js'));
-    const e = await parError(pc.compressPhotoParallel(img, model, { tileSize: 16, workers: 2, workerUrl: missing }));
+    const e = await parError(pc.compressPhotoParallel(img, model, { tileSize: 16, fallback: false, workers: 2, workerUrl: missing }));
     expect(e).toBeInstanceOf(pc.PhotoWorkerError);
     expect(e.code).toBe('photo-worker');
   });
@@ -128,17 +128,17 @@ describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
       expect(pool.size).toBe(2);
       const imgs = [mosaic(int(60, 120), int(40, 80), 3), mosaic(int(60, 120), int(40, 80), 1), mosaic(int(30, 60), int(30, 60), 4)];
       // two calls at once run one after the other
-      const [s0, s1] = await Promise.all([pool.compress(imgs[0], { tileSize: 16 }), pool.compress(imgs[1], { tileSize: 32 })]);
-      expect(same(s0, pc.compressPhoto(imgs[0], model, { tileSize: 16 }))).toBe(true);
-      expect(same(s1, pc.compressPhoto(imgs[1], model, { tileSize: 32 }))).toBe(true);
+      const [s0, s1] = await Promise.all([pool.compress(imgs[0], { tileSize: 16, fallback: false }), pool.compress(imgs[1], { tileSize: 32, fallback: false })]);
+      expect(same(s0, pc.compressPhoto(imgs[0], model, { tileSize: 16, fallback: false }))).toBe(true);
+      expect(same(s1, pc.compressPhoto(imgs[1], model, { tileSize: 32, fallback: false }))).toBe(true);
       const bad = s0.slice();
       const t = pc.photoStreamInfo(s0).tiles[int(0, 5)];
       bad[t.offset + int(0, t.length - 1)] ^= 1 << int(0, 7);
       expect(await parError(pool.decompress(bad))).toBeInstanceOf(pc.CorruptDataError);
       expect(same((await pool.decompress(s0)).data, imgs[0].data)).toBe(true);
-      const s2 = await pool.compress(imgs[2], { tileSize: 16 });
+      const s2 = await pool.compress(imgs[2], { tileSize: 16, fallback: false });
       expect(same((await pool.decompress(s2)).data, imgs[2].data)).toBe(true);
-      const big = await pool.compress(mosaic(320, 240, 3), { tileSize: 32 });
+      const big = await pool.compress(mosaic(320, 240, 3), { tileSize: 32, fallback: false });
       const running = pool.decompress(big);
       await new Promise((r) => setTimeout(r, 20)); // mid-call (77k pixels take longer than that)
       pool.close();
@@ -154,7 +154,7 @@ describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
       import * as pc from ${JSON.stringify(pathToFileURL(path.join(root, 'dist/node.js')).href)};
       const model = await pc.loadPhotoModel();
       const img = { width: 100, height: 60, channels: 1, data: new Uint8Array(6000).map((_, i) => (i * 7) % 251) };
-      const s = await pc.compressPhotoParallel(img, model, { tileSize: 16, workers: 2 });
+      const s = await pc.compressPhotoParallel(img, model, { tileSize: 16, fallback: false, workers: 2 });
       const back = await pc.decompressPhotoParallel(s, model, { workers: 2 });
       const bad = s.slice(); bad[bad.length - 3] ^= 0x10;
       const err = await pc.decompressPhotoParallel(bad, model, { workers: 2 }).catch((e) => e.name);
