@@ -424,7 +424,8 @@ export function withAlpha(img: PcImage, alpha: number): PcImage {
 }
 
 /**
- * Decompresses a photo stream made by compressPhoto with the same model. Sizes in the header are checked
+ * Decompresses a stream made by compressPhoto with the same model: a photo stream (0xB7), or the deflate
+ * stream (0xB8) compressPhoto keeps when it is smaller, which needs no model. Sizes in the header are checked
  * against `options` (maxPixels, maxBytes) before anything is allocated; every tile and the whole image are
  * checked, so a corrupt stream is refused with a CorruptDataError, never decoded to a wrong image.
  */

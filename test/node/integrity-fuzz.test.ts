@@ -1,7 +1,8 @@
 // Structure-aware corruption of format-2 streams (docs/compression.md, "Integrity"): every header field,
 // length fields, tile/chunk swaps, copies and splices, counts and sizes, truncation and extension, with the
-// header CRC left stale or recomputed (as a forger would), on single files, multi-image containers and
-// photo streams (also through the parallel decoder), plus forged model files and the reproducers in
+// header CRC left stale or recomputed (as a forger would), on single files, multi-image containers, photo
+// streams (also through the parallel decoder, and with colour metadata) and deflate fallback streams (0xB8,
+// through every decoder that reads them), plus forged model files and the reproducers in
 // ../shared/repro/integrity. A decoder may refuse (typed error) or return the original image; it must never
 // return any other image. Run with PCPRESS_SEED=<n> to replay; each run draws fresh mutations.
 import fs from 'node:fs';
