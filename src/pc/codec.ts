@@ -24,7 +24,7 @@
 import { ArgumentError, LimitError } from '../errors.js';
 import { crc32, crc32u32, maxSymbols, startState } from './check.js';
 import { CorruptDataError, FormatVersionError, TruncatedDataError, WrongModelError } from './errors.js';
-import { LEGACY_STREAMS, STREAM_IMAGE, STREAM_IMAGE_32, STREAM_IMAGES } from './format.js';
+import { LEGACY_STREAMS, STREAM_IMAGE, STREAM_IMAGE_32, STREAM_IMAGES, streamKind } from './format.js';
 import { allocPixels, decodeLimits, type DecodeLimits } from './limits.js';
 import type { PcImage, PcModel } from './model.js';
 import { getVarint, putVarint } from './varint.js';
@@ -63,7 +63,10 @@ export function checkMagic(bytes: Uint8Array, accepted: number[], what: string):
     throw new FormatVersionError(`${what}: this is a format-1 stream (pcpress 0.1.0), which carries no integrity check over its ` +
       'header and layout; it is refused. Decode it with pcpress 0.1.x and compress the image again.');
   }
-  throw new CorruptDataError(`${what}: not a pcpress stream of this kind (first byte 0x${bytes[0].toString(16)})`);
+  const kind = streamKind(bytes);
+  const hint = kind === 'unknown' || kind === 'legacy' ? '' : `; it is a${kind === 'image' ? 'n' : ''} ${kind} stream (${
+    { image: 'decompressImage', images: 'decompressImages', photo: 'decompressPhoto', deflate: 'decompressDeflate' }[kind]}, or decompressAuto)`;
+  throw new CorruptDataError(`${what}: not a pcpress stream of this kind (first byte 0x${bytes[0].toString(16)})${hint}`);
 }
 
 /** Compresses one image with a model. The image must have the model's shape. */
