@@ -5,8 +5,8 @@ import { ArgumentError, DisposedError, DTypeError, LimitError, ShapeError } from
 import { Tensor, type BackendImpl } from './tensor.js';
 import type { WasmBackend, WasmStorage } from './backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from './backends/webgpu.js';
-import { attentionModule, checkHeadDim, checkOptionNames, encodePass, MAX_POSITION } from './ops/attention_common.js';
-import { checkInt, describe } from './validate.js';
+import { attentionModule, checkHeadDim, encodePass, MAX_POSITION } from './ops/attention_common.js';
+import { checkInt, checkKeys, describe } from './validate.js';
 
 type Store = WasmStorage | GpuStorage;
 
@@ -73,7 +73,7 @@ export class KVCache {
   /** @internal Use `rt.createKVCache`. */
   constructor(readonly backend: BackendImpl, options: KVCacheOptions) {
     if (options === null || typeof options !== 'object') throw new ArgumentError(`${OP}: options { numKvHeads, headDim } are required`);
-    checkOptionNames(OP, options, ['numKvHeads', 'headDim', 'capacity']);
+    checkKeys(OP, 'options', options, ['numKvHeads', 'headDim', 'capacity']);
     this.numKvHeads = checkInt(OP, 'numKvHeads', options.numKvHeads);
     this.headDim = checkHeadDim(OP, options.headDim);
     const cap = options.capacity === undefined ? 64 : checkInt(OP, 'capacity', options.capacity, 0);

@@ -5,9 +5,9 @@ import { ArgumentError, DTypeError, LimitError, ShapeError } from '../errors.js'
 import { Tensor, type BackendImpl } from '../tensor.js';
 import type { WasmBackend, WasmExports, WasmStorage } from '../backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
-import { checkBool, checkInt, describe, promised } from '../validate.js';
+import { checkBool, checkInt, checkKeys, describe, promised } from '../validate.js';
 import type { KVCache } from '../kvcache.js';
-import { attentionModule, checkHeadDim, checkOptionNames, encodePass, MAX_POSITION } from './attention_common.js';
+import { attentionModule, checkHeadDim, encodePass, MAX_POSITION } from './attention_common.js';
 
 /**
  * Options of `rt.attention(q, k, v, options)`.
@@ -156,7 +156,7 @@ const DECODE_OPTIONS = ['numHeads', 'headDim', 'causal', 'scale', 'window', 'sin
 
 function checkOptions(op: string, o: unknown, known: readonly string[]): asserts o is Record<string, unknown> {
   if (o === null || typeof o !== 'object') throw new ArgumentError(`${op}: an options object is required`);
-  checkOptionNames(op, o, known);
+  checkKeys(op, 'options', o, known);
 }
 
 function checkHeads(op: string, numHeads: unknown, numKvHeads: unknown): [number, number] {

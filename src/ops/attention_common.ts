@@ -1,4 +1,4 @@
-// What the attention op and the KV cache share: limits, headDim and option-name checks, the WGSL
+// What the attention op and the KV cache share: limits, the headDim check, the WGSL
 // modules (one per element width) and the pass encoder. Both src/ops/attention.ts and
 // src/kvcache.ts import this module; it imports neither, so the graph has no cycle.
 import tileShader from '../../shaders/attention_tile.wgsl';
@@ -21,18 +21,6 @@ export function checkHeadDim(op: string, d: unknown): number {
     throw new ArgumentError(`${op}: headDim must be an integer between 1 and ${MAX_HEAD_DIM}, got ${hd}`);
   }
   return hd;
-}
-
-/**
- * Throws an ArgumentError naming the first own key of `o` that is not in `known`: a misspelt or
- * unsupported option is an error, never silently ignored.
- */
-export function checkOptionNames(op: string, o: object, known: readonly string[]): void {
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) {
-      throw new ArgumentError(`${op}: unknown option ${JSON.stringify(key)}; the options are ${known.join(', ')}`);
-    }
-  }
 }
 
 /**
