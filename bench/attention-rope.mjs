@@ -4,7 +4,7 @@
 // inputs and the same cos/sin caches. Every measured output is checked against an f64 reference on sampled
 // rows. Run alone with `node bench/run.mjs attention-rope`; `node bench/run.mjs attention` includes it.
 import os from 'node:os';
-import { randomF32, median, timeInterleaved, fmt, markdownTable } from './lib.mjs';
+import { randomF32, median, timeInterleaved, fmt, markdownTable, toBSNH } from './lib.mjs';
 import { machineInfo, packageVersion } from './env.mjs';
 import { onnxModel, INT32 } from './onnx.mjs';
 
@@ -42,13 +42,6 @@ function gqaRotaryModel(S, past, D, maxPos) {
     }],
     opsets: { '': 17, 'com.microsoft': 1 },
   });
-}
-
-/** [heads][S][D] -> [S][heads][D]. */
-function toBSNH(x, heads, S, D) {
-  const y = new Float32Array(x.length);
-  for (let h = 0; h < heads; h++) for (let s = 0; s < S; s++) y.set(x.subarray((h * S + s) * D, (h * S + s + 1) * D), (s * heads + h) * D);
-  return y;
 }
 
 /** Rotates one row (halves pairing, full rotary) at position pos in f64 with the f32 caches. */

@@ -7,9 +7,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { randomF32, median, timeInterleaved, fmt, markdownTable } from './lib.mjs';
+import { randomF32, median, timeInterleaved, fmt, markdownTable, toBSNH } from './lib.mjs';
 import { machineInfo, packageVersion, repoRoot } from './env.mjs';
 import { onnxModel, INT32 } from './onnx.mjs';
+import { runPart as runRopePart, section as ropeSection, failuresOf as ropeFailures } from './attention-rope.mjs';
 
 const require = createRequire(path.join(repoRoot, 'package.json'));
 
@@ -36,13 +37,6 @@ function gqaModel(S, past, D) {
 
 // ---------------------------------------------------------------------------------------------
 // Inputs, layouts and the f64 reference.
-
-/** [heads][S][D] -> [S][heads][D] (ORT's BSNH layout). */
-function toBSNH(x, heads, S, D) {
-  const y = new Float32Array(x.length);
-  for (let h = 0; h < heads; h++) for (let s = 0; s < S; s++) y.set(x.subarray((h * S + s) * D, (h * S + s + 1) * D), (s * heads + h) * D);
-  return y;
-}
 
 /** Row i of head h in a [heads][S][D] or [S][heads][D] array. */
 function row(x, layout, h, i, S, heads, D) {
@@ -348,6 +342,14 @@ export async function run({ flags = [], log = console.log } = {}) {
       json.notRun.wasm = `the wasm part failed: ${e?.stack ?? e}`;
     }
   } else json.notRun.wasm = 'skipped by --no-wasm';
+  if (!flags.includes('--no-wasm')) {
+    log('attention / RoPE + softcap vs GroupQueryAttention with do_rotary (wasm, one thread)…');
+    try {
+      json.ropeSoftcap = await runRopePart({ quick, log });
+    } catch (e) {
+      json.notRun.ropeSoftcap = `the RoPE + softcap part failed: ${e?.stack ?? e}`;
+    }
+  }
   if (!flags.includes('--no-webgpu')) {
     log('attention / WebGPU (Node, Dawn)…');
     try {
@@ -369,6 +371,7 @@ export async function run({ flags = [], log = console.log } = {}) {
       }
     }
   }
+  if (json.ropeSoftcap) failures.push(...ropeFailures(json.ropeSoftcap));
   json.correctnessFailures = failures;
 
   const md = ['# attention benchmark', ''];
@@ -408,6 +411,7 @@ export async function run({ flags = [], log = console.log } = {}) {
       .map((r) => (r.results.pcpress.medianMs ? r.results.ort.medianMs / r.results.pcpress.medianMs : NaN));
     if (ratios.length) md.push(`Goal "at least as fast as ORT's wasm attention": median ratio pcpress / ort ${fmt(median(ratios))}x, smallest ${fmt(Math.min(...ratios))}x.`, '');
   }
+  if (json.ropeSoftcap) md.push(ropeSection(json.ropeSoftcap));
   if (json.webgpu) {
     const g = json.webgpu;
     md.push('## WebGPU (Node + Dawn, same device for both)', '');

@@ -110,3 +110,10 @@ export function markdownTable(header, rows) {
   const line = (cells) => `| ${cells.map((c) => String(c)).join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** [heads][S][D] -> [S][heads][D] (ORT's BSNH layout). */
+export function toBSNH(x, heads, S, D) {
+  const y = new Float32Array(x.length);
+  for (let h = 0; h < heads; h++) for (let s = 0; s < S; s++) y.set(x.subarray((h * S + s) * D, (h * S + s + 1) * D), (s * heads + h) * D);
+  return y;
+}
