@@ -26,11 +26,16 @@ try {
   }
   const img = { width: w, height: h, channels: C, data };
   const model = await pc.loadPhotoModel();
-  const ref = pc.compressPhoto(img, model, { tileSize: 32 });
+  // the tile coder (fallback: false; with the default fallback a deflate stream may win, checked below)
+  const ref = pc.compressPhoto(img, model, { tileSize: 32, fallback: false });
   for (const workers of [2, 3, undefined]) {
-    const par = await pc.compressPhotoParallel(img, model, { tileSize: 32, workers });
+    const par = await pc.compressPhotoParallel(img, model, { tileSize: 32, workers, fallback: false });
     check(same(par, ref), 'workers ' + workers + ': stream identical to compressPhoto (' + ref.length + ' bytes)');
   }
+  const auto = pc.compressPhoto(img, model, { tileSize: 32 });
+  const autoPar = await pc.compressPhotoParallel(img, model, { tileSize: 32, workers: 2 });
+  check(same(auto, autoPar) && same((await pc.decompressPhotoParallel(autoPar, model, { workers: 2 })).data, data),
+    'default fallback: the same stream (' + pc.streamKind(auto) + ', ' + auto.length + ' bytes) and pixels as compressPhoto');
   const back = await pc.decompressPhotoParallel(ref, model, { workers: 3 });
   check(back.width === w && back.height === h && same(back.data, data), 'decoded pixels identical');
   const info = pc.photoStreamInfo(ref), bad = ref.slice();
