@@ -58,38 +58,6 @@ struct Params {
 @group(0) @binding(7) var<uniform> P: Params;
 @group(0) @binding(19) var<storage, read> BIAS: array<f32>;
 
-// Vector c (values 4c .. 4c + 3, zero past headDim) of row `row` of Q, K or V.
-fn ldQ(row: u32, c: u32) -> vec4<f32> {
-  if (EW == 4u) { return vec4<f32>(Q[row * P.hd4 + c]); }
-  let b = row * P.headDim + 4u * c;
-  let n = P.headDim - 4u * c;
-  var x = vec4<f32>(vec4<f32>(Q[b]).x, 0.0, 0.0, 0.0);
-  if (n > 1u) { x.y = vec4<f32>(Q[b + 1u]).x; }
-  if (n > 2u) { x.z = vec4<f32>(Q[b + 2u]).x; }
-  if (n > 3u) { x.w = vec4<f32>(Q[b + 3u]).x; }
-  return x;
-}
-fn ldK(row: u32, c: u32) -> vec4<f32> {
-  if (EW == 4u) { return vec4<f32>(K[row * P.hd4 + c]); }
-  let b = row * P.headDim + 4u * c;
-  let n = P.headDim - 4u * c;
-  var x = vec4<f32>(vec4<f32>(K[b]).x, 0.0, 0.0, 0.0);
-  if (n > 1u) { x.y = vec4<f32>(K[b + 1u]).x; }
-  if (n > 2u) { x.z = vec4<f32>(K[b + 2u]).x; }
-  if (n > 3u) { x.w = vec4<f32>(K[b + 3u]).x; }
-  return x;
-}
-fn ldV(row: u32, c: u32) -> vec4<f32> {
-  if (EW == 4u) { return vec4<f32>(V[row * P.hd4 + c]); }
-  let b = row * P.headDim + 4u * c;
-  let n = P.headDim - 4u * c;
-  var x = vec4<f32>(vec4<f32>(V[b]).x, 0.0, 0.0, 0.0);
-  if (n > 1u) { x.y = vec4<f32>(V[b + 1u]).x; }
-  if (n > 2u) { x.z = vec4<f32>(V[b + 2u]).x; }
-  if (n > 3u) { x.w = vec4<f32>(V[b + 3u]).x; }
-  return x;
-}
-
 // WG, SROW, NEG, MASKED and the Qs / Ks / Vs / S tiles come from attention_tile.wgsl.
 
 // Whether a query at position pq sees the key at position p under this call's masks.

@@ -53,37 +53,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(7) var<storage, read> SINK: array<f32>;
 
-// Vector c (values 4c .. 4c + 3, zero past headDim) of row `row` of Q, K or V; O's store.
-fn ldQ(row: u32, c: u32) -> vec4<f32> {
-  if (EW == 4u) { return vec4<f32>(Q[row * P.hd4 + c]); }
-  let b = row * P.headDim + 4u * c;
-  let n = P.headDim - 4u * c;
-  var x = vec4<f32>(vec4<f32>(Q[b]).x, 0.0, 0.0, 0.0);
-  if (n > 1u) { x.y = vec4<f32>(Q[b + 1u]).x; }
-  if (n > 2u) { x.z = vec4<f32>(Q[b + 2u]).x; }
-  if (n > 3u) { x.w = vec4<f32>(Q[b + 3u]).x; }
-  return x;
-}
-fn ldK(row: u32, c: u32) -> vec4<f32> {
-  if (EW == 4u) { return vec4<f32>(K[row * P.hd4 + c]); }
-  let b = row * P.headDim + 4u * c;
-  let n = P.headDim - 4u * c;
-  var x = vec4<f32>(vec4<f32>(K[b]).x, 0.0, 0.0, 0.0);
-  if (n > 1u) { x.y = vec4<f32>(K[b + 1u]).x; }
-  if (n > 2u) { x.z = vec4<f32>(K[b + 2u]).x; }
-  if (n > 3u) { x.w = vec4<f32>(K[b + 3u]).x; }
-  return x;
-}
-fn ldV(row: u32, c: u32) -> vec4<f32> {
-  if (EW == 4u) { return vec4<f32>(V[row * P.hd4 + c]); }
-  let b = row * P.headDim + 4u * c;
-  let n = P.headDim - 4u * c;
-  var x = vec4<f32>(vec4<f32>(V[b]).x, 0.0, 0.0, 0.0);
-  if (n > 1u) { x.y = vec4<f32>(V[b + 1u]).x; }
-  if (n > 2u) { x.z = vec4<f32>(V[b + 2u]).x; }
-  if (n > 3u) { x.w = vec4<f32>(V[b + 3u]).x; }
-  return x;
-}
+// O's store (vector c of row `row`; the Q / K / V loaders are in attention_tile.wgsl).
 fn stO(row: u32, c: u32, x: vec4<f32>) {
   if (EW == 4u) { O[row * P.hd4 + c] = asE(x); return; }
   let b = row * P.headDim + 4u * c;

@@ -16,6 +16,39 @@ var<workgroup> Ks: array<vec4<f32>, 512>;  // [BK][hd4]
 var<workgroup> Vs: array<vec4<f32>, 512>;
 var<workgroup> S: array<f32, 1024>;        // [BQ][SROW] scores, then probabilities
 
+// Vector c (values 4c .. 4c + 3, zero past headDim) of row `row` of Q, K or V (both kernels bind
+// Q, K, V with element type E and have P.headDim and P.hd4; module-scope names resolve in any order).
+fn ldQ(row: u32, c: u32) -> vec4<f32> {
+  if (EW == 4u) { return vec4<f32>(Q[row * P.hd4 + c]); }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  var x = vec4<f32>(vec4<f32>(Q[b]).x, 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = vec4<f32>(Q[b + 1u]).x; }
+  if (n > 2u) { x.z = vec4<f32>(Q[b + 2u]).x; }
+  if (n > 3u) { x.w = vec4<f32>(Q[b + 3u]).x; }
+  return x;
+}
+fn ldK(row: u32, c: u32) -> vec4<f32> {
+  if (EW == 4u) { return vec4<f32>(K[row * P.hd4 + c]); }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  var x = vec4<f32>(vec4<f32>(K[b]).x, 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = vec4<f32>(K[b + 1u]).x; }
+  if (n > 2u) { x.z = vec4<f32>(K[b + 2u]).x; }
+  if (n > 3u) { x.w = vec4<f32>(K[b + 3u]).x; }
+  return x;
+}
+fn ldV(row: u32, c: u32) -> vec4<f32> {
+  if (EW == 4u) { return vec4<f32>(V[row * P.hd4 + c]); }
+  let b = row * P.headDim + 4u * c;
+  let n = P.headDim - 4u * c;
+  var x = vec4<f32>(vec4<f32>(V[b]).x, 0.0, 0.0, 0.0);
+  if (n > 1u) { x.y = vec4<f32>(V[b + 1u]).x; }
+  if (n > 2u) { x.z = vec4<f32>(V[b + 2u]).x; }
+  if (n > 3u) { x.w = vec4<f32>(V[b + 3u]).x; }
+  return x;
+}
+
 // Mask of a query at position pq for the key at position p: causal (keys up to pq), a sliding window
 // of `window` positions (0 = none; without causal, |pq - p| < window), and `sinks` leading keys that
 // stay visible through the window.
