@@ -33,7 +33,8 @@ import { getMetaBlock, hasMeta, putMetaBlock, type PngMeta } from './meta.js';
 import type { PcImage } from './model.js';
 import { getVarint, putVarint } from './varint.js';
 
-function checkImage(img: PcImage, what: string): void {
+/** Checks an image argument of any size: { width, height (1..65535), channels (1..4), data of their product }. */
+export function checkImage(img: PcImage, what: string): void {
   if (!img || typeof img !== 'object' || !(img.data instanceof Uint8Array) || !Number.isInteger(img.width) ||
     !Number.isInteger(img.height) || !Number.isInteger(img.channels)) {
     throw new ArgumentError(`${what}: expected an image { width, height, channels, data: Uint8Array }`);

@@ -31,7 +31,7 @@ import { ArgumentError, LimitError } from '../errors.js';
 import { crc32, crc32u32, maxSymbols, startState } from '../pc/check.js';
 import { CorruptDataError, TruncatedDataError, WrongModelError } from '../pc/errors.js';
 import { STREAM_DEFLATE, STREAM_PHOTO } from '../pc/format.js';
-import { compressDeflate, decompressDeflate } from '../pc/deflate.js';
+import { checkImage, compressDeflate, decompressDeflate } from '../pc/deflate.js';
 import { getMetaBlock, hasMeta, putMetaBlock, type PngMeta } from '../pc/meta.js';
 import { checkMagic } from '../pc/codec.js';
 import { allocPixels, decodeLimits, DEFAULT_LIMITS, type DecodeLimits } from '../pc/limits.js';
@@ -85,19 +85,9 @@ export interface PhotoCompressOptions {
   png?: Uint8Array;
 }
 
-/** Checks an image argument. */
+/** Checks an image argument (shape as checkImage, and at most MAX_PHOTO_BYTES of samples). */
 export function checkPhoto(img: PcImage, what: string): void {
-  if (!img || typeof img !== 'object' || !(img.data instanceof Uint8Array) || !Number.isInteger(img.width) ||
-    !Number.isInteger(img.height) || !Number.isInteger(img.channels)) {
-    throw new ArgumentError(`${what}: expected an image { width, height, channels, data: Uint8Array }`);
-  }
-  if (img.width < 1 || img.height < 1 || img.width > 65535 || img.height > 65535) {
-    throw new ArgumentError(`${what}: image is ${img.width}x${img.height}; each side must be in 1..65535`);
-  }
-  if (img.channels < 1 || img.channels > 4) throw new ArgumentError(`${what}: ${img.channels} channels (1 to 4 supported)`);
-  if (img.data.length !== img.width * img.height * img.channels) {
-    throw new ArgumentError(`${what}: data has ${img.data.length} bytes, expected ${img.width * img.height * img.channels}`);
-  }
+  checkImage(img, what);
   if (img.data.length > MAX_PHOTO_BYTES) throw new LimitError(`${what}: ${img.data.length} bytes of pixels exceeds ${MAX_PHOTO_BYTES}`);
 }
 
