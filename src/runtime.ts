@@ -9,6 +9,9 @@ import { attentionOp, decodeOp, type AttentionOptions, type AttentionResult, typ
 import { KVCache, type KVCacheOptions } from './kvcache.js';
 import { ropeOp, type RopeOptions } from './ops/rope.js';
 import { rmsNormOp, type RmsNormOptions, type RmsNormResult } from './ops/rms_norm.js';
+import { addOp, type AddOptions } from './ops/add.js';
+import { siluMulOp, type SiluMulOptions } from './ops/silu_mul.js';
+import { transposeOp, type TransposeOptions } from './ops/transpose.js';
 
 /** Which backend to use: `'auto'` picks WebGPU only when it is expected to beat wasm. */
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
@@ -242,6 +245,40 @@ export class Runtime {
   rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions): unknown;
   rmsNorm(x: TensorInput, weight: TensorInput, options: RmsNormOptions): unknown {
     return rmsNormOp(this.impl, x, weight, options);
+  }
+
+  /**
+   * y = a + b element-wise; b's length must divide a's, and b is then repeated over a's leading dims
+   * (a residual of a's shape, or a bias [n] over rows [m][n]). Typed arrays resolve to a Float32Array
+   * and bad input rejects; any Tensor returns a Tensor of a's shape synchronously and bad input throws.
+   */
+  add(a: Float32Array, b: Float32Array, options?: AddOptions): Promise<Float32Array>;
+  add(a: TensorInput, b: TensorInput, options?: AddOptions): Tensor;
+  add(a: TensorInput, b: TensorInput, options?: AddOptions): Tensor | Promise<Float32Array> {
+    return addOp(this.impl, a, b, options);
+  }
+
+  /**
+   * y = silu(gate) * up element-wise, silu(x) = x / (1 + e^-x): the gated MLP of Llama, Mistral and
+   * Qwen2. gate and up have the same length. Typed arrays resolve to a Float32Array and bad input
+   * rejects; any Tensor returns a Tensor of gate's shape synchronously and bad input throws.
+   */
+  siluMul(gate: Float32Array, up: Float32Array, options?: SiluMulOptions): Promise<Float32Array>;
+  siluMul(gate: TensorInput, up: TensorInput, options?: SiluMulOptions): Tensor;
+  siluMul(gate: TensorInput, up: TensorInput, options?: SiluMulOptions): Tensor | Promise<Float32Array> {
+    return siluMulOp(this.impl, gate, up, options);
+  }
+
+  /**
+   * Permutes the axes of x (row-major, `shape` of rank 1..4) as numpy's transpose: output axis i is
+   * input axis `perm[i]` (default: reversed), e.g. `{ shape: [seq, heads, headDim], perm: [1, 0, 2] }`
+   * turns token-major rows into the head-major layout of rt.attention. A Float32Array resolves to a
+   * Float32Array and bad input rejects; a Tensor returns a Tensor of the permuted shape synchronously.
+   */
+  transpose(x: Float32Array, options: TransposeOptions): Promise<Float32Array>;
+  transpose(x: Tensor, options: TransposeOptions): Tensor;
+  transpose(x: TensorInput, options: TransposeOptions): Tensor | Promise<Float32Array> {
+    return transposeOp(this.impl, x, options);
   }
 
   /**
