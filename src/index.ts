@@ -18,6 +18,9 @@ export type { MatmulOptions } from './ops/matmul.js';
 export type { AttentionOptions, DecodeOptions, AttentionResult } from './ops/attention.js';
 export type { RopeOptions } from './ops/rope.js';
 export type { RmsNormOptions, RmsNormResult } from './ops/rms_norm.js';
+export type { AddOptions } from './ops/add.js';
+export type { SiluMulOptions } from './ops/silu_mul.js';
+export type { TransposeOptions } from './ops/transpose.js';
 export { KVCache } from './kvcache.js';
 export type { KVCacheOptions, KVCacheContents } from './kvcache.js';
 export { setGpuProvider, summarizeAdapter } from './backends/webgpu.js';
@@ -29,5 +32,6 @@ export {
 /** Package version. */
 export const version = '0.1.0';
 export * from './kv/index.js';
+export * from './lm/index.js';
 export * from './pc/index.js';
 export * from './photo/index.js';

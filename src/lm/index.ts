@@ -1,0 +1,8 @@
+// Transformer language models on a pcpress Runtime: safetensors and config.json loading, forward, generate.
+export { loadTransformer, Transformer, Generation } from './model.js';
+export type { LoadTransformerOptions, GenerateOptions, GenerateEviction } from './model.js';
+export { parseSafetensors, Safetensors, SAFETENSORS_MAX_HEADER } from './safetensors.js';
+export type { SafetensorsDType, SafetensorsEntry } from './safetensors.js';
+export { parseTransformerConfig, TRANSFORMER_ARCHITECTURES } from './config.js';
+export type { TransformerConfig, TransformerArchitecture } from './config.js';
+export { SafetensorsError, ModelConfigError, ModelWeightsError } from './errors.js';

@@ -1,0 +1,535 @@
+// A Llama-family decoder (Llama, Mistral, SmolLM, Qwen2) on a pcpress Runtime: weights from a
+// safetensors file and a Hugging Face config, forward (prefill) and token-by-token generation with
+// per-layer KV caches and optional eviction after the prefill.
+//
+// The model sits above the ops: every step is an rt.* call on device tensors (rt.matmul with
+// transposeB for the HF [out, in] weights, rt.rmsNorm with the fused residual, rt.transpose between
+// token-major rows and the head-major layout of rt.rope / rt.attention, rt.rope, rt.attention for
+// the prefill, rt.decode over rt.createKVCache caches, rt.siluMul, rt.add for biases), so it runs on
+// wasm and WebGPU alike. Only the embedding gather and the sampling run in JS.
+//
+// Weights are uploaded once as f32 device tensors (F16 / BF16 files are converted exactly on load);
+// keeping f16 weights in f16 (a shader-f16 path) is future work.
+import { ArgumentError, DisposedError } from '../errors.js';
+import type { KVCache } from '../kvcache.js';
+import { evictKV } from '../kv/index.js';
+import type { KVAllocation, KVMethod, KVSelection } from '../kv/types.js';
+import { KV_METHODS } from '../kv/types.js';
+import { seededRandom } from '../random.js';
+import { Runtime } from '../runtime.js';
+import { Tensor } from '../tensor.js';
+import { checkKeys, describe } from '../validate.js';
+import { parseTransformerConfig, type TransformerConfig } from './config.js';
+import { ModelWeightsError } from './errors.js';
+import { parseSafetensors, type Safetensors } from './safetensors.js';
+
+/** Inputs of `loadTransformer`. */
+export interface LoadTransformerOptions {
+  /** `config.json`: a parsed object, its text, or its bytes. */
+  config: object | string | Uint8Array | ArrayBuffer;
+  /** `model.safetensors` bytes (F32, F16 or BF16 tensors). */
+  weights: Uint8Array | ArrayBuffer;
+}
+
+/** Eviction applied to every layer's KV cache after the prefill (see `evictKV`). */
+export interface GenerateEviction {
+  /** A KV-cache eviction method (`'snapkv'`, `'defensivekv'`, ...). */
+  method: KVMethod;
+  /** Fraction of the prompt's tokens removed (0.8 keeps 20 %); or give `keepTokens`. */
+  compression?: number;
+  /** Tokens kept per KV head; or give `compression`. */
+  keepTokens?: number;
+  /** Budget allocation; default the method's own. */
+  allocation?: KVAllocation;
+  /** Observation window of the last prompt queries (default 32, at most prompt length - 1). */
+  window?: number;
+  /** Avg-pool kernel (default 5). */
+  kernel?: number;
+  /** Leading tokens always kept (method default). */
+  sinks?: number;
+  /** AdaKV floor. */
+  alpha?: number;
+  /** PyramidKV beta. */
+  beta?: number;
+}
+
+/** Options of `lm.generate`. */
+export interface GenerateOptions {
+  /** Tokens to generate (a positive integer). */
+  maxNewTokens: number;
+  /** 0 (default): greedy (argmax, ties to the lower id); > 0: sample from softmax(logits / temperature). */
+  temperature?: number;
+  /** Sample only among the topK most likely tokens (default: all). */
+  topK?: number;
+  /** Seed of the sampler (default 0): the same seed gives the same tokens. */
+  seed?: number;
+  /** Stop after any of these token ids (it is yielded first). */
+  stopTokens?: readonly number[];
+  /** Compress every layer's cache after the prefill (the prompt alone, query-agnostic). */
+  eviction?: GenerateEviction;
+}
+
+const GENERATE_KEYS = ['maxNewTokens', 'temperature', 'topK', 'seed', 'stopTokens', 'eviction'];
+const EVICTION_KEYS = ['method', 'compression', 'keepTokens', 'allocation', 'window', 'kernel', 'sinks', 'alpha', 'beta'];
+
+/** One decoder layer's device weights. */
+interface LayerWeights {
+  inNorm: Tensor; postNorm: Tensor;
+  q: Tensor; k: Tensor; v: Tensor; o: Tensor;
+  qb?: Tensor; kb?: Tensor; vb?: Tensor; ob?: Tensor;
+  gate: Tensor; up: Tensor; down: Tensor;
+}
+
+/** Per-layer state a forward pass may fill: the KV caches, and the post-RoPE queries when eviction needs them. */
+interface PassState {
+  caches?: KVCache[];
+  queries?: Float32Array[];
+}
+
+/**
+ * Loads a Llama-family causal LM (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM) onto `rt`.
+ * The config is checked first (ModelConfigError), then the safetensors header (SafetensorsError), then
+ * every tensor the config implies, by its Hugging Face name and shape, before anything is uploaded
+ * (ModelWeightsError naming the tensor: missing, wrong shape, or left over). Rejects, never throws.
+ */
+export async function loadTransformer(rt: Runtime, options: LoadTransformerOptions): Promise<Transformer> {
+  if (!(rt instanceof Runtime)) throw new ArgumentError('loadTransformer: the first argument must be a Runtime from createRuntime()');
+  if (options === null || typeof options !== 'object') throw new ArgumentError('loadTransformer: options { config, weights } are required');
+  checkKeys('loadTransformer', 'options', options, ['config', 'weights']);
+  if (options.config === undefined) throw new ArgumentError('loadTransformer: config (config.json as an object, text or bytes) is required');
+  if (options.weights === undefined) throw new ArgumentError('loadTransformer: weights (model.safetensors bytes) are required');
+  const config = parseTransformerConfig(options.config);
+  const st = parseSafetensors(options.weights);
+  const plan = weightPlan(config);
+  for (const [name, shape] of plan) {
+    const e = st.entries.get(name);
+    if (!e) throw new ModelWeightsError(name, `tensor ${JSON.stringify(name)} is missing (the config implies [${shape.join(', ')}])`);
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw new ModelWeightsError(name, `tensor ${JSON.stringify(name)} has shape [${e.shape.join(', ')}], the config implies [${shape.join(', ')}]`);
+    }
+  }
+  for (const name of st.names) {
+    // A separate lm_head next to tied embeddings is ignored (some exporters write both); rotary caches too.
+    if (plan.has(name) || name === 'lm_head.weight' || name.endsWith('.rotary_emb.inv_freq')) continue;
+    throw new ModelWeightsError(name, `tensor ${JSON.stringify(name)} is not used by a ${config.architecture} with this config (a config/weights mismatch?)`);
+  }
+  return new Transformer(rt, config, st);
+}
+
+/** Every tensor name the config implies, with its shape. */
+function weightPlan(c: TransformerConfig): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  const H = c.hiddenSize, qd = c.numHeads * c.headDim, kvd = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  m.set('model.embed_tokens.weight', [c.vocabSize, H]);
+  for (let l = 0; l < c.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    m.set(`${p}input_layernorm.weight`, [H]);
+    m.set(`${p}self_attn.q_proj.weight`, [qd, H]);
+    m.set(`${p}self_attn.k_proj.weight`, [kvd, H]);
+    m.set(`${p}self_attn.v_proj.weight`, [kvd, H]);
+    m.set(`${p}self_attn.o_proj.weight`, [H, qd]);
+    if (c.qkvBias) {
+      m.set(`${p}self_attn.q_proj.bias`, [qd]);
+      m.set(`${p}self_attn.k_proj.bias`, [kvd]);
+      m.set(`${p}self_attn.v_proj.bias`, [kvd]);
+    }
+    if (c.oBias) m.set(`${p}self_attn.o_proj.bias`, [H]);
+    m.set(`${p}post_attention_layernorm.weight`, [H]);
+    m.set(`${p}mlp.gate_proj.weight`, [I, H]);
+    m.set(`${p}mlp.up_proj.weight`, [I, H]);
+    m.set(`${p}mlp.down_proj.weight`, [H, I]);
+  }
+  m.set('model.norm.weight', [H]);
+  if (!c.tieWordEmbeddings) m.set('lm_head.weight', [c.vocabSize, H]);
+  return m;
+}
+
+/** Reads token ids into an Int32Array, each checked against the vocabulary. */
+function readTokens(what: string, tokens: unknown, vocab: number): Int32Array {
+  if (!Array.isArray(tokens) && !(tokens instanceof Int32Array) && !(tokens instanceof Uint32Array)) {
+    throw new ArgumentError(`${what}: tokens must be an array, Int32Array or Uint32Array of token ids, got ${describe(tokens)}`);
+  }
+  if (tokens.length === 0) throw new ArgumentError(`${what}: tokens is empty (at least one token id is needed)`);
+  const out = new Int32Array(tokens.length);
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab) {
+      throw new ArgumentError(`${what}: token ${i} is ${describe(t)}, expected an integer id in 0..${vocab - 1} (vocab_size ${vocab})`);
+    }
+    out[i] = t;
+  }
+  return out;
+}
+
+/**
+ * The async iterator `lm.generate` returns: yields token ids. `cacheLengths` holds, after the prefill
+ * (and eviction) and after each step, the tokens each KV head of each layer holds (`[layer][kvHead]`);
+ * `selections` the eviction's keep-lists per layer, when eviction ran.
+ */
+export class Generation implements AsyncIterableIterator<number> {
+  /** Tokens each KV head of each layer holds, `[layer][kvHead]` (updated as generation runs). */
+  cacheLengths: number[][] = [];
+  /** The eviction's per-layer selections (after the prefill), when `eviction` was given. */
+  selections?: KVSelection[];
+  private readonly it: AsyncGenerator<number, void, undefined>;
+
+  /** @internal */
+  constructor(make: (g: Generation) => AsyncGenerator<number, void, undefined>) {
+    this.it = make(this);
+  }
+
+  /** The next token id. */
+  next(): Promise<IteratorResult<number>> {
+    return this.it.next();
+  }
+
+  /** Stops early and frees the caches. */
+  async return(): Promise<IteratorResult<number>> {
+    await this.it.return(undefined);
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): Generation {
+    return this;
+  }
+}
+
+/**
+ * A loaded transformer: `forward(tokens)` gives logits, `generate(prompt, options)` streams tokens,
+ * `dispose()` frees the device weights. Create with `loadTransformer`.
+ */
+export class Transformer {
+  /** The checked config. */
+  readonly config: TransformerConfig;
+  private readonly embedHost: Float32Array;
+  private readonly layers: LayerWeights[] = [];
+  private readonly finalNorm: Tensor;
+  private readonly lmHead: Tensor;
+  private readonly owned: Tensor[] = [];
+  private woHost?: Float32Array[];
+  private disposed = false;
+
+  /** @internal Use loadTransformer. */
+  constructor(readonly runtime: Runtime, config: TransformerConfig, st: Safetensors) {
+    this.config = config;
+    const rt = runtime;
+    const up = (name: string, shape: number[]): Tensor => {
+      const t = rt.tensor(st.f32(name), shape);
+      this.owned.push(t);
+      return t;
+    };
+    try {
+      const c = config, H = c.hiddenSize, qd = c.numHeads * c.headDim, kvd = c.numKvHeads * c.headDim, I = c.intermediateSize;
+      this.embedHost = st.f32('model.embed_tokens.weight');
+      for (let l = 0; l < c.numLayers; l++) {
+        const p = `model.layers.${l}.`;
+        this.layers.push({
+          inNorm: up(`${p}input_layernorm.weight`, [H]),
+          postNorm: up(`${p}post_attention_layernorm.weight`, [H]),
+          q: up(`${p}self_attn.q_proj.weight`, [qd, H]),
+          k: up(`${p}self_attn.k_proj.weight`, [kvd, H]),
+          v: up(`${p}self_attn.v_proj.weight`, [kvd, H]),
+          o: up(`${p}self_attn.o_proj.weight`, [H, qd]),
+          qb: c.qkvBias ? up(`${p}self_attn.q_proj.bias`, [qd]) : undefined,
+          kb: c.qkvBias ? up(`${p}self_attn.k_proj.bias`, [kvd]) : undefined,
+          vb: c.qkvBias ? up(`${p}self_attn.v_proj.bias`, [kvd]) : undefined,
+          ob: c.oBias ? up(`${p}self_attn.o_proj.bias`, [H]) : undefined,
+          gate: up(`${p}mlp.gate_proj.weight`, [I, H]),
+          up: up(`${p}mlp.up_proj.weight`, [I, H]),
+          down: up(`${p}mlp.down_proj.weight`, [H, I]),
+        });
+      }
+      this.finalNorm = up('model.norm.weight', [H]);
+      this.lmHead = c.tieWordEmbeddings ? (() => {
+        const t = rt.tensor(this.embedHost, [c.vocabSize, H]);
+        this.owned.push(t);
+        return t;
+      })() : up('lm_head.weight', [c.vocabSize, H]);
+    } catch (e) {
+      for (const t of this.owned) t.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * Logits of every position for the token ids `tokens` (one sequence, causal attention from
+   * position 0): a Float32Array `[tokens.length][vocabSize]`, row-major. Token ids outside
+   * 0..vocabSize-1 reject with ArgumentError.
+   */
+  async forward(tokens: readonly number[] | Int32Array | Uint32Array): Promise<Float32Array> {
+    this.check();
+    const ids = readTokens('forward', tokens, this.config.vocabSize);
+    return this.scoped(async () => {
+      const logits = await this.pass(ids, 0, {}, 'all');
+      try {
+        return await logits.read();
+      } finally {
+        logits.dispose();
+      }
+    });
+  }
+
+  /**
+   * Generates up to `maxNewTokens` token ids after `prompt`, as an async iterator: the prompt is
+   * prefilled through every layer into per-layer KV caches (then, with `eviction`, every cache is
+   * compacted by `evictKV` over the prompt), and each new token is decoded with rt.decode against
+   * those caches. Greedy at temperature 0 (default); seeded sampling (temperature, topK, seed)
+   * otherwise. Bad options and token ids out of range reject the first `next()` with a typed error.
+   */
+  generate(prompt: readonly number[] | Int32Array | Uint32Array, options: GenerateOptions): Generation {
+    return new Generation((g) => this.run(g, prompt, options));
+  }
+
+  /** Frees the device weights; later calls throw DisposedError. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.owned) t.dispose();
+  }
+
+  private check(): void {
+    if (this.disposed) throw new DisposedError('transformer');
+    this.runtime.impl.check();
+  }
+
+  private scoped<T>(fn: () => Promise<T>): Promise<T> {
+    const be = this.runtime.impl;
+    return be.kind === 'webgpu' ? be.scoped(fn) : fn();
+  }
+
+  private async *run(g: Generation, prompt: readonly number[] | Int32Array | Uint32Array, options: GenerateOptions):
+    AsyncGenerator<number, void, undefined> {
+    this.check();
+    const c = this.config, rt = this.runtime;
+    const ids = readTokens('generate', prompt, c.vocabSize);
+    const o = checkGenerate(options, c.vocabSize);
+    const caches = this.layers.map(() => rt.createKVCache({ numKvHeads: c.numKvHeads, headDim: c.headDim, capacity: Math.max(16, ids.length + o.maxNewTokens) }));
+    const lengths = () => caches.map((k) => k.lengths);
+    try {
+      const state: PassState = { caches, queries: o.eviction ? [] : undefined };
+      let window = 0;
+      if (o.eviction) {
+        window = Math.min(o.eviction.window ?? 32, ids.length - 1);
+        if (window < 1) throw new ArgumentError('generate: eviction needs a prompt of at least 2 tokens (the observation window is the last prompt queries)');
+      }
+      let logits = await this.scoped(async () => {
+        const t = await this.pass(ids, 0, state, 'last', window);
+        try {
+          return await t.read();
+        } finally {
+          t.dispose();
+        }
+      });
+      if (o.eviction) {
+        const e = o.eviction;
+        const wo = await this.outputProjections();
+        const budget = e.compression !== undefined ? { compression: e.compression } : { keepTokens: e.keepTokens };
+        const { selections } = await evictKV(rt, e.method, caches.map((cache, l) => ({
+          q: state.queries![l], wo: wo[l], numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, cache, window,
+          ...(e.kernel !== undefined ? { kernel: e.kernel } : {}), ...(e.sinks !== undefined ? { sinks: e.sinks } : {}),
+        })), {
+          ...budget,
+          ...(e.allocation !== undefined ? { allocation: e.allocation } : {}),
+          ...(e.alpha !== undefined ? { alpha: e.alpha } : {}),
+          ...(e.beta !== undefined ? { beta: e.beta } : {}),
+        });
+        g.selections = selections;
+      }
+      g.cacheLengths = lengths();
+      const rand = seededRandom(o.seed);
+      let pos = ids.length;
+      for (let i = 0; i < o.maxNewTokens; i++) {
+        const tok = pick(logits, o.temperature, o.topK, rand);
+        yield tok;
+        if (i === o.maxNewTokens - 1 || o.stopTokens.includes(tok)) break;
+        this.check();
+        logits = await this.scoped(async () => {
+          const t = await this.pass(Int32Array.of(tok), pos, { caches }, 'last');
+          try {
+            return await t.read();
+          } finally {
+            t.dispose();
+          }
+        });
+        pos++;
+        g.cacheLengths = lengths();
+      }
+    } finally {
+      for (const k of caches) k.dispose();
+    }
+  }
+
+  /** Each layer's o_proj weight transposed, [numHeads * headDim][hidden] (evictKV's `wo`), read once. */
+  private async outputProjections(): Promise<Float32Array[]> {
+    if (this.woHost) return this.woHost;
+    const c = this.config, rt = this.runtime;
+    const out: Float32Array[] = [];
+    for (const L of this.layers) {
+      const t = rt.transpose(L.o, { shape: [c.hiddenSize, c.numHeads * c.headDim] });
+      try {
+        out.push(await t.read());
+      } finally {
+        t.dispose();
+      }
+    }
+    this.woHost = out;
+    return out;
+  }
+
+  /**
+   * One pass over `ids` at positions start.. through every layer: with `state.caches` the new keys
+   * and values are appended to each layer's cache, and a continuation (start > 0) attends through
+   * rt.decode; with `state.queries` the last `window` post-RoPE queries of each layer are read back
+   * ([numHeads][window][headDim]) for eviction. Resolves to the logits of every row (`'all'`) or of
+   * the last row only, as a device tensor.
+   */
+  private async pass(ids: Int32Array, start: number, state: PassState, rows: 'all' | 'last', window = 0): Promise<Tensor> {
+    const c = this.config, rt = this.runtime;
+    const S = ids.length, H = c.hiddenSize, hd = c.headDim, nH = c.numHeads, nKv = c.numKvHeads, I = c.intermediateSize;
+    const x = new Float32Array(S * H);
+    for (let s = 0; s < S; s++) x.set(this.embedHost.subarray(ids[s] * H, (ids[s] + 1) * H), s * H);
+    const live: Tensor[] = [];
+    const keep = (t: Tensor): Tensor => {
+      live.push(t);
+      return t;
+    };
+    const free = () => {
+      for (const t of live.splice(0)) t.dispose();
+    };
+    let resid = rt.tensor(x, [S, H]);
+    let delta: Tensor | undefined; // the last block's output, not yet added to resid
+    try {
+      for (let l = 0; l < this.layers.length; l++) {
+        const L = this.layers[l];
+        let h: Tensor;
+        if (delta) {
+          const r = rt.rmsNorm(delta, L.inNorm, { rows: S, cols: H, eps: c.rmsNormEps, residual: resid });
+          delta.dispose();
+          resid.dispose();
+          delta = undefined;
+          resid = r.sum;
+          h = keep(r.out);
+        } else {
+          h = keep(rt.rmsNorm(resid, L.inNorm, { rows: S, cols: H, eps: c.rmsNormEps }));
+        }
+        const proj = (w: Tensor, b: Tensor | undefined, heads: number): Tensor => {
+          let y = keep(rt.matmul(h, w, { m: S, k: H, n: heads * hd, transposeB: true }));
+          if (b) y = keep(rt.add(y, b));
+          // [S][heads][hd] -> [heads][S][hd] (the same memory when S = 1)
+          return S === 1 ? y : keep(rt.transpose(y, { shape: [S, heads, hd], perm: [1, 0, 2] }));
+        };
+        const ropeOpts = { headDim: hd, seq: S, offset: start, theta: c.ropeTheta, rotaryDim: c.rotaryDim };
+        const q = keep(rt.rope(proj(L.q, L.qb, nH), { ...ropeOpts, numHeads: nH }));
+        const k = keep(rt.rope(proj(L.k, L.kb, nKv), { ...ropeOpts, numHeads: nKv }));
+        const v = proj(L.v, L.vb, nKv);
+        const mask = { causal: true, ...(c.slidingWindow ? { window: c.slidingWindow } : {}) };
+        const cache = state.caches?.[l];
+        if (cache) cache.append(k, v);
+        const attn = keep(cache && start > 0
+          ? rt.decode(q, cache, { numHeads: nH, ...mask })
+          : rt.attention(q, k, v, { numHeads: nH, numKvHeads: nKv, headDim: hd, ...mask }));
+        if (state.queries && window > 0) {
+          const all = await q.read();
+          const w = new Float32Array(nH * window * hd);
+          for (let hh = 0; hh < nH; hh++) w.set(all.subarray((hh * S + S - window) * hd, (hh * S + S) * hd), hh * window * hd);
+          state.queries[l] = w;
+        }
+        const attnRows = S === 1 ? attn : keep(rt.transpose(attn, { shape: [nH, S, hd], perm: [1, 0, 2] }));
+        let o = keep(rt.matmul(attnRows, L.o, { m: S, k: nH * hd, n: H, transposeB: true }));
+        if (L.ob) o = keep(rt.add(o, L.ob));
+        const r2 = rt.rmsNorm(o, L.postNorm, { rows: S, cols: H, eps: c.rmsNormEps, residual: resid });
+        resid.dispose();
+        resid = r2.sum;
+        const h2 = keep(r2.out);
+        const gate = keep(rt.matmul(h2, L.gate, { m: S, k: H, n: I, transposeB: true }));
+        const upv = keep(rt.matmul(h2, L.up, { m: S, k: H, n: I, transposeB: true }));
+        const act = keep(rt.siluMul(gate, upv));
+        delta = rt.matmul(act, L.down, { m: S, k: I, n: H, transposeB: true });
+        free();
+      }
+      const fin = rt.rmsNorm(delta!, this.finalNorm, { rows: S, cols: H, eps: c.rmsNormEps, residual: resid });
+      keep(fin.sum);
+      let hFinal = keep(fin.out);
+      let m = S;
+      if (rows === 'last' && S > 1) {
+        // The last row on the device: a one-hot row [1][S] times [S][H] (exact: one product by 1, the rest 0).
+        const pickLast = new Float32Array(S);
+        pickLast[S - 1] = 1;
+        hFinal = keep(rt.matmul(keep(rt.tensor(pickLast, [1, S])), hFinal, { m: 1, k: S, n: H }));
+        m = 1;
+      }
+      return rt.matmul(hFinal, this.lmHead, { m, k: H, n: c.vocabSize, transposeB: true });
+    } finally {
+      free();
+      resid.dispose();
+      delta?.dispose();
+    }
+  }
+}
+
+/** Checked generate options with defaults. */
+interface GenerateConfig {
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  seed: number;
+  stopTokens: number[];
+  eviction?: GenerateEviction;
+}
+
+function checkGenerate(options: GenerateOptions, vocab: number): GenerateConfig {
+  const op = 'generate';
+  if (options === null || typeof options !== 'object') throw new ArgumentError(`${op}: options { maxNewTokens, ... } are required`);
+  checkKeys(op, 'options', options, GENERATE_KEYS);
+  const o = options as unknown as Record<string, unknown>;
+  const maxNewTokens = o.maxNewTokens;
+  if (typeof maxNewTokens !== 'number' || !Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
+    throw new ArgumentError(`${op}: maxNewTokens must be a positive integer, got ${describe(maxNewTokens)}`);
+  }
+  const temperature = o.temperature ?? 0;
+  if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) {
+    throw new ArgumentError(`${op}: temperature must be a finite number >= 0, got ${describe(temperature)}`);
+  }
+  const topK = o.topK ?? 0;
+  if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 0) throw new ArgumentError(`${op}: topK must be a non-negative integer (0: all), got ${describe(topK)}`);
+  const seed = o.seed ?? 0;
+  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new ArgumentError(`${op}: seed must be an integer, got ${describe(seed)}`);
+  const stop = o.stopTokens ?? [];
+  if (!Array.isArray(stop) || stop.some((t) => typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab)) {
+    throw new ArgumentError(`${op}: stopTokens must be an array of token ids in 0..${vocab - 1}`);
+  }
+  let eviction: GenerateEviction | undefined;
+  if (o.eviction !== undefined) {
+    const e = o.eviction as Record<string, unknown>;
+    if (e === null || typeof e !== 'object') throw new ArgumentError(`${op}: eviction must be an object { method, compression | keepTokens, ... }`);
+    checkKeys(op, 'eviction', e, EVICTION_KEYS);
+    if (!KV_METHODS.includes(e.method as KVMethod)) throw new ArgumentError(`${op}: eviction.method must be one of ${KV_METHODS.join(', ')}, got ${describe(e.method)}`);
+    if ((e.compression === undefined) === (e.keepTokens === undefined)) throw new ArgumentError(`${op}: eviction needs exactly one of compression and keepTokens`);
+    if (e.window !== undefined && (typeof e.window !== 'number' || !Number.isInteger(e.window) || e.window < 1)) {
+      throw new ArgumentError(`${op}: eviction.window must be a positive integer, got ${describe(e.window)}`);
+    }
+    eviction = e as unknown as GenerateEviction;
+  }
+  return { maxNewTokens, temperature, topK, seed, stopTokens: stop as number[], eviction };
+}
+
+/** The next token from one row of logits: argmax at temperature 0, else a seeded draw from softmax(logits / T) over the topK. */
+function pick(logits: Float32Array, temperature: number, topK: number, rand: () => number): number {
+  if (temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  let ids = Array.from(logits.keys());
+  if (topK > 0 && topK < ids.length) ids = ids.sort((a, b) => logits[b] - logits[a] || a - b).slice(0, topK).sort((a, b) => a - b);
+  let mx = -Infinity;
+  for (const i of ids) mx = Math.max(mx, logits[i]);
+  const p = ids.map((i) => Math.exp((logits[i] - mx) / temperature));
+  const total = p.reduce((a, b) => a + b, 0);
+  let r = rand() * total;
+  for (let j = 0; j < ids.length; j++) {
+    r -= p[j];
+    if (r < 0) return ids[j];
+  }
+  return ids[ids.length - 1];
+}
