@@ -3,6 +3,10 @@ import { matmulCases } from './matmul.js';
 import { attentionCases } from './attention.js';
 import { ropeCases } from './rope.js';
 import { rmsNormCases } from './rms_norm.js';
+import { addCases } from './add.js';
+import { siluMulCases } from './silu_mul.js';
+import { transposeCases } from './transpose.js';
+import { lmCases } from './lm.js';
 import { kvCases } from './kv.js';
 import { pcCases } from './pc.js';
 import { photoCases } from './photo.js';
@@ -14,4 +18,4 @@ export { Rng, CheckFailed, relErr } from './util.js';
 export { matmulRef } from './matmul.js';
 
 /** All cases, grouped by op in the order they run. */
-export const cases: Case[] = [...matmulCases, ...attentionCases, ...ropeCases, ...rmsNormCases, ...kvCases, ...pcCases, ...pcTrainCases, ...photoCases];
+export const cases: Case[] = [...matmulCases, ...attentionCases, ...ropeCases, ...rmsNormCases, ...addCases, ...siluMulCases, ...transposeCases, ...kvCases, ...lmCases, ...pcCases, ...pcTrainCases, ...photoCases];
