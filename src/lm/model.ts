@@ -164,13 +164,16 @@ function readTokens(what: string, tokens: unknown, vocab: number): Int32Array {
 /**
  * The async iterator `lm.generate` returns: yields token ids. `cacheLengths` holds, after the prefill
  * (and eviction) and after each step, the tokens each KV head of each layer holds (`[layer][kvHead]`);
- * `selections` the eviction's keep-lists per layer, when eviction ran.
+ * `selections` the eviction's keep-lists per layer, when eviction ran; `logits` the scores the latest
+ * token was chosen from.
  */
 export class Generation implements AsyncIterableIterator<number> {
   /** Tokens each KV head of each layer holds, `[layer][kvHead]` (updated as generation runs). */
   cacheLengths: number[][] = [];
   /** The eviction's per-layer selections (after the prefill), when `eviction` was given. */
   selections?: KVSelection[];
+  /** The logits (`[vocabSize]`) the latest yielded token was chosen from: the next-token distribution after everything before it. */
+  logits?: Float32Array;
   private readonly it: AsyncGenerator<number, void, undefined>;
 
   /** @internal */
@@ -340,6 +343,7 @@ export class Transformer {
       let pos = ids.length;
       for (let i = 0; i < o.maxNewTokens; i++) {
         const tok = pick(logits, o.temperature, o.topK, rand);
+        g.logits = logits;
         yield tok;
         if (i === o.maxNewTokens - 1 || o.stopTokens.includes(tok)) break;
         this.check();

@@ -122,6 +122,22 @@ function fixtureCases(f: Fixture): Case[] {
           const { prompt, continuation } = f.ref.greedy;
           const got = await collect(lm.generate(prompt, { maxNewTokens: continuation.length }));
           check(got.join() === continuation.join(), `greedy tokens [${got}], PyTorch [${continuation}]`);
+          // The logits each token is drawn from: after the prefill, PyTorch's last row; after a decoded token,
+          // forward's last row over the whole sequence (the KV-cache path against the prefill path).
+          const p1 = f.ref.prompts[1], V = f.ref.vocab;
+          const gen = lm.generate(p1.tokens, { maxNewTokens: 3 });
+          const seq = [...p1.tokens];
+          for (let step = 0; step < 3; step++) {
+            const r = await gen.next();
+            check(!r.done && gen.logits instanceof Float32Array && gen.logits.length === V, `step ${step}: logits of the token`);
+            const want = step === 0
+              ? p1.logits.slice((p1.tokens.length - 1) * V)
+              : Array.from((await lm.forward(seq)).subarray((seq.length - 1) * V));
+            const e = logitError(gen.logits!, want, V);
+            check(e.rowMax <= (step === 0 ? TOL : 1e-4), `step ${step}: generate's logits differ from ${step === 0 ? 'PyTorch' : 'forward'} by ${e.rowMax}`);
+            seq.push(r.value as number);
+          }
+          await gen.return();
           // Eviction that keeps every token changes nothing.
           const all = await collect(lm.generate(prompt, { maxNewTokens: continuation.length, eviction: { method: 'snapkv', keepTokens: prompt.length, window: 2 } }));
           check(all.join() === continuation.join(), `with a keep-everything eviction: [${all}], PyTorch [${continuation}]`);
