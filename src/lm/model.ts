@@ -192,6 +192,7 @@ export class Generation implements AsyncIterableIterator<number> {
     return { done: true, value: undefined };
   }
 
+  /** The iterator itself (so `for await` works). */
   [Symbol.asyncIterator](): Generation {
     return this;
   }
@@ -213,7 +214,7 @@ export class Transformer {
   private disposed = false;
 
   /** @internal Use loadTransformer. */
-  constructor(readonly runtime: Runtime, config: TransformerConfig, st: Safetensors) {
+  constructor(/** The runtime the weights live on. */ readonly runtime: Runtime, config: TransformerConfig, st: Safetensors) {
     this.config = config;
     const rt = runtime;
     const up = (name: string, shape: number[]): Tensor => {
