@@ -15,7 +15,9 @@ Two models, each a random init from a fixed seed:
           q/k/v biases, tied embeddings, rope_theta 1e6, vocab 89, intermediate 64.
 Each folder gets config.json, model.safetensors and reference.json: the logits of a few fixed
 prompts (computed in float64 from the weights exactly as stored, so F16/BF16 rounding is included)
-and the greedy continuation of one prompt (full recompute at every step, no cache).
+and the greedy continuation of one prompt (full recompute at every step, no cache); for the Llama also a
+step-by-step KV-cache generation after StreamingLLM eviction of the prompt (its kept set depends on
+positions only, so the reference needs no scorer), with the logits of every step.
 
 Run: /usr/bin/python3 scripts/make-lm-fixture.py (Debian's python, which has python3-torch)   (deterministic: the same files every time)
 """
@@ -85,6 +87,64 @@ def forward(cfg, W, tokens):
     x = rms_norm(x, W['model.norm.weight'], eps)
     head = W['model.embed_tokens.weight'] if cfg['tie_word_embeddings'] else W['lm_head.weight']
     return x @ head.T
+
+
+def generate_evicted(cfg, W, prompt, keep, n):
+    """Greedy tokens and their logits, step by step with per-layer KV caches: the prompt is prefilled with
+    full causal attention, then only the prompt positions in `keep` (every layer and KV head alike, as
+    StreamingLLM keeps them) stay in the caches, and each new token attends to those plus every token
+    generated since. The first token comes from the prefill's last row, before anything is evicted."""
+    H, nh, nkv = cfg['hidden_size'], cfg['num_attention_heads'], cfg['num_key_value_heads']
+    hd = cfg.get('head_dim', H // nh)
+    rot = int(hd * cfg.get('partial_rotary_factor', 1.0))
+    eps, theta, rep = cfg['rms_norm_eps'], cfg['rope_theta'], nh // nkv
+    caches = [[None, None] for _ in range(cfg['num_hidden_layers'])]
+
+    def run(tokens, start, prefill):
+        S = len(tokens)
+        pos = torch.arange(start, start + S)
+        x = W['model.embed_tokens.weight'][torch.tensor(tokens)]
+        for l in range(cfg['num_hidden_layers']):
+            p = f'model.layers.{l}.'
+            h = rms_norm(x, W[p + 'input_layernorm.weight'], eps)
+
+            def proj(name, heads):
+                y = h @ W[p + f'self_attn.{name}_proj.weight'].T
+                b = W.get(p + f'self_attn.{name}_proj.bias')
+                return (y if b is None else y + b).view(S, heads, hd).transpose(0, 1)
+
+            q = rope(proj('q', nh), pos, theta, rot)
+            k = rope(proj('k', nkv), pos, theta, rot)
+            v = proj('v', nkv)
+            if prefill:
+                caches[l] = [k, v]
+                mask = torch.full((S, S), float('-inf'), dtype=torch.float64).triu(1)
+            else:
+                caches[l] = [torch.cat((caches[l][0], k), 1), torch.cat((caches[l][1], v), 1)]
+                mask = torch.zeros(1, caches[l][0].shape[1], dtype=torch.float64)
+            kk = caches[l][0].repeat_interleave(rep, dim=0)
+            vv = caches[l][1].repeat_interleave(rep, dim=0)
+            att = torch.softmax(q @ kk.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1)
+            x = x + (att @ vv).transpose(0, 1).reshape(S, nh * hd) @ W[p + 'self_attn.o_proj.weight'].T
+            h = rms_norm(x, W[p + 'post_attention_layernorm.weight'], eps)
+            x = x + (torch.nn.functional.silu(h @ W[p + 'mlp.gate_proj.weight'].T) * (h @ W[p + 'mlp.up_proj.weight'].T)) @ W[p + 'mlp.down_proj.weight'].T
+        x = rms_norm(x, W['model.norm.weight'], eps)
+        head = W['model.embed_tokens.weight'] if cfg['tie_word_embeddings'] else W['lm_head.weight']
+        return (x @ head.T)[-1]
+
+    logits = run(prompt, 0, True)
+    idx = torch.tensor(sorted(keep))
+    for l in range(len(caches)):
+        caches[l] = [caches[l][0][:, idx], caches[l][1][:, idx]]
+    toks, rows, margins = [], [], []
+    for i in range(n):
+        top = torch.topk(logits, 2).values
+        margins.append(float(top[0] - top[1]))
+        rows.append(logits)
+        toks.append(int(logits.argmax()))
+        if i < n - 1:
+            logits = run([toks[-1]], len(prompt) + i, False)
+    return toks, rows, min(margins)
 
 
 def make_weights(cfg, gen):
@@ -175,7 +235,7 @@ def greedy(cfg, W, prompt, n):
     return toks[len(prompt):], min(margins)
 
 
-def build(folder, cfg, seed, plan, prompts, gen_prompt, n_new):
+def build(folder, cfg, seed, plan, prompts, gen_prompt, n_new, evict=None):
     # The first seed from `seed` on whose greedy continuation has a clear winner at every step
     # (top-2 logit gap > 0.05), so f32 kernels cannot flip a token by rounding, and that does not just
     # repeat one token.
@@ -199,6 +259,17 @@ def build(folder, cfg, seed, plan, prompts, gen_prompt, n_new):
     ref = {'vocab': cfg['vocab_size'], 'seed': seed, 'prompts': refs,
            'greedy': {'prompt': gen_prompt, 'continuation': cont, 'minTop2Margin': round(margin, 4)},
            'dtypes': {n: dtype_for(n, plan) for n in W}}
+    if evict:
+        # StreamingLLM with keepTokens K keeps the 4 sink tokens and the last K - 4 of the prompt in every head.
+        ep, K, n = evict
+        keep = list(range(4)) + list(range(len(ep) - (K - 4), len(ep)))
+        etoks, erows, emargin = generate_evicted(cfg, exact, ep, keep, n)
+        assert emargin > 0.02, f'{folder}: evicted greedy margin {emargin} too small'
+        full, _ = greedy(cfg, exact, ep, n)
+        ref['evicted'] = {'method': 'streamingllm', 'keepTokens': K, 'prompt': ep, 'keep': keep, 'continuation': etoks,
+                          'logits': [float('%.6g' % v) for r in erows for v in r.tolist()],
+                          'fullCacheContinuation': full, 'minTop2Margin': round(emargin, 4)}
+        print(folder, 'evicted continuation', etoks, 'full cache', full, 'margin', round(emargin, 4))
     with open(os.path.join(out, 'reference.json'), 'w') as f:
         json.dump(ref, f, separators=(',', ':'))
         f.write('\n')
@@ -218,7 +289,8 @@ def main():
                   ('layers.1.mlp', 'F16'), ('lm_head', 'BF16')]
     build('llama', llama, 1234, llama_plan,
           prompts=[[1, 5, 42, 7], [3, 14, 15, 92, 65, 35, 89, 79, 32, 38, 46], [96, 0, 50, 50, 50, 2, 71, 82, 81, 28, 1, 8, 28, 18, 28, 45]],
-          gen_prompt=[10, 20, 30, 40, 50, 60, 70, 80], n_new=10)
+          gen_prompt=[10, 20, 30, 40, 50, 60, 70, 80], n_new=10,
+          evict=([96, 0, 50, 50, 50, 2, 71, 82, 81, 28, 1, 8, 28, 18, 28, 45], 8, 6))
     qwen = {
         'architectures': ['Qwen2ForCausalLM'], 'model_type': 'qwen2', 'hidden_size': 32, 'intermediate_size': 64,
         'num_hidden_layers': 2, 'num_attention_heads': 4, 'num_key_value_heads': 1, 'head_dim': 8,

@@ -2,7 +2,7 @@
 // F16 and BF16 tensors, and a Qwen2 with q/k/v biases, partial rotary, tied embeddings, MQA) run
 // through loadTransformer on this backend and compared with the PyTorch reference: logits within 1e-3
 // relative, greedy generation (KV-cache decode) token for token; eviction after the prefill leaves
-// every cache at its budget; safetensors conversion is exact; malformed files, config/weights
+// every cache at its budget and, with StreamingLLM, generates PyTorch's step-by-step tokens and logits; safetensors conversion is exact; malformed files, config/weights
 // mismatches and token ids out of range are typed errors. The fixtures are bundled as bytes.
 import llamaWeights from '../fixtures/lm/llama/model.safetensors' with { type: 'bytes' };
 import llamaConfig from '../fixtures/lm/llama/config.json' with { type: 'bytes' };
@@ -20,6 +20,8 @@ interface Reference {
   prompts: { tokens: number[]; logits: number[] }[];
   greedy: { prompt: number[]; continuation: number[] };
   dtypes: Record<string, string>;
+  /** Step-by-step KV-cache generation after StreamingLLM eviction of the prompt (llama only). */
+  evicted?: { keepTokens: number; prompt: number[]; keep: number[]; continuation: number[]; logits: number[]; fullCacheContinuation: number[] };
 }
 
 interface Fixture {
@@ -181,7 +183,7 @@ export const lmCases: Case[] = [
   ...fixtureCases(QWEN),
   {
     op: 'lm',
-    name: 'eviction after the prefill leaves every layer\'s cache at its budget (per-head, head-adaptive, global)',
+    name: 'eviction after the prefill: every layer\'s cache at its budget (per-head, head-adaptive, global); StreamingLLM generation equals PyTorch step by step',
     async run({ pc, rt }) {
       const lm = await load(pc, rt, LLAMA);
       try {
@@ -198,6 +200,20 @@ export const lmCases: Case[] = [
         const c = await afterPrefill(lm.generate(prompt, { maxNewTokens: 2, eviction: { method: 'layer-defensivekv', compression: 0.5, window: 4 } }));
         const total = c.lengths.flat().reduce((x, y) => x + y, 0);
         check(total === keep * hkv * L, `layer-defensivekv compression 0.5: ${total} tokens kept, expected ${keep * hkv * L} (${JSON.stringify(c.lengths)})`);
+        // Generation with eviction against PyTorch's step-by-step reference: StreamingLLM keeps the same positions
+        // in every head (4 sinks and the most recent), so the reference needs no scorer. Tokens and each step's logits.
+        const ev = LLAMA.ref.evicted!;
+        check(ev.continuation.join() !== ev.fullCacheContinuation.join(), 'the fixture\'s eviction must change the continuation');
+        const eg = lm.generate(ev.prompt, { maxNewTokens: ev.continuation.length, eviction: { method: 'streamingllm', keepTokens: ev.keepTokens } });
+        const etoks: number[] = [];
+        for await (const t of eg) {
+          const step = etoks.length, V = LLAMA.ref.vocab;
+          const e = logitError(eg.logits!, ev.logits.slice(step * V, (step + 1) * V), V);
+          check(e.rowMax <= TOL, `evicted generation step ${step}: logits differ from PyTorch by ${e.rowMax}`);
+          etoks.push(t);
+        }
+        check(etoks.join() === ev.continuation.join(), `tokens after StreamingLLM eviction [${etoks}], PyTorch [${ev.continuation}]`);
+        check(eg.selections!.every((s) => s.keep.every((k) => Array.from(k).join() === ev.keep.join())), `kept positions ${JSON.stringify(eg.selections!.map((s) => s.keep.map((k) => Array.from(k))))}, expected [${ev.keep}]`);
         // the lengths grow by one per decoded token after that.
         const g = lm.generate(prompt, { maxNewTokens: 3, eviction: { method: 'streamingllm', keepTokens: 6 } });
         await collect(g);
