@@ -11,7 +11,7 @@ export function free(ptr: usize): void {
   heap.free(ptr);
 }
 
-export { matmulF32 } from "./matmul";
+export { matmulF32, matmulPackedF32, matmulPackB, matmulPackedFloats } from "./matmul";
 export { attentionF32, attentionScratchBytes } from "./attention";
 export { ropeF32 } from "./rope";
 export { rmsNormF32 } from "./rms_norm";

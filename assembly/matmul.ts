@@ -126,14 +126,35 @@ function kernel4x8(kc: i32, ap: usize, bp: usize, ldb: usize, c: usize, ldc: i32
   }
 }
 
-function matmulOne(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA: bool, transB: bool, packedA: usize, packedB: usize): void {
+// Floats of B packed whole (see packBWhole): every KC panel holds nPad = n rounded up to NR columns.
+// @ts-ignore: decorator
+@inline
+function packedWholeFloats(k: i32, n: i32): i32 {
+  return max(k, 1) * ((n + NR - 1) / NR * NR);
+}
+
+// Packs all of op(B) once: panel pc (KC rows, the last one shorter) starts at float pc * nPad and holds
+// nPad / NR slivers of kc x NR, so the sliver of columns j0.. in panel pc is at pc * nPad + j0 * kc.
+// That is exactly what packB writes for (pc, jc, jr), so a matmul over it runs the same kernel calls
+// on the same values in the same order as one that packs B per call: the results are bit for bit equal.
+function packBWhole(b: usize, k: i32, n: i32, transB: bool, dst: usize): void {
+  const nPad = (n + NR - 1) / NR * NR;
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    packB(b, k, n, transB, pc, kc, 0, nPad, dst + (<usize>(pc * nPad) << 2));
+  }
+}
+
+// `prepacked` (0 = none) is B packed by packBWhole; then b, transB and packedB are unused.
+function matmulOne(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA: bool, transB: bool, packedA: usize, packedB: usize, prepacked: usize = 0): void {
   if (k == 0) {
     memory.fill(c, 0, <usize>(m * n) << 2);
     return;
   }
   // With few rows each B element is used only a few times, so packing B costs more than it
   // saves: read full 8-column slivers of a row-major B in place and pack only the ragged edge.
-  const directB = !transB && m <= DIRECT_B_MAX_M;
+  const directB = prepacked == 0 && !transB && m <= DIRECT_B_MAX_M;
+  const nPad = (n + NR - 1) / NR * NR;
   for (let jc = 0; jc < n; jc += NC) {
     const nc = min(NC, n - jc);
     const ncPad = (nc + NR - 1) / NR * NR;
@@ -141,7 +162,9 @@ function matmulOne(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA:
       const kc = min(KC, k - pc);
       const accumulate = pc > 0;
       const fullSlivers = directB ? nc / NR * NR : 0;
-      if (directB) {
+      if (prepacked != 0) {
+        // B was packed once, up front
+      } else if (directB) {
         if (fullSlivers < nc) packB(b, k, n, transB, pc, kc, jc + fullSlivers, NR, packedB + (<usize>(fullSlivers * kc) << 2));
       } else {
         packB(b, k, n, transB, pc, kc, jc, ncPad, packedB);
@@ -154,7 +177,9 @@ function matmulOne(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA:
           const cols = min(NR, nc - jr);
           let bp = packedB + (<usize>(jr * kc) << 2);
           let ldb = <usize>(NR << 2);
-          if (jr < fullSlivers) {
+          if (prepacked != 0) {
+            bp = prepacked + (<usize>(pc * nPad + (jc + jr) * kc) << 2);
+          } else if (jr < fullSlivers) {
             bp = b + (<usize>(pc * n + jc + jr) << 2);
             ldb = <usize>n << 2;
           }
@@ -207,5 +232,36 @@ export function matmulF32(
     );
   }
   heap.free(packedB);
+  heap.free(packedA);
+}
+
+/** Floats needed to hold a k x n op(B) packed by matmulPackB. */
+export function matmulPackedFloats(k: i32, n: i32): i32 {
+  return packedWholeFloats(k, n);
+}
+
+/** Packs op(B) (k x n; stored n x k when transB) into `dst` (matmulPackedFloats(k, n) floats) for matmulPackedF32. */
+export function matmulPackB(b: usize, k: i32, n: i32, transB: i32, dst: usize): void {
+  packBWhole(b, k, n, transB != 0, dst);
+}
+
+/**
+ * C[i] = op(A[i]) x B for i < batch, with B packed by matmulPackB (one B for every A). Gives the same bits
+ * as matmulF32 on the unpacked B: the same kernel calls run on the same values in the same order.
+ */
+export function matmulPackedF32(
+  a: usize, bp: usize, c: usize,
+  m: i32, k: i32, n: i32,
+  transA: i32, batch: i32, strideA: i32, strideC: i32,
+): void {
+  if (edge == 0) edge = heap.alloc(<usize>(MR * NR) << 2);
+  const kcMax = min(KC, max(k, 1));
+  const packedA = heap.alloc(<usize>(MC * kcMax) << 2);
+  for (let i = 0; i < batch; i++) {
+    matmulOne(
+      a + (<usize>(i * strideA) << 2), 0, c + (<usize>(i * strideC) << 2),
+      m, k, n, transA != 0, false, packedA, 0, bp,
+    );
+  }
   heap.free(packedA);
 }

@@ -14,7 +14,8 @@
 export { createRuntime, detectEngine, Runtime } from './runtime.js';
 export type { BackendChoice, RuntimeOptions, RuntimeInfo, TensorInput } from './runtime.js';
 export { Tensor } from './tensor.js';
-export type { MatmulOptions } from './ops/matmul.js';
+export type { MatmulOptions, PackBOptions } from './ops/matmul.js';
+export { PackedB } from './ops/matmul.js';
 export type { AttentionOptions, DecodeOptions, AttentionResult } from './ops/attention.js';
 export type { RopeOptions } from './ops/rope.js';
 export type { RmsNormOptions, RmsNormResult } from './ops/rms_norm.js';

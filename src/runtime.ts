@@ -3,7 +3,7 @@ import { ArgumentError, BackendUnavailableError, DTypeError } from './errors.js'
 import { WasmBackend, wasmSimdSupported } from './backends/wasm.js';
 import { WebGpuBackend, type AdapterSummary } from './backends/webgpu.js';
 import { Tensor, type BackendImpl } from './tensor.js';
-import { checkMatmulLimits, matmulTensors, type MatmulOptions } from './ops/matmul.js';
+import { checkMatmulLimits, matmulPackedOp, matmulTensors, packBOp, PackedB, type MatmulOptions, type PackBOptions } from './ops/matmul.js';
 import { checkF32, checkInt, checkKeys, describe, promised } from './validate.js';
 import { attentionOp, decodeOp, type AttentionOptions, type AttentionResult, type DecodeOptions } from './ops/attention.js';
 import { KVCache, type KVCacheOptions } from './kvcache.js';
@@ -202,10 +202,13 @@ export class Runtime {
    * broadcast against each other as in numpy (see MatmulOptions).
    * With typed arrays it resolves to a Float32Array, and bad input rejects the Promise; with any
    * Tensor input it returns a Tensor on this backend, and bad input throws synchronously.
+   * `b` may be a PackedB from rt.packB (a weight packed once; then a decides: a Tensor gives a Tensor).
    */
-  matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Promise<Float32Array>;
+  matmul(a: Float32Array, b: Float32Array | PackedB, options: MatmulOptions): Promise<Float32Array>;
+  matmul(a: Tensor, b: PackedB, options: MatmulOptions): Tensor;
   matmul(a: TensorInput, b: TensorInput, options: MatmulOptions): Tensor;
-  matmul(a: TensorInput, b: TensorInput, options: MatmulOptions): Tensor | Promise<Float32Array> {
+  matmul(a: TensorInput, b: TensorInput | PackedB, options: MatmulOptions): Tensor | Promise<Float32Array> {
+    if (b instanceof PackedB) return matmulPackedOp(this.impl, a, b, options);
     const run = () => {
       const ta = this.input('matmul', 'a', a), tb = this.input('matmul', 'b', b);
       checkMatmulLimits(this.impl, ta, tb, options);
@@ -218,6 +221,16 @@ export class Runtime {
       run();
       return this.runArrays([a, b], (ts) => matmulTensors(this.impl, ts[0], ts[1], options));
     });
+  }
+
+  /**
+   * Keeps b, the right-hand operand op(B) of later matmuls (k x n; stored n x k with transposeB), in the
+   * kernel's layout: pass the result as rt.matmul's b as often as needed, then dispose() it. On wasm B is
+   * packed once instead of inside every call (same result bits); on WebGPU it holds the plain buffer.
+   * b is copied (a Tensor b stays usable). Bad input throws synchronously, as rt.tensor does.
+   */
+  packB(b: TensorInput, options: PackBOptions): PackedB {
+    return packBOp(this.impl, b, options);
   }
 
   /**

@@ -9,6 +9,10 @@ export interface WasmExports {
   free(ptr: number): void;
   matmulF32(a: number, b: number, c: number, m: number, k: number, n: number, transA: number, transB: number,
     batch: number, strideA: number, strideB: number, strideC: number): void;
+  matmulPackedFloats(k: number, n: number): number;
+  matmulPackB(b: number, k: number, n: number, transB: number, dst: number): void;
+  matmulPackedF32(a: number, bp: number, c: number, m: number, k: number, n: number, transA: number,
+    batch: number, strideA: number, strideC: number): void;
 }
 
 /** A block of f32 values resident in wasm memory. */

@@ -1,10 +1,11 @@
 // matmul: validate, then dispatch to the wasm or WebGPU kernel.
 import shader from '../../shaders/matmul.wgsl';
-import { ArgumentError, ShapeError, LimitError } from '../errors.js';
+import { ArgumentError, DisposedError, DTypeError, ShapeError, LimitError } from '../errors.js';
 import { Tensor, type BackendImpl } from '../tensor.js';
 import type { WasmBackend, WasmStorage } from '../backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
 import { checkBool, checkInt, checkKeys, describe } from '../validate.js';
+import { runOp } from './add.js';
 
 /** Options of `rt.matmul`. */
 export interface MatmulOptions {
@@ -159,22 +160,29 @@ export function checkMatmulLimits(backend: BackendImpl, aLen: number, bLen: numb
   }
 }
 
+/** The wasm kernel call for one run of `batch` products along the innermost batch dim (pointers in bytes). */
+type WasmCall = (a: number, b: number, c: number, batch: number, strideA: number, strideB: number) => void;
+
 function wasmMatmul(be: WasmBackend, a: WasmStorage, b: WasmStorage, p: Plan): WasmStorage {
+  const ta = p.ta ? 1 : 0, tb = p.tb ? 1 : 0, mn = p.m * p.n;
+  return wasmBatches(be, a.ptr, b.ptr, p, (pa, pb, pc, batch, sa, sb) =>
+    be.ex.matmulF32(pa, pb, pc, p.m, p.k, p.n, ta, tb, batch, sa, sb, mn));
+}
+
+/** Allocates C and walks the plan's batch dims: the kernel walks the innermost dim with its strides, the outer ones are walked here. */
+function wasmBatches(be: WasmBackend, aPtr: number, bPtr: number, p: Plan, call: WasmCall): WasmStorage {
   const mn = p.m * p.n;
   const c = be.allocF32(p.batch * mn);
   if (p.batch === 0) return c;
-  const ta = p.ta ? 1 : 0, tb = p.tb ? 1 : 0;
   const r = p.dims.length;
   if (r <= 1) {
-    be.ex.matmulF32(a.ptr, b.ptr, c.ptr, p.m, p.k, p.n, ta, tb, r ? p.dims[0] : 1, r ? p.stridesA[0] : 0, r ? p.stridesB[0] : 0, mn);
+    call(aPtr, bPtr, c.ptr, r ? p.dims[0] : 1, r ? p.stridesA[0] : 0, r ? p.stridesB[0] : 0);
     return c;
   }
-  // The kernel walks the innermost dim with its strides; the outer dims are walked here.
   const inner = p.dims[r - 1], idx = new Array<number>(r - 1).fill(0);
   let offA = 0, offB = 0;
   for (let o = 0, count = p.batch / inner; o < count; o++) {
-    be.ex.matmulF32(a.ptr + offA * 4, b.ptr + offB * 4, c.ptr + o * inner * mn * 4, p.m, p.k, p.n, ta, tb,
-      inner, p.stridesA[r - 1], p.stridesB[r - 1], mn);
+    call(aPtr + offA * 4, bPtr + offB * 4, c.ptr + o * inner * mn * 4, inner, p.stridesA[r - 1], p.stridesB[r - 1]);
     for (let d = r - 2; d >= 0; d--) {
       offA += p.stridesA[d];
       offB += p.stridesB[d];
@@ -210,4 +218,143 @@ function gpuMatmul(be: WebGpuBackend, a: GpuStorage, b: GpuStorage, p: Plan): Gp
   be.dispatch(pipeline, [a.buffer, b.buffer, c.buffer, params], [Math.ceil(p.n / (4 * wx)), Math.ceil(p.m / (4 * wy)), prod(p.dims)]);
   params.destroy();
   return c;
+}
+
+/** Options of `rt.packB`: the shape of op(B), as later given to rt.matmul. */
+export interface PackBOptions {
+  /** Rows of op(B). */
+  k: number;
+  /** Columns of op(B). */
+  n: number;
+  /** B is stored n x k (row-major), e.g. a PyTorch Linear weight [out][in], and used transposed. */
+  transposeB?: boolean;
+}
+
+/**
+ * A right-hand matmul operand kept in the kernel's layout across calls (a linear layer's weight): create it
+ * with `rt.packB(b, { k, n })`, use it as `rt.matmul(a, packed, { m, k, n })` as often as needed, then
+ * `dispose()`. On wasm B is packed once into the micro-kernel's column slivers, so each matmul skips the
+ * packing (results are bit for bit those of the unpacked B). On WebGPU it holds the plain buffer (the WGSL
+ * kernel reads B in place), so it is a convenience there, not a speed-up.
+ */
+export class PackedB {
+  /** Rows of op(B). */
+  readonly k: number;
+  /** Columns of op(B). */
+  readonly n: number;
+  /** Whether B was given stored n x k. */
+  readonly transposeB: boolean;
+  /** True when the storage holds the wasm packed layout (false on WebGPU: the buffer as given). */
+  readonly packed: boolean;
+  private storage: Tensor | undefined;
+
+  /** @internal */
+  constructor(readonly backend: BackendImpl, storage: Tensor, k: number, n: number, transposeB: boolean, packed: boolean) {
+    this.storage = storage;
+    this.k = k;
+    this.n = n;
+    this.transposeB = transposeB;
+    this.packed = packed;
+  }
+
+  /** True after dispose(). */
+  get disposed(): boolean {
+    return this.storage === undefined;
+  }
+
+  /** @internal The storage; throws DisposedError if disposed. */
+  data(): Tensor {
+    if (!this.storage) throw new DisposedError('packed matrix');
+    return this.storage;
+  }
+
+  /** Frees the packed copy; further use throws DisposedError. Idempotent. */
+  dispose(): void {
+    this.storage?.dispose();
+    this.storage = undefined;
+  }
+}
+
+const PACK_OP = 'packB';
+
+/** @internal rt.packB: validates, copies b in (Float32Array) or reads it on the device (Tensor), packs once. */
+export function packBOp(be: BackendImpl, b: unknown, o: PackBOptions): PackedB {
+  if (o === null || typeof o !== 'object') throw new ShapeError(`${PACK_OP}: options { k, n } are required`);
+  checkKeys(PACK_OP, 'options', o, ['k', 'n', 'transposeB']);
+  const k = checkInt(PACK_OP, 'k', o.k), n = checkInt(PACK_OP, 'n', o.n), tb = checkBool(PACK_OP, 'transposeB', o.transposeB);
+  let len: number;
+  if (b instanceof Tensor) {
+    if (b.backend !== be) throw new ArgumentError(`${PACK_OP}: b is a Tensor of another runtime`);
+    len = b.data().length;
+  } else if (b instanceof Float32Array) {
+    len = b.length;
+  } else {
+    throw new DTypeError(`${PACK_OP}: b must be a Float32Array or a Tensor, got ${describe(b)}`);
+  }
+  if (len !== k * n) throw new ShapeError(`${PACK_OP}: b has ${len} elements, expected ${k * n} (${tb ? `${n}x${k}` : `${k}x${n}`})`);
+  be.check();
+  if (be.kind === 'webgpu') {
+    be.checkBindable(PACK_OP, 'b', len);
+    const t = b instanceof Tensor ? new Tensor(be, copyGpu(be, b.data() as GpuStorage), [len]) : new Tensor(be, be.upload(b as Float32Array), [len]);
+    return new PackedB(be, t, k, n, tb, false);
+  }
+  const floats = be.ex.matmulPackedFloats(k, n);
+  const dst = new Tensor(be, be.allocF32(floats), [floats]);
+  try {
+    if (b instanceof Tensor) {
+      be.ex.matmulPackB((b.data() as WasmStorage).ptr, k, n, tb ? 1 : 0, (dst.data() as WasmStorage).ptr);
+    } else {
+      const src = be.upload(b as Float32Array);
+      try {
+        be.ex.matmulPackB(src.ptr, k, n, tb ? 1 : 0, (dst.data() as WasmStorage).ptr);
+      } finally {
+        be.release(src);
+      }
+    }
+  } catch (e) {
+    dst.dispose();
+    throw e;
+  }
+  return new PackedB(be, dst, k, n, tb, true);
+}
+
+function copyGpu(be: WebGpuBackend, s: GpuStorage): GpuStorage {
+  const out = be.alloc(s.length);
+  const enc = be.device.createCommandEncoder();
+  enc.copyBufferToBuffer(s.buffer, 0, out.buffer, 0, Math.max(4, s.length * 4));
+  be.device.queue.submit([enc.finish()]);
+  return out;
+}
+
+/**
+ * @internal rt.matmul(a, packed, options): options as for a plain B, except that k and n must be the
+ * packed matrix's, transposeB may only repeat how it was packed, and batchB may only be [] (one B).
+ */
+export function matmulPackedOp(be: BackendImpl, a: unknown, packed: PackedB, o: MatmulOptions): Tensor | Promise<Float32Array> {
+  return runOp(be, OP, [['a', a]], ([aLen]) => {
+    if (packed.backend !== be) throw new ArgumentError(`${OP}: b is a PackedB of another runtime`);
+    packed.data();
+    if (o === null || typeof o !== 'object') throw new ShapeError(`${OP}: options { m, k, n } are required`);
+    checkKeys(OP, 'options', o, KNOWN);
+    if (o.transposeB !== undefined && o.transposeB !== packed.transposeB) {
+      throw new ArgumentError(`${OP}: transposeB is ${describe(o.transposeB)} but b was packed with transposeB: ${packed.transposeB} (the transpose is fixed when packing; leave it out)`);
+    }
+    if (o.batchB !== undefined && (!Array.isArray(o.batchB) || o.batchB.some((d) => d !== 1))) {
+      throw new ShapeError(`${OP}: b is one packed matrix; batchB must be left out (got ${describe(o.batchB)})`);
+    }
+    if (o.k !== packed.k || o.n !== packed.n) {
+      throw new ShapeError(`${OP}: b was packed as ${packed.k}x${packed.n} (k x n), options say k ${describe(o.k)}, n ${describe(o.n)}`);
+    }
+    const opts = { ...o, transposeB: packed.transposeB };
+    checkMatmulLimits(be, aLen, packed.k * packed.n, opts);
+    return planMatmul(aLen, packed.k * packed.n, opts);
+  }, ([ta], p) => {
+    const store = packed.data().data();
+    if (be.kind === 'webgpu') return new Tensor(be, gpuMatmul(be, ta.data() as GpuStorage, store as GpuStorage, p), p.shape);
+    const transA = p.ta ? 1 : 0, mn = p.m * p.n;
+    // every stride of B is 0 (one matrix), so the packed copy serves each product
+    const c = wasmBatches(be, (ta.data() as WasmStorage).ptr, (store as WasmStorage).ptr, p, (pa, pb, pc, batch, sa) =>
+      be.ex.matmulPackedF32(pa, pb, pc, p.m, p.k, p.n, transA, batch, sa, mn));
+    return new Tensor(be, c, p.shape);
+  });
 }

@@ -135,6 +135,44 @@ function shapeCase(m: number, k: number, n: number, ta = false, tb = false, batc
   };
 }
 
+/** Bitwise equality of two f32 results (same kernel, same order: no tolerance). */
+function sameBits(x: Float32Array, y: Float32Array, what: string): void {
+  check(x.length === y.length, `${what}: ${x.length} values vs ${y.length}`);
+  const ux = new Uint32Array(x.buffer, x.byteOffset, x.length), uy = new Uint32Array(y.buffer, y.byteOffset, y.length);
+  for (let i = 0; i < ux.length; i++) {
+    if (ux[i] !== uy[i]) throw new CheckFailed(`${what}: element ${i} is ${x[i]} with b packed, ${y[i]} unpacked (bits must be equal)`);
+  }
+}
+
+/** B packed once by rt.packB gives the bits of the unpacked B, as arrays and as tensors, over several calls. */
+function packedCase(m: number, k: number, n: number, ta = false, tb = false, batch = 1): Case {
+  const tag = `${m}x${k}x${n}${ta ? ' tA' : ''}${tb ? ' tB' : ''}${batch > 1 ? ` batch ${batch}` : ''}`;
+  return {
+    op: 'matmul',
+    name: `packed B ${tag}`,
+    async run({ rt, rng, pc }: CaseContext) {
+      const b = rng.f32(k * n), packed = rt.packB(b, { k, n, transposeB: tb });
+      check(packed instanceof pc.PackedB && packed.k === k && packed.n === n && packed.transposeB === tb, `${tag}: packB result`);
+      for (let call = 0; call < 2; call++) {
+        const a = rng.f32(batch * m * k);
+        const opts = { m, k, n, transposeA: ta, batch };
+        const plain = await rt.matmul(a, b, { ...opts, transposeB: tb });
+        const got = await rt.matmul(a, packed, opts);
+        check(got instanceof Float32Array, `${tag}: typed-array a with a packed b must resolve to a Float32Array`);
+        checkClose(got, matmulRef(a, b, m, k, n, ta, tb, batch, false, true), TOL, `${tag} packed`);
+        sameBits(got, plain, `${tag} call ${call}`);
+        const t = rt.tensor(a), c = rt.matmul(t, packed, opts);
+        check(c instanceof pc.Tensor && c.shape.join() === (batch > 1 ? `${batch},${m},${n}` : `${m},${n}`), `${tag}: Tensor a gives a Tensor of shape [batch, m, n]`);
+        sameBits(await c.read(), plain, `${tag} tensors, call ${call}`);
+        t.dispose();
+        c.dispose();
+      }
+      packed.dispose();
+      check(packed.disposed, 'dispose() marks it disposed');
+    },
+  };
+}
+
 export const matmulCases: Case[] = [
   shapeCase(1, 1, 1),
   shapeCase(37, 53, 29),
@@ -215,6 +253,51 @@ export const matmulCases: Case[] = [
       // The shape error message must say what was expected.
       const e = await expectError(() => rt.matmul(a, new Float32Array(11), ok), pc.ShapeError, 'message');
       check(/expected 12/.test(e.message), `message should name the expected length: ${e.message}`);
+    },
+  },
+  packedCase(1, 1, 1),
+  packedCase(8, 300, 70), // few rows (unpacked: B read in place), two K blocks, ragged columns
+  packedCase(37, 53, 29, false, true),
+  packedCase(130, 600, 67, true, false), // three K blocks, two M blocks, A transposed
+  packedCase(5, 17, 2100, false, true), // wider than one N block
+  packedCase(9, 12, 7, false, false, 3), // the batch folds into A's rows
+  packedCase(9, 12, 7, true, true, 4), // A transposed: one product per batch entry, one packed B for all
+  {
+    op: 'matmul',
+    name: 'packed B: batchA dims, a Tensor b stays usable, and typed errors',
+    async run({ rt, rng, pc }) {
+      const m = 6, k = 11, n = 10, b = rng.f32(k * n), a = rng.f32(2 * 3 * m * k);
+      const tb = rt.tensor(b, [k, n]);
+      const packed = rt.packB(tb, { k, n });
+      const c = await rt.matmul(a, packed, { m, k, n, batchA: [2, 3], transposeA: true });
+      sameBits(c, await rt.matmul(a, b, { m, k, n, batchA: [2, 3], transposeA: true }), 'batchA [2, 3] tA');
+      checkClose(await tb.read(), b, 0, 'the Tensor b is unchanged');
+      tb.dispose();
+      sameBits(await rt.matmul(a.subarray(0, m * k), packed, { m, k, n }), await rt.matmul(a.subarray(0, m * k), b, { m, k, n }), 'after the Tensor b is disposed');
+      const ok = { m, k, n }, a1 = a.subarray(0, m * k);
+      await expectRejects(() => rt.matmul(a1, packed, { ...ok, k: k + 1 }), pc.ShapeError, 'k differs from the packed k');
+      await expectRejects(() => rt.matmul(a1.subarray(1), packed, ok), pc.ShapeError, 'a one short');
+      const tbErr = await expectRejects(() => rt.matmul(a1, packed, { ...ok, transposeB: true }), pc.ArgumentError, 'transposeB differs');
+      check(/transposeB/.test(tbErr.message), `message should name transposeB: ${tbErr.message}`);
+      await expectRejects(() => rt.matmul(a, packed, { m, k, n, batchA: [6], batchB: [6] }), pc.ShapeError, 'batchB with a packed b');
+      names(await expectRejects(() => rt.matmul(a1, packed, { ...ok, transposeb: true } as unknown as typeof ok), pc.ArgumentError, 'unknown option'), 'transposeb', 'matmul (packed)');
+      const ta1 = rt.tensor(a1);
+      expectThrows(() => rt.matmul(ta1, packed, { ...ok, n: n + 1 }), pc.ShapeError, 'Tensor a, n differs');
+      ta1.dispose();
+      expectThrows(() => rt.packB(b.subarray(1), { k, n }), pc.ShapeError, 'packB b one short');
+      expectThrows(() => rt.packB(new Float64Array(k * n) as unknown as Float32Array, { k, n }), pc.DTypeError, 'packB Float64Array');
+      expectThrows(() => rt.packB(b, { k, n: 0 }), pc.ArgumentError, 'packB zero n');
+      names(expectThrows(() => rt.packB(b, { k, n, transposeA: true } as unknown as { k: number; n: number }), pc.ArgumentError, 'packB unknown option'), 'transposeA', 'packB');
+      const other = await pc.createRuntime({ backend: 'wasm' });
+      try {
+        const foreign = other.packB(b, { k, n });
+        await expectRejects(() => rt.matmul(a1, foreign, ok), pc.ArgumentError, 'a PackedB of another runtime');
+      } finally {
+        other.destroy();
+      }
+      packed.dispose();
+      packed.dispose();
+      await expectRejects(() => rt.matmul(a1, packed, ok), pc.DisposedError, 'after dispose');
     },
   },
   broadcastCase(7, 9, 5, [3, 1, 5], [4, 1]), // -> [3, 4, 5]
