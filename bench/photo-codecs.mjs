@@ -1,8 +1,10 @@
 // The @jsquash/* wasm codecs (PNG + oxipng, WebP, JPEG XL) in Node. Their default loaders fetch the .wasm
 // by URL, which fails in Node ("fetch failed"), so each module is compiled here from the package's file
 // bytes and passed to the codec's init(). They take and return RGBA (ImageData-like) pixels.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -64,4 +66,23 @@ export async function loadCodecs() {
       decode: async (bytes) => jxlDec.default(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)),
     },
   };
+}
+
+/**
+ * Decodes JPEG XL bytes with the native djxl (Debian: apt-get install libjxl-tools) and returns the pixels as
+ * RGBA, or undefined when djxl is missing or fails. The @jsquash/jxl 1.3.0 decoder is off by one on a few dark
+ * pixels of some RGBA files whose stream djxl decodes exactly, so a failed wasm round trip is checked again here.
+ * readImage is pcpress's PNG reader.
+ */
+export function djxlRgba(bytes, readImage) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pcpress-djxl-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'in.jxl'), bytes);
+    execFileSync('djxl', [path.join(dir, 'in.jxl'), path.join(dir, 'out.png')], { stdio: 'ignore' });
+    return toRgba(readImage(new Uint8Array(fs.readFileSync(path.join(dir, 'out.png')))));
+  } catch {
+    return undefined;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
