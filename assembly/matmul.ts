@@ -147,16 +147,33 @@ function packBWhole(b: usize, k: i32, n: i32, transB: bool, dst: usize): void {
 
 // `prepacked` (0 = none) is B packed by packBWhole; then b, transB and packedB are unused.
 function matmulOne(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA: bool, transB: bool, packedA: usize, packedB: usize, prepacked: usize = 0): void {
+  matmulRange(a, b, c, m, k, n, transA, transB, packedA, packedB, prepacked, edge, 0, m, 0, n);
+}
+
+/** Scratch bytes one caller of matmulRange needs: packed A block, packed B panel, one edge tile. */
+export const MATMUL_SCRATCH_BYTES: usize = <usize>(MC * KC + NC * KC + MR * NR) << 2;
+/** Offsets in that scratch of the packed B panel and of the edge tile (the packed A block is at 0). */
+export const MATMUL_SCRATCH_B: usize = <usize>(MC * KC) << 2;
+export const MATMUL_SCRATCH_EDGE: usize = <usize>(MC * KC + NC * KC) << 2;
+
+/**
+ * C[rowLo..rowHi, colLo..colHi] of one product, with its own scratch (packedA, packedB, edgeTile): what
+ * a thread of the pool runs on its share. rowLo must be a multiple of MR and colLo of NR. Each output
+ * element gets the same kernel calls on the same values in the same order whatever the range is (only
+ * the K blocking decides the order of the sums), so splitting C among threads does not change any bit.
+ */
+export function matmulRange(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA: bool, transB: bool,
+  packedA: usize, packedB: usize, prepacked: usize, edgeTile: usize, rowLo: i32, rowHi: i32, colLo: i32, colHi: i32): void {
   if (k == 0) {
-    memory.fill(c, 0, <usize>(m * n) << 2);
+    for (let i = rowLo; i < rowHi; i++) memory.fill(c + (<usize>(i * n + colLo) << 2), 0, <usize>(colHi - colLo) << 2);
     return;
   }
   // With few rows each B element is used only a few times, so packing B costs more than it
   // saves: read full 8-column slivers of a row-major B in place and pack only the ragged edge.
   const directB = prepacked == 0 && !transB && m <= DIRECT_B_MAX_M;
   const nPad = (n + NR - 1) / NR * NR;
-  for (let jc = 0; jc < n; jc += NC) {
-    const nc = min(NC, n - jc);
+  for (let jc = colLo; jc < colHi; jc += NC) {
+    const nc = min(NC, colHi - jc);
     const ncPad = (nc + NR - 1) / NR * NR;
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
@@ -169,8 +186,8 @@ function matmulOne(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA:
       } else {
         packB(b, k, n, transB, pc, kc, jc, ncPad, packedB);
       }
-      for (let ic = 0; ic < m; ic += MC) {
-        const mc = min(MC, m - ic);
+      for (let ic = rowLo; ic < rowHi; ic += MC) {
+        const mc = min(MC, rowHi - ic);
         const mcPad = (mc + MR - 1) / MR * MR;
         packA(a, m, k, transA, ic, mcPad, pc, kc, packedA);
         for (let jr = 0; jr < nc; jr += NR) {
@@ -191,10 +208,10 @@ function matmulOne(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA:
               kernel4x8(kc, ap, bp, ldb, cTile, n, accumulate);
             } else {
               // Edge tile: compute into scratch, then copy the valid part.
-              kernel4x8(kc, ap, bp, ldb, edge, NR, false);
+              kernel4x8(kc, ap, bp, ldb, edgeTile, NR, false);
               for (let r = 0; r < rows; r++) {
                 const dst = cTile + (<usize>(r * n) << 2);
-                const src = edge + (<usize>(r * NR) << 2);
+                const src = edgeTile + (<usize>(r * NR) << 2);
                 for (let t = 0; t < cols; t++) {
                   const p = dst + (<usize>t << 2);
                   const v = load<f32>(src + (<usize>t << 2));

@@ -1,6 +1,6 @@
-// Build: AssemblyScript -> build/pcpress.wasm; esbuild bundles src/ (wasm bytes and .wgsl text inlined)
+// Build: AssemblyScript -> build/pcpress.wasm (+ pcpress-shared.wasm and pcpress-threads.wasm for the thread pool); esbuild bundles src/ (wasm bytes and .wgsl text inlined)
 // into ESM in dist/; tsc writes the .d.ts files.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -10,7 +10,18 @@ process.chdir(root);
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const t0 = performance.now();
 
-execFileSync(bin('asc'), ['assembly/index.ts', '--target', 'release', '--config', 'asconfig.json'], { stdio: 'inherit' });
+// The module, the same module on an imported shared memory (runtimes with threads), and the small matmul
+// kernel module each pool thread instantiates on that memory (no data segments, start function or allocator).
+const asc = (args) => new Promise((resolve, reject) => {
+  const p = spawn(bin('asc'), args, { stdio: 'inherit' });
+  p.on('error', reject);
+  p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`asc ${args.join(' ')} exited with ${code}`))));
+});
+await Promise.all([
+  asc(['assembly/index.ts', '--target', 'release', '--config', 'asconfig.json']),
+  asc(['assembly/index.ts', '--target', 'shared', '--config', 'asconfig.json']),
+  asc(['assembly/threaded/index.ts', '--target', 'release', '--config', 'asconfig.threads.json']),
+]);
 
 fs.rmSync('dist', { recursive: true, force: true });
 await esbuild.build({

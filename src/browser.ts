@@ -18,9 +18,20 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json', '.css': 'text/css', '.png': 'image/png', '.wgsl': 'text/plain',
 };
 
-/** Serves `root` (and extra in-memory pages) on 127.0.0.1 at a free port. */
+/**
+ * Headers on every response: they make the pages cross-origin isolated (`crossOriginIsolated` is true), which
+ * browsers require for SharedArrayBuffer and so for pcpress's wasm threads; everything is served same-origin.
+ */
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+});
+
+/** Serves `root` (and extra in-memory pages) on 127.0.0.1 at a free port, cross-origin isolated (ISOLATION_HEADERS). */
 export async function serveStatic(root: string, pages: Record<string, string> = {}): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
+    for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
     const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (pages[urlPath] !== undefined) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

@@ -16,6 +16,7 @@ export type { BackendChoice, RuntimeOptions, RuntimeInfo, TensorInput } from './
 export { Tensor } from './tensor.js';
 export type { MatmulOptions, PackBOptions } from './ops/matmul.js';
 export { PackedB } from './ops/matmul.js';
+export { ThreadPoolError } from './threads/pool.js';
 export type { AttentionOptions, DecodeOptions, AttentionResult } from './ops/attention.js';
 export type { RopeOptions } from './ops/rope.js';
 export type { RmsNormOptions, RmsNormResult } from './ops/rms_norm.js';

@@ -1,5 +1,6 @@
 // createRuntime: honest backend choice, and the Runtime facade every op hangs off.
-import { ArgumentError, BackendUnavailableError, DTypeError } from './errors.js';
+import { ArgumentError, BackendUnavailableError, DTypeError, LimitError } from './errors.js';
+import { availableCores, threadsUnavailable } from './threads/pool.js';
 import { WasmBackend, wasmSimdSupported } from './backends/wasm.js';
 import { WebGpuBackend, type AdapterSummary } from './backends/webgpu.js';
 import { Tensor, type BackendImpl } from './tensor.js';
@@ -24,6 +25,13 @@ export interface RuntimeOptions {
   powerPreference?: GPUPowerPreference;
   /** Testing aid: fill every freshly allocated output with NaN before a kernel writes it. */
   poisonOutputs?: boolean;
+  /**
+   * Wasm threads (main thread included) that run matmul: a number (1 to 64), or `'auto'`: the cores
+   * available (at most 16) where shared wasm memory and workers work (Node, Deno, cross-origin isolated
+   * pages), else 1. Default `'auto'`. A number > 1 where threads cannot start throws
+   * BackendUnavailableError; over 64 throws LimitError. No effect when WebGPU is chosen.
+   */
+  threads?: number | 'auto';
 }
 
 /** What the runtime runs on. */
@@ -36,6 +44,8 @@ export interface RuntimeInfo {
   source?: string;
   /** Wasm features (wasm). */
   features?: string[];
+  /** Threads that run wasm kernels, the main thread included (wasm; 1 = no pool). */
+  threads?: number;
   /** JS engine the runtime lives in. */
   engine: string;
 }
@@ -69,15 +79,21 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   if (options === null || typeof options !== 'object') {
     throw new ArgumentError(`createRuntime: options must be an object, got ${describe(options)}`);
   }
-  checkKeys('createRuntime', 'options', options, ['backend', 'powerPreference', 'poisonOutputs']);
+  checkKeys('createRuntime', 'options', options, ['backend', 'powerPreference', 'poisonOutputs', 'threads']);
+  const threads = await resolveThreads(options.threads);
   const choice = options.backend ?? 'auto';
   if (choice !== 'auto' && choice !== 'webgpu' && choice !== 'wasm') {
     throw new ArgumentError(`createRuntime: backend must be 'auto', 'webgpu' or 'wasm', got ${describe(choice)}`);
   }
   const poison = options.poisonOutputs;
   const diagnostics: string[] = [];
+  /** A wasm runtime; its reason ends with how many threads run and why. */
+  const wasm = async (reason: string): Promise<Runtime> => {
+    const { be, why } = await startWasmThreads(threads);
+    return new Runtime(be, `${reason}; ${why}`, poison, diagnostics);
+  };
   if (choice === 'wasm') {
-    return new Runtime(await startWasm(), 'wasm forced by backend: "wasm"', poison, diagnostics);
+    return await wasm('wasm forced by backend: "wasm"');
   }
   if (choice === 'webgpu') {
     try {
@@ -98,20 +114,20 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   try {
     const probed = await WebGpuBackend.probe(options.powerPreference, diagnostics);
     // A software adapter found by the probe: wasm, without loading the native GPU stack here.
-    if (probed?.isSoftware) return new Runtime(await startWasm(), software(probed), poison, diagnostics);
+    if (probed?.isSoftware) return await wasm(software(probed));
     found = await WebGpuBackend.requestAdapter(options.powerPreference);
   } catch (e) {
     if (!(e instanceof BackendUnavailableError)) throw e;
-    return new Runtime(await startWasm(), `wasm chosen: ${e.message}`, poison, diagnostics);
+    return await wasm(`wasm chosen: ${e.message}`);
   }
   const a = found.summary;
-  if (a.isSoftware) return new Runtime(await startWasm(), software(a), poison, diagnostics);
+  if (a.isSoftware) return await wasm(software(a));
   try {
     const be = await WebGpuBackend.create(found);
     return new Runtime(be, `webgpu chosen: hardware adapter ${adapterName(a)}`, poison, diagnostics);
   } catch (e) {
     if (!(e instanceof BackendUnavailableError)) throw e;
-    return new Runtime(await startWasm(), `wasm chosen: ${e.message}`, poison, diagnostics);
+    return await wasm(`wasm chosen: ${e.message}`);
   }
 }
 
@@ -123,13 +139,37 @@ function withMessages(e: BackendUnavailableError, messages: string[]): BackendUn
   return new BackendUnavailableError(e.backend, `${text}. Native messages while probing: ${messages.join(' | ')}`, { cause: e.cause ?? e });
 }
 
-async function startWasm(): Promise<WasmBackend> {
+/** Most threads a runtime may ask for, and most that `'auto'` picks. */
+const MAX_THREADS = 64, AUTO_MAX_THREADS = 16;
+
+/** How many wasm threads to start and why, from the `threads` option; throws what createRuntime rejects with. */
+async function resolveThreads(option: unknown): Promise<{ count: number; why: string }> {
+  if (option === undefined || option === 'auto') {
+    const why = threadsUnavailable();
+    if (why) return { count: 1, why: `1 thread: ${why}` };
+    const cores = await availableCores();
+    const count = Math.max(1, Math.min(cores, AUTO_MAX_THREADS));
+    return { count, why: `${count} thread${count > 1 ? 's' : ''}: threads 'auto', ${cores} core${cores > 1 ? 's' : ''}${cores > AUTO_MAX_THREADS ? ` (auto uses at most ${AUTO_MAX_THREADS})` : ''}` };
+  }
+  if (typeof option !== 'number' || !Number.isInteger(option) || option < 1) {
+    throw new ArgumentError(`createRuntime: threads must be 'auto' or a positive integer, got ${describe(option)}`);
+  }
+  if (option > MAX_THREADS) throw new LimitError(`createRuntime: threads ${option} is over the limit of ${MAX_THREADS}`);
+  if (option > 1) {
+    const why = threadsUnavailable();
+    if (why) throw new BackendUnavailableError('wasm', `${option} threads were asked for, but threads cannot start here: ${why}`);
+  }
+  return { count: option, why: `${option} thread${option > 1 ? 's' : ''}: asked for by threads: ${option}` };
+}
+
+async function startWasmThreads(threads: { count: number; why: string }): Promise<{ be: WasmBackend; why: string }> {
   if (!wasmSimdSupported()) {
     throw new BackendUnavailableError('wasm', 'this JavaScript engine does not support WebAssembly SIMD (simd128)');
   }
   try {
-    return await WasmBackend.create();
+    return { be: await WasmBackend.create(threads.count), why: threads.why };
   } catch (e) {
+    if (e instanceof BackendUnavailableError) throw e;
     throw new BackendUnavailableError('wasm', `instantiating the module failed: ${(e as Error)?.message ?? e}`, { cause: e });
   }
 }
@@ -175,7 +215,7 @@ export class Runtime {
     const engine = detectEngine();
     this.info = impl.kind === 'webgpu'
       ? { backend: 'webgpu', adapter: impl.adapter, source: impl.source, engine }
-      : { backend: 'wasm', features: ['simd128'], engine };
+      : { backend: 'wasm', features: impl.pool ? ['simd128', 'threads'] : ['simd128'], threads: impl.threads, engine };
   }
 
   /** Uploads `data` as a tensor of `shape` (defaults to [data.length]). */

@@ -1,6 +1,9 @@
 // The wasm backend: one instance of the AssemblyScript module (bytes embedded at build time).
 import wasmBytes from '../../build/pcpress.wasm';
+import sharedBytes from '../../build/pcpress-shared.wasm';
+import threadBytes from '../../build/pcpress-threads.wasm';
 import { DisposedError, LimitError } from '../errors.js';
+import { ThreadPool } from '../threads/pool.js';
 
 /** Exports of the AssemblyScript module (see assembly/index.ts). */
 export interface WasmExports {
@@ -27,12 +30,25 @@ export interface WasmStorage {
 export const WASM_MAX_BYTES = 2 ** 32 - 2 ** 26;
 
 let compiled: Promise<WebAssembly.Module> | undefined;
+let compiledShared: Promise<[WebAssembly.Module, WebAssembly.Module]> | undefined;
 
 /** Compiles the embedded module once per process. */
 function compileModule(): Promise<WebAssembly.Module> {
   compiled ??= WebAssembly.compile(wasmBytes as Uint8Array<ArrayBuffer>);
   return compiled;
 }
+
+/** Compiles the shared-memory build of the module and the pool's kernel module, once per process. */
+function compileShared(): Promise<[WebAssembly.Module, WebAssembly.Module]> {
+  compiledShared ??= Promise.all([
+    WebAssembly.compile(sharedBytes as Uint8Array<ArrayBuffer>),
+    WebAssembly.compile(threadBytes as Uint8Array<ArrayBuffer>),
+  ]);
+  return compiledShared;
+}
+
+/** Pages of the shared memory's declared maximum (4 GiB, as the builds declare: asconfig.json, asconfig.threads.json). */
+const SHARED_MAX_PAGES = 65536;
 
 /** True when this JS engine validates the module (it needs wasm SIMD). */
 export function wasmSimdSupported(): boolean {
@@ -51,19 +67,38 @@ export class WasmBackend {
   destroyed = false;
   /** Testing aid: fill every new output block with NaN so unwritten elements show. */
   poison = false;
-  private constructor(readonly ex: WasmExports) {}
+  /** The thread pool (threads > 1), or undefined: one thread. */
+  readonly pool: ThreadPool | undefined;
+  private constructor(readonly ex: WasmExports, pool?: ThreadPool) {
+    this.pool = pool;
+  }
 
-  /** Instantiates a fresh module (its own memory). */
-  static async create(): Promise<WasmBackend> {
-    const module = await compileModule();
-    const instance = await WebAssembly.instantiate(module, {
-      env: {
-        abort(_msg: number, _file: number, line: number, col: number) {
-          throw new Error(`pcpress wasm abort at ${line}:${col}`);
-        },
+  /** Threads that run kernels (1 without a pool). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  /**
+   * Instantiates a fresh module (its own memory). With threads > 1, the shared-memory build on a new
+   * shared memory and a pool of threads - 1 workers (the caller checked that threads can start here;
+   * a worker that cannot start rejects with BackendUnavailableError).
+   */
+  static async create(threads = 1): Promise<WasmBackend> {
+    const env = {
+      abort(_msg: number, _file: number, line: number, col: number) {
+        throw new Error(`pcpress wasm abort at ${line}:${col}`);
       },
-    });
-    return new WasmBackend(instance.exports as unknown as WasmExports);
+    };
+    if (threads <= 1) {
+      const instance = await WebAssembly.instantiate(await compileModule(), { env });
+      return new WasmBackend(instance.exports as unknown as WasmExports);
+    }
+    const [shared, kernels] = await compileShared();
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true } as WebAssembly.MemoryDescriptor);
+    const instance = await WebAssembly.instantiate(shared, { env: { ...env, memory } });
+    const ex = instance.exports as unknown as WasmExports;
+    const pool = await ThreadPool.start(threads, kernels, memory, (bytes) => ex.alloc(bytes) >>> 0);
+    return new WasmBackend(ex, pool);
   }
 
   /** Throws if the runtime was destroyed. */
@@ -105,13 +140,14 @@ export class WasmBackend {
     if (!this.destroyed) this.ex.free(s.ptr);
   }
 
-  /** Adds nothing: wasm features are fixed at build time. */
+  /** Wasm features (fixed at build time), memory in use and the thread count. */
   info(): Record<string, unknown> {
-    return { features: ['simd128'], memoryBytes: this.ex.memory.buffer.byteLength, maxMemoryBytes: WASM_MAX_BYTES };
+    return { features: this.pool ? ['simd128', 'threads'] : ['simd128'], memoryBytes: this.ex.memory.buffer.byteLength, maxMemoryBytes: WASM_MAX_BYTES, threads: this.threads };
   }
 
-  /** Marks the instance destroyed; later calls throw DisposedError. */
+  /** Marks the instance destroyed and terminates the pool's workers; later calls throw DisposedError. */
   destroy(): void {
     this.destroyed = true;
+    this.pool?.destroy();
   }
 }

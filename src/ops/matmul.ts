@@ -165,8 +165,52 @@ type WasmCall = (a: number, b: number, c: number, batch: number, strideA: number
 
 function wasmMatmul(be: WasmBackend, a: WasmStorage, b: WasmStorage, p: Plan): WasmStorage {
   const ta = p.ta ? 1 : 0, tb = p.tb ? 1 : 0, mn = p.m * p.n;
-  return wasmBatches(be, a.ptr, b.ptr, p, (pa, pb, pc, batch, sa, sb) =>
-    be.ex.matmulF32(pa, pb, pc, p.m, p.k, p.n, ta, tb, batch, sa, sb, mn));
+  return wasmBatches(be, a.ptr, b.ptr, p, (pa, pb, pc, batch, sa, sb) => {
+    if (!pooled(be, p, batch, pa, pb, pc, sa, sb, 0)) be.ex.matmulF32(pa, pb, pc, p.m, p.k, p.n, ta, tb, batch, sa, sb, mn);
+  });
+}
+
+/** Micro-kernel tile of the wasm kernel (assembly/matmul.ts MR x NR): shares of C start on these multiples. */
+const MR = 4, NR = 8;
+/** Products smaller than this (m * k * n) run on one thread: handing work over costs more. */
+const POOL_MIN_MKN = 64 * 64 * 64;
+
+/** Splits `blocks` blocks of `size` (the last one ending at `end`) into `parts` contiguous ranges. */
+function ranges(blocks: number, size: number, end: number, parts: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let t = 0; t < parts; t++) {
+    const lo = Math.floor((t * blocks) / parts), hi = Math.floor(((t + 1) * blocks) / parts);
+    if (hi > lo) out.push([lo * size, Math.min(hi * size, end)]);
+  }
+  return out;
+}
+
+/**
+ * Runs one kernel call (a run of `batch` products) on the thread pool when there is one and the work is
+ * worth it; returns false to let the caller run it on this thread. C is split into column ranges (multiples
+ * of NR) when there are enough columns, else row ranges (multiples of MR), else the batch: every output
+ * element is still computed by the same code in the same order, so the bits do not depend on the thread count.
+ */
+function pooled(be: WasmBackend, p: Plan, batch: number, pa: number, pb: number, pc: number, sa: number, sb: number, prepacked: number): boolean {
+  const pool = be.pool;
+  if (!pool || p.m * p.k * p.n * batch < POOL_MIN_MKN) return false;
+  const T = pool.threads, ta = p.ta ? 1 : 0, tb = p.tb ? 1 : 0, mn = p.m * p.n;
+  const task = (a: number, c: number, nb: number, r0: number, r1: number, c0: number, c1: number, b = pb) =>
+    [a, b, c, p.m, p.k, p.n, ta, tb, prepacked, nb, sa, sb, mn, r0, r1, c0, c1];
+  let tasks: number[][];
+  const colBlocks = Math.ceil(p.n / NR), rowBlocks = Math.ceil(p.m / MR);
+  if (p.m * p.k * p.n < POOL_MIN_MKN && batch >= T) {
+    tasks = ranges(batch, 1, batch, T).map(([z0, z1]) => task(pa + z0 * sa * 4, pc + z0 * mn * 4, z1 - z0, 0, p.m, 0, p.n, pb + z0 * sb * 4));
+  } else if (colBlocks >= T) {
+    tasks = ranges(colBlocks, NR, p.n, T).map(([c0, c1]) => task(pa, pc, batch, 0, p.m, c0, c1));
+  } else if (rowBlocks >= T) {
+    tasks = ranges(rowBlocks, MR, p.m, T).map(([r0, r1]) => task(pa, pc, batch, r0, r1, 0, p.n));
+  } else {
+    return false;
+  }
+  if (tasks.length < 2) return false;
+  pool.runMatmul(tasks);
+  return true;
 }
 
 /** Allocates C and walks the plan's batch dims: the kernel walks the innermost dim with its strides, the outer ones are walked here. */
@@ -353,8 +397,9 @@ export function matmulPackedOp(be: BackendImpl, a: unknown, packed: PackedB, o: 
     if (be.kind === 'webgpu') return new Tensor(be, gpuMatmul(be, ta.data() as GpuStorage, store as GpuStorage, p), p.shape);
     const transA = p.ta ? 1 : 0, mn = p.m * p.n;
     // every stride of B is 0 (one matrix), so the packed copy serves each product
-    const c = wasmBatches(be, (ta.data() as WasmStorage).ptr, (store as WasmStorage).ptr, p, (pa, pb, pc, batch, sa) =>
-      be.ex.matmulPackedF32(pa, pb, pc, p.m, p.k, p.n, transA, batch, sa, mn));
+    const c = wasmBatches(be, (ta.data() as WasmStorage).ptr, (store as WasmStorage).ptr, p, (pa, pb, pc, batch, sa) => {
+      if (!pooled(be, { ...p, tb: false }, batch, pa, 0, pc, sa, 0, pb)) be.ex.matmulPackedF32(pa, pb, pc, p.m, p.k, p.n, transA, batch, sa, mn);
+    });
     return new Tensor(be, c, p.shape);
   });
 }

@@ -135,12 +135,12 @@ function shapeCase(m: number, k: number, n: number, ta = false, tb = false, batc
   };
 }
 
-/** Bitwise equality of two f32 results (same kernel, same order: no tolerance). */
+/** Bitwise equality of two f32 results (same kernel, same order: no tolerance); x is checked against y. */
 function sameBits(x: Float32Array, y: Float32Array, what: string): void {
   check(x.length === y.length, `${what}: ${x.length} values vs ${y.length}`);
   const ux = new Uint32Array(x.buffer, x.byteOffset, x.length), uy = new Uint32Array(y.buffer, y.byteOffset, y.length);
   for (let i = 0; i < ux.length; i++) {
-    if (ux[i] !== uy[i]) throw new CheckFailed(`${what}: element ${i} is ${x[i]} with b packed, ${y[i]} unpacked (bits must be equal)`);
+    if (ux[i] !== uy[i]) throw new CheckFailed(`${what}: element ${i} is ${x[i]}, expected ${y[i]} (bits must be equal)`);
   }
 }
 
@@ -298,6 +298,56 @@ export const matmulCases: Case[] = [
       packed.dispose();
       packed.dispose();
       await expectRejects(() => rt.matmul(a1, packed, ok), pc.DisposedError, 'after dispose');
+    },
+  },
+  {
+    op: 'matmul',
+    name: 'wasm threads: 1, 2 and 3 threads give the same bits (odd shapes, transposes, batches, packed B); typed errors',
+    async run({ rt, rng, pc }) {
+      if (rt.backend !== 'wasm') return; // the pool is a wasm feature; this runs once, on the wasm pass
+      const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
+      const canThread = typeof g.SharedArrayBuffer === 'function' && g.crossOriginIsolated !== false;
+      check(typeof rt.info.threads === 'number' && rt.info.threads >= 1, `rt.info.threads is ${rt.info.threads}`);
+      check(/thread/.test(rt.reason), `rt.reason should say how many threads and why: ${rt.reason}`);
+      if (!canThread) {
+        // browsers without cross-origin isolation: threads: 'auto' gives 1 and says why; a number > 1 is an error
+        check(rt.info.threads === 1, `no shared memory here, yet rt.info.threads is ${rt.info.threads}`);
+        const e = await expectError(() => pc.createRuntime({ backend: 'wasm', threads: 2 }), pc.BackendUnavailableError, 'threads: 2 without shared memory');
+        check(/cross-origin|SharedArrayBuffer/.test(e.message), `the message should say why: ${e.message}`);
+        return;
+      }
+      const rts = [await pc.createRuntime({ backend: 'wasm', threads: 1 })];
+      try {
+        rts.push(await pc.createRuntime({ backend: 'wasm', threads: 2 }), await pc.createRuntime({ backend: 'wasm', threads: 3 }));
+        rts.forEach((r, i) => check(r.info.threads === i + 1 && new RegExp(`${i + 1} threads?`).test(r.reason), `threads ${i + 1}: info.threads ${r.info.threads}, reason ${r.reason}`));
+        const shapes: [number, number, number, boolean, boolean, number][] = [
+          [67, 131, 93, false, false, 1], [8, 520, 1000, false, false, 1], [130, 70, 29, true, true, 1],
+          [45, 260, 150, false, true, 1], [5, 9, 200, true, false, 1], [23, 40, 31, false, false, 9], [200, 64, 13, true, false, 2],
+        ];
+        for (const [m, k, n, ta, tb, batch] of shapes) {
+          const tag = `${m}x${k}x${n}${ta ? ' tA' : ''}${tb ? ' tB' : ''}${batch > 1 ? ` batch ${batch}` : ''}`;
+          const a = rng.f32(batch * m * k), b = rng.f32(k * n), o = { m, k, n, transposeA: ta, transposeB: tb, batch };
+          const outs = await Promise.all(rts.map((r) => r.matmul(a, b, o)));
+          checkClose(outs[0], matmulRef(a, b, m, k, n, ta, tb, batch, false, true), TOL, tag);
+          for (let i = 1; i < 3; i++) sameBits(outs[i], outs[0], `${tag}: ${i + 1} threads vs 1`);
+          const packs = rts.map((r) => r.packB(b, { k, n, transposeB: tb }));
+          const { transposeB: _, ...po } = o;
+          for (let i = 0; i < 3; i++) sameBits(await rts[i].matmul(a, packs[i], po), outs[0], `${tag}: packed B, ${i + 1} threads vs 1`);
+          packs.forEach((x) => x.dispose());
+        }
+        // Tensors in, Tensor out, synchronously, on 3 threads
+        const a = rng.f32(96 * 80), b = rng.f32(80 * 72);
+        const t3 = rts[2].matmul(rts[2].tensor(a), rts[2].tensor(b), { m: 96, k: 80, n: 72 });
+        check(t3 instanceof pc.Tensor, 'Tensor inputs on a threaded runtime give a Tensor');
+        sameBits(await t3.read(), await rts[0].matmul(a, b, { m: 96, k: 80, n: 72 }), 'Tensor path, 3 threads vs 1');
+      } finally {
+        for (const r of rts) r.destroy();
+      }
+      await expectError(() => rts[1].matmul(new Float32Array(4), new Float32Array(4), { m: 2, k: 2, n: 2 }), pc.DisposedError, 'matmul after destroy on a threaded runtime');
+      await expectError(() => pc.createRuntime({ backend: 'wasm', threads: 0 }), pc.ArgumentError, 'threads: 0');
+      await expectError(() => pc.createRuntime({ backend: 'wasm', threads: 1.5 }), pc.ArgumentError, 'threads: 1.5');
+      await expectError(() => pc.createRuntime({ backend: 'wasm', threads: 'all' as unknown as number }), pc.ArgumentError, "threads: 'all'");
+      await expectError(() => pc.createRuntime({ backend: 'wasm', threads: 65 }), pc.LimitError, 'threads: 65 (over the cap)');
     },
   },
   broadcastCase(7, 9, 5, [3, 1, 5], [4, 1]), // -> [3, 4, 5]

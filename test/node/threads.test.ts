@@ -1,0 +1,63 @@
+// The wasm thread pool in Node: 'auto' and explicit counts, typed errors where threads cannot start,
+// workers that never keep the process alive, and destroy() ending the pool.
+import { describe, it, expect } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import * as pc from 'pcpress';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+describe('wasm threads', () => {
+  it("threads 'auto' (the default) runs on every available core, at most 16, and says so", async () => {
+    const cores = Math.min(os.availableParallelism(), 16);
+    for (const options of [{ backend: 'wasm' as const }, { backend: 'wasm' as const, threads: 'auto' as const }]) {
+      const rt = await pc.createRuntime(options);
+      expect(rt.info.threads).toBe(cores);
+      expect(rt.reason).toMatch(new RegExp(`${cores} threads?: threads 'auto', \\d+ cores?`));
+      expect(rt.info.features).toEqual(cores > 1 ? ['simd128', 'threads'] : ['simd128']);
+      rt.destroy();
+    }
+  });
+
+  it('a count > 1 without SharedArrayBuffer is a BackendUnavailableError; auto falls to 1 and says why', async () => {
+    const g = globalThis as { SharedArrayBuffer?: unknown };
+    const saved = g.SharedArrayBuffer;
+    g.SharedArrayBuffer = undefined;
+    try {
+      const err = await pc.createRuntime({ backend: 'wasm', threads: 2 }).catch((e) => e);
+      expect(err).toBeInstanceOf(pc.BackendUnavailableError);
+      expect(err.message).toMatch(/2 threads were asked for.*SharedArrayBuffer/);
+      const rt = await pc.createRuntime({ backend: 'wasm' });
+      expect(rt.info.threads).toBe(1);
+      expect(rt.reason).toMatch(/1 thread: this runtime has no SharedArrayBuffer/);
+      rt.destroy();
+    } finally {
+      g.SharedArrayBuffer = saved;
+    }
+  });
+
+  it('bad counts are typed errors, over 64 a LimitError', async () => {
+    for (const threads of [0, -1, 2.5, NaN, '2', null]) {
+      await expect(pc.createRuntime({ backend: 'wasm', threads: threads as never })).rejects.toBeInstanceOf(pc.ArgumentError);
+    }
+    await expect(pc.createRuntime({ backend: 'wasm', threads: 65 })).rejects.toBeInstanceOf(pc.LimitError);
+  });
+
+  it('an undestroyed threaded runtime does not keep Node alive', () => {
+    const code = "import { createRuntime } from 'pcpress'; const rt = await createRuntime({ backend: 'wasm', threads: 3 });" +
+      "const c = await rt.matmul(new Float32Array(128 * 128).fill(1), new Float32Array(128 * 128).fill(1), { m: 128, k: 128, n: 128 });" +
+      "console.log(rt.info.threads, c[0]);";
+    const out = execFileSync('node', ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(out.trim()).toBe('3 128');
+  });
+
+  it('destroy() stops the pool: later calls are a DisposedError, and destroy is idempotent', async () => {
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 2 });
+    const a = new Float32Array(200 * 200).fill(0.5);
+    expect((await rt.matmul(a, a, { m: 200, k: 200, n: 200 }))[0]).toBe(50);
+    rt.destroy();
+    rt.destroy();
+    await expect(rt.matmul(a, a, { m: 200, k: 200, n: 200 })).rejects.toBeInstanceOf(pc.DisposedError);
+  });
+});
