@@ -28,10 +28,14 @@ export const ISOLATION_HEADERS: Readonly<Record<string, string>> = Object.freeze
   'Cross-Origin-Resource-Policy': 'same-origin',
 });
 
-/** Serves `root` (and extra in-memory pages) on 127.0.0.1 at a free port, cross-origin isolated (ISOLATION_HEADERS). */
-export async function serveStatic(root: string, pages: Record<string, string> = {}): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * Serves `root` (and extra in-memory pages) on 127.0.0.1 at a free port, cross-origin isolated
+ * (ISOLATION_HEADERS) unless `options.isolate` is false (to test pages without SharedArrayBuffer).
+ */
+export async function serveStatic(root: string, pages: Record<string, string> = {}, options: { isolate?: boolean } = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const isolate = options.isolate ?? true;
   const server = http.createServer((req, res) => {
-    for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
+    if (isolate) for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
     const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (pages[urlPath] !== undefined) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

@@ -1,0 +1,82 @@
+// The wasm thread pool in headless Chromium: on a cross-origin isolated page (COOP/COEP from serveStatic)
+// threads 'auto' runs on navigator.hardwareConcurrency threads and 1, 2 and 3 threads give the same bits
+// (the main thread spins instead of Atomics.wait); on a page served without those headers 'auto' gives 1
+// thread and says why, and threads: 2 is a BackendUnavailableError. Run after npm run build:
+// node test/browser/threads.mjs   (prints "threads: N passed, N failed"; exit 1 on any failure)
+import path from 'node:path';
+import { serveStatic, launchChromium } from '../../dist/browser.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+const page = `<!doctype html><meta charset="utf-8"><script type="module">
+import * as pc from '/dist/index.js';
+const out = [];
+const check = (ok, what) => out.push([!!ok, what]);
+const bits = (x) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+const same = (x, y) => x.length === y.length && bits(x).every((v, i) => v === bits(y)[i]);
+const rand = pc.seededRandom(7);
+const f32 = (n) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+try {
+  const auto = await pc.createRuntime({ backend: 'wasm' });
+  if (crossOriginIsolated) {
+    check(auto.info.threads === Math.min(navigator.hardwareConcurrency, 16) && /threads 'auto'/.test(auto.reason),
+      'isolated: auto runs ' + auto.info.threads + ' threads (' + auto.reason + ')');
+    const rts = [1, 2, 3].map((t) => pc.createRuntime({ backend: 'wasm', threads: t }));
+    const [r1, r2, r3] = await Promise.all(rts);
+    check(r3.info.threads === 3, 'threads: 3 starts 3');
+    for (const [m, k, n, ta, tb] of [[67, 131, 93, false, false], [8, 520, 1000, false, false], [130, 70, 29, true, true], [200, 64, 130, true, false]]) {
+      const a = f32(m * k), b = f32(k * n), o = { m, k, n, transposeA: ta, transposeB: tb };
+      const c = await Promise.all([r1, r2, r3].map((r) => r.matmul(a, b, o)));
+      const pk = r3.packB(b, { k, n, transposeB: tb });
+      const cp = await r3.matmul(a, pk, { m, k, n, transposeA: ta });
+      check(same(c[0], c[1]) && same(c[0], c[2]) && same(c[0], cp), m + 'x' + k + 'x' + n + (ta ? ' tA' : '') + (tb ? ' tB' : '') + ': 1, 2, 3 threads and packed B give the same bits');
+      pk.dispose();
+    }
+    const t = r2.matmul(r2.tensor(f32(96 * 80)), r2.tensor(f32(80 * 72)), { m: 96, k: 80, n: 72 });
+    check(t instanceof pc.Tensor && (await t.read()).length === 96 * 72, 'Tensor path on the main thread (spinning) returns a Tensor');
+    for (const r of [r1, r2, r3]) r.destroy();
+  } else {
+    check(auto.info.threads === 1 && /1 thread: the page is not cross-origin isolated/.test(auto.reason), 'not isolated: auto gives 1 thread and says why (' + auto.reason + ')');
+    const e = await pc.createRuntime({ backend: 'wasm', threads: 2 }).then(() => undefined, (x) => x);
+    check(e instanceof pc.BackendUnavailableError && /Cross-Origin-Embedder-Policy/.test(e.message), 'not isolated: threads 2 is a BackendUnavailableError: ' + (e && e.message));
+  }
+  auto.destroy();
+} catch (e) {
+  check(false, 'threw ' + e.name + ': ' + e.message);
+}
+window.done = out;
+</script>`;
+
+let passed = 0, failed = 0;
+const chromium = await launchChromium();
+try {
+  for (const isolate of [true, false]) {
+    const server = await serveStatic(root, { '/threads.html': page }, { isolate });
+    try {
+      const p = await chromium.browser.newPage();
+      p.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+      await p.goto(`${server.url}/threads.html`);
+      await p.waitForFunction('window.done', { timeout: 120_000 });
+      const isolated = await p.evaluate(() => crossOriginIsolated);
+      if (isolated !== isolate) {
+        failed++;
+        console.log(`FAIL crossOriginIsolated is ${isolated} with isolate: ${isolate}`);
+      }
+      for (const [ok, what] of await p.evaluate(() => window.done)) {
+        if (ok) passed++;
+        else failed++;
+        console.log(`${ok ? 'ok  ' : 'FAIL'} ${isolate ? '[isolated] ' : '[not isolated] '}${what}`);
+      }
+      await p.close();
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${e.message}`);
+    } finally {
+      await server.close();
+    }
+  }
+} finally {
+  await chromium.close();
+}
+console.log(`threads: ${passed} passed, ${failed} failed`);
+process.exit(failed || !passed ? 1 : 0);
