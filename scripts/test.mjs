@@ -106,6 +106,7 @@ if (only.includes('browser')) {
   for (const [name, label, file] of [
     ['chromium', 'chromium conformance (puppeteer-core)', 'test/browser/run.mjs'],
     ['demo', 'demo page (puppeteer-core)', 'test/browser/demo.mjs'],
+    ['lm-demo', 'transformer demo page (puppeteer-core)', 'test/browser/lm-demo.mjs'],
     ['photo-parallel', 'photo tiles on Web Workers (puppeteer-core)', 'test/browser/photo-parallel.mjs'],
   ]) {
     const r = run(label, 'node', [file]);

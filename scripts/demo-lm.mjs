@@ -1,0 +1,94 @@
+// `npm run demo:lm`: builds the transformer demo page (examples/lm) with esbuild into dist/demo-lm/ and serves it on
+// 127.0.0.1 until Ctrl-C (SIGINT), SIGTERM or SIGHUP, or until the process that started it exits.
+// dist/demo-lm holds index.html, lm.js (the page, the library's wasm inlined) and model/: the model folder's
+// config.json and model.safetensors, and manifest.json (name, tokenizer kind, example prompts, default window),
+// which the page fetches. MODEL below is the one line to change to demo another model folder.
+// `node scripts/demo-lm.mjs --build` only builds; `--no-build` serves what dist/demo-lm already holds.
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+/** The model the page runs: a folder with config.json, model.safetensors (and reference.json for example prompts). */
+export const MODEL = { dir: 'test/fixtures/lm/llama', name: 'tiny random Llama (test fixture)', about: 'random weights from scripts/make-lm-fixture.py: its tokens are not text', tokenizer: { kind: 'ids' }, window: 4, maxNewTokens: 10 };
+
+/** The example prompts: from the folder's reference.json (the fixture's checked prompts), else none. */
+function examplePrompts(dir) {
+  const f = path.join(dir, 'reference.json');
+  if (!fs.existsSync(f)) return [];
+  const ref = JSON.parse(fs.readFileSync(f, 'utf8'));
+  const out = [];
+  if (ref.greedy) out.push({ label: `greedy reference (${ref.greedy.prompt.length} tokens)`, text: ref.greedy.prompt.join(' ') });
+  if (ref.evicted) out.push({ label: `eviction reference (${ref.evicted.prompt.length} tokens)`, text: ref.evicted.prompt.join(' ') });
+  for (const [i, p] of (ref.prompts ?? []).entries()) out.push({ label: `prompt ${i + 1} (${p.tokens.length} tokens)`, text: p.tokens.join(' ') });
+  return out;
+}
+
+/** Builds the page into dist/demo-lm (emptied first); returns that folder. */
+export async function buildLmDemo() {
+  const out = path.join(root, 'dist', 'demo-lm');
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.mkdirSync(path.join(out, 'model'), { recursive: true });
+  await esbuild.build({
+    entryPoints: { lm: path.join(root, 'examples/lm/lm.ts') },
+    outdir: out,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    loader: { '.wasm': 'binary', '.wgsl': 'text' },
+    external: ['webgpu', 'puppeteer-core', 'node:*'],
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  fs.copyFileSync(path.join(root, 'examples/lm/index.html'), path.join(out, 'index.html'));
+  const dir = path.join(root, MODEL.dir);
+  for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(dir, f), path.join(out, 'model', f));
+  const manifest = {
+    name: MODEL.name, about: MODEL.about, tokenizer: MODEL.tokenizer, prompts: examplePrompts(dir), window: MODEL.window, maxNewTokens: MODEL.maxNewTokens,
+  };
+  fs.writeFileSync(path.join(out, 'model', 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return out;
+}
+
+/** Serves `out` on 127.0.0.1 until a signal or the parent process exits; then closes the server and exits 0. */
+async function serve(out) {
+  const { serveStatic } = await import('../dist/browser.js');
+  const server = await serveStatic(out);
+  console.log(`pcpress lm demo: ${server.url}/index.html  (pid ${process.pid}; Ctrl-C to stop)`);
+  let stopping = false;
+  const stop = (why) => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(watch);
+    console.log(`\n${why}: stopping the demo server`);
+    // a response still in flight keeps its socket until the keep-alive timeout: exit after a 1 s grace anyway
+    setTimeout(() => process.exit(0), 1000).unref();
+    server.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      if (stopping) process.exit(1);
+      stop(signal);
+    });
+  }
+  // npm passes a SIGTERM to its `sh -c` only: stop when the process that started us is gone
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) stop(`the parent process (${parent}) exited`);
+  }, 250);
+  watch.unref();
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const noBuild = process.argv.includes('--no-build');
+  if (noBuild && !fs.existsSync(path.join(root, 'dist/demo-lm/index.html'))) {
+    console.error('dist/demo-lm is not built; run node scripts/demo-lm.mjs --build first');
+    process.exit(1);
+  }
+  const out = noBuild ? path.join(root, 'dist', 'demo-lm') : await buildLmDemo();
+  if (process.argv.includes('--build')) console.log(`built ${path.relative(root, out)}/`);
+  else await serve(out);
+}
