@@ -12,6 +12,7 @@ const BENCHES = {
   kv: () => import('./kv.mjs'),
   photo: () => import('./photo.mjs'),
   codec: () => import('./codec.mjs'),
+  lm: () => import('./lm.mjs'),
 };
 
 const USAGE = `usage: node bench/run.mjs [${Object.keys(BENCHES).join('|')}]... [--quick] [--no-wasm] [--no-webgpu]

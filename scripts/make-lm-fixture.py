@@ -20,6 +20,8 @@ step-by-step KV-cache generation after StreamingLLM eviction of the prompt (its 
 positions only, so the reference needs no scorer), with the logits of every step.
 
 Run: /usr/bin/python3 scripts/make-lm-fixture.py (Debian's python, which has python3-torch)   (deterministic: the same files every time)
+The llama fixture's ONNX export for bench/lm.mjs (test/fixtures/lm/llama.onnx) is written from these files by
+scripts/export-lm-onnx.py: run it after this script whenever the fixture changes.
 """
 import json
 import math
