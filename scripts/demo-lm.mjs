@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
+import { serve } from './demo.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -53,35 +54,6 @@ export async function buildLmDemo() {
   return out;
 }
 
-/** Serves `out` on 127.0.0.1 until a signal or the parent process exits; then closes the server and exits 0. */
-async function serve(out) {
-  const { serveStatic } = await import('../dist/browser.js');
-  const server = await serveStatic(out);
-  console.log(`pcpress lm demo: ${server.url}/index.html  (pid ${process.pid}; Ctrl-C to stop)`);
-  let stopping = false;
-  const stop = (why) => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(watch);
-    console.log(`\n${why}: stopping the demo server`);
-    // a response still in flight keeps its socket until the keep-alive timeout: exit after a 1 s grace anyway
-    setTimeout(() => process.exit(0), 1000).unref();
-    server.close().then(() => process.exit(0), () => process.exit(1));
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(signal, () => {
-      if (stopping) process.exit(1);
-      stop(signal);
-    });
-  }
-  // npm passes a SIGTERM to its `sh -c` only: stop when the process that started us is gone
-  const parent = process.ppid;
-  const watch = setInterval(() => {
-    if (process.ppid !== parent) stop(`the parent process (${parent}) exited`);
-  }, 250);
-  watch.unref();
-}
-
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const noBuild = process.argv.includes('--no-build');
   if (noBuild && !fs.existsSync(path.join(root, 'dist/demo-lm/index.html'))) {
@@ -90,5 +62,5 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   }
   const out = noBuild ? path.join(root, 'dist', 'demo-lm') : await buildLmDemo();
   if (process.argv.includes('--build')) console.log(`built ${path.relative(root, out)}/`);
-  else await serve(out);
+  else await serve(out, 'pcpress lm demo');
 }

@@ -42,12 +42,12 @@ export async function buildDemo() {
 
 /**
  * Serves `out` until SIGINT (Ctrl-C), SIGTERM or SIGHUP, or until the process that started it exits; then
- * closes the server (idle keep-alive sockets included) and exits with code 0.
+ * closes the server (idle keep-alive sockets included) and exits with code 0. `label` names the page.
  */
-async function serve(out) {
+export async function serve(out, label = 'pcpress demo') {
   const { serveStatic } = await import('../dist/browser.js');
   const server = await serveStatic(out);
-  console.log(`pcpress demo: ${server.url}/index.html  (pid ${process.pid}; Ctrl-C to stop)`);
+  console.log(`${label}: ${server.url}/index.html  (pid ${process.pid}; Ctrl-C to stop)`);
   let stopping = false;
   const stop = (why) => {
     if (stopping) return;
