@@ -172,8 +172,12 @@ function wasmMatmul(be: WasmBackend, a: WasmStorage, b: WasmStorage, p: Plan): W
 
 /** Micro-kernel tile of the wasm kernel (assembly/matmul.ts MR x NR): shares of C start on these multiples. */
 const MR = 4, NR = 8;
-/** Products smaller than this (m * k * n) run on one thread: handing work over costs more. */
-const POOL_MIN_MKN = 64 * 64 * 64;
+/** Products smaller than this (m * k * n) run on one thread: waking a worker costs more (128^3 ran at 0.8x on 2 threads). */
+const POOL_MIN_MKN = 128 * 128 * 128 + 1;
+/** Tasks per thread: more, smaller shares balance the load when the OS delays one thread. */
+const TASKS_PER_THREAD = 4;
+/** Smallest share: columns (NR multiples) or rows (MR multiples), so repacking the other operand stays cheap. */
+const MIN_SHARE_COLS = 64, MIN_SHARE_ROWS = 32;
 
 /** Splits `blocks` blocks of `size` (the last one ending at `end`) into `parts` contiguous ranges. */
 function ranges(blocks: number, size: number, end: number, parts: number): [number, number][] {
@@ -194,17 +198,18 @@ function ranges(blocks: number, size: number, end: number, parts: number): [numb
 function pooled(be: WasmBackend, p: Plan, batch: number, pa: number, pb: number, pc: number, sa: number, sb: number, prepacked: number): boolean {
   const pool = be.pool;
   if (!pool || p.m * p.k * p.n * batch < POOL_MIN_MKN) return false;
-  const T = pool.threads, ta = p.ta ? 1 : 0, tb = p.tb ? 1 : 0, mn = p.m * p.n;
+  const T = pool.threads, ta = p.ta ? 1 : 0, tb = p.tb ? 1 : 0, mn = p.m * p.n, want = T * TASKS_PER_THREAD;
   const task = (a: number, c: number, nb: number, r0: number, r1: number, c0: number, c1: number, b = pb) =>
     [a, b, c, p.m, p.k, p.n, ta, tb, prepacked, nb, sa, sb, mn, r0, r1, c0, c1];
   let tasks: number[][];
   const colBlocks = Math.ceil(p.n / NR), rowBlocks = Math.ceil(p.m / MR);
+  const parts = (blocks: number, minBlocks: number) => Math.max(T, Math.min(want, Math.floor(blocks / minBlocks)));
   if (p.m * p.k * p.n < POOL_MIN_MKN && batch >= T) {
-    tasks = ranges(batch, 1, batch, T).map(([z0, z1]) => task(pa + z0 * sa * 4, pc + z0 * mn * 4, z1 - z0, 0, p.m, 0, p.n, pb + z0 * sb * 4));
+    tasks = ranges(batch, 1, batch, Math.min(batch, want)).map(([z0, z1]) => task(pa + z0 * sa * 4, pc + z0 * mn * 4, z1 - z0, 0, p.m, 0, p.n, pb + z0 * sb * 4));
   } else if (colBlocks >= T) {
-    tasks = ranges(colBlocks, NR, p.n, T).map(([c0, c1]) => task(pa, pc, batch, 0, p.m, c0, c1));
+    tasks = ranges(colBlocks, NR, p.n, Math.min(colBlocks, parts(colBlocks, MIN_SHARE_COLS / NR))).map(([c0, c1]) => task(pa, pc, batch, 0, p.m, c0, c1));
   } else if (rowBlocks >= T) {
-    tasks = ranges(rowBlocks, MR, p.m, T).map(([r0, r1]) => task(pa, pc, batch, r0, r1, 0, p.n));
+    tasks = ranges(rowBlocks, MR, p.m, Math.min(rowBlocks, parts(rowBlocks, MIN_SHARE_ROWS / MR))).map(([r0, r1]) => task(pa, pc, batch, r0, r1, 0, p.n));
   } else {
     return false;
   }

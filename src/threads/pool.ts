@@ -22,10 +22,16 @@ export class ThreadPoolError extends PcpressError {
   }
 }
 
-// Control block layout (Int32 indices): generation, stop flag, done count, error flag, then one slot per worker.
-const GEN = 0, STOP = 1, DONE = 2, ERR = 3, SLOTS = 8, SLOT_INTS = 24;
-/** Arguments of matmulTask after the `active` flag. */
-const TASK_ARGS = 18;
+// Control block layout (Int32 indices): generation, stop flag, workers done, error flag, next task, task
+// count, then a table of tasks (matmulTask's arguments without the scratch pointer). Threads take tasks in
+// turn (Atomics.add on NEXT), so a thread the OS delays does not hold the others up; a call returns when
+// every worker has checked in, so no worker is ever still reading the table when the next call writes it.
+const GEN = 0, STOP = 1, DONE = 2, ERR = 3, NEXT = 4, COUNT = 5, TASKS = 8;
+/** Arguments of matmulTask without the scratch pointer. */
+const TASK_ARGS = 17;
+/** Most tasks one call may hand out. */
+export const MAX_TASKS = 256;
+const CTL_INTS = TASKS + TASK_ARGS * MAX_TASKS;
 
 /**
  * The worker's whole program (plain JS, run from a string: no file to locate or bundle). It instantiates
@@ -37,23 +43,25 @@ const start = (post, d) => {
   try {
     const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory, abort() { throw new Error('abort'); } } });
     ex = inst.exports;
-    ctl = new Int32Array(d.memory.buffer, d.ctl, ${SLOTS} + ${SLOT_INTS} * d.workers);
+    ctl = new Int32Array(d.memory.buffer, d.ctl, ${CTL_INTS});
   } catch (e) {
     post({ type: 'failed', message: String(e && e.message || e) });
     return;
   }
   post({ type: 'ready' });
-  const base = ${SLOTS} + ${SLOT_INTS} * d.slot;
   let gen = 0;
   for (;;) {
     Atomics.wait(ctl, ${GEN}, gen);
     gen = Atomics.load(ctl, ${GEN});
     if (Atomics.load(ctl, ${STOP}) !== 0) return;
-    if (ctl[base] === 1) {
+    const count = Atomics.load(ctl, ${COUNT});
+    for (;;) {
+      const t = Atomics.add(ctl, ${NEXT}, 1);
+      if (t >= count) break;
       try {
         const a = [];
-        for (let i = 1; i <= ${TASK_ARGS}; i++) a.push(ctl[base + i]);
-        ex.matmulTask(...a);
+        for (let i = 0; i < ${TASK_ARGS}; i++) a.push(ctl[${TASKS} + ${TASK_ARGS} * t + i]);
+        ex.matmulTask(...a, d.scratch);
       } catch (e) {
         Atomics.store(ctl, ${ERR}, 1);
       }
@@ -131,7 +139,7 @@ export class ThreadPool {
   private constructor(private readonly memory: WebAssembly.Memory, private readonly ctlPtr: number, readonly scratch: number[],
     private readonly main: ThreadKernels, private readonly handles: Handle[]) {
     this.threads = handles.length + 1;
-    this.ctl = new Int32Array(memory.buffer, ctlPtr, SLOTS + SLOT_INTS * handles.length);
+    this.ctl = new Int32Array(memory.buffer, ctlPtr, CTL_INTS);
     // Atomics.wait throws on a browser's main thread: spin there instead.
     let ok = true;
     try {
@@ -151,8 +159,8 @@ export class ThreadPool {
     timeoutMs = 30_000): Promise<ThreadPool> {
     const main = (await WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('abort'); } } })).exports as unknown as ThreadKernels;
     const workers = threads - 1;
-    const ctlPtr = alloc(4 * (SLOTS + SLOT_INTS * workers));
-    new Int32Array(memory.buffer, ctlPtr, SLOTS + SLOT_INTS * workers).fill(0);
+    const ctlPtr = alloc(4 * CTL_INTS);
+    new Int32Array(memory.buffer, ctlPtr, CTL_INTS).fill(0);
     const scratchBytes = main.matmulTaskScratchBytes();
     const scratch = Array.from({ length: threads }, () => alloc(scratchBytes));
     const handles: Handle[] = [];
@@ -166,7 +174,7 @@ export class ThreadPool {
           else resolve();
         };
         try {
-          handles.push(spawn({ module, memory, ctl: ctlPtr, slot, workers }, (m) => {
+          handles.push(spawn({ module, memory, ctl: ctlPtr, scratch: scratch[slot + 1] }, (m) => {
             if (m.type === 'ready') done();
             else done(new Error(m.message ?? 'failed'));
           }, (e) => done(e)));
@@ -182,31 +190,28 @@ export class ThreadPool {
   }
 
   /**
-   * Runs `tasks[i]` (matmulTask's arguments without the scratch pointer) on thread i; `undefined`
-   * leaves a thread idle. Task 0 runs on the calling thread. Throws ThreadPoolError if a kernel trapped.
+   * Runs the tasks (matmulTask's arguments without the scratch pointer, at most MAX_TASKS) on the pool's
+   * threads, the calling thread included, each thread taking the next task when it is free. Returns when
+   * all are done; throws ThreadPoolError if a kernel trapped.
    */
-  runMatmul(tasks: (number[] | undefined)[]): void {
+  runMatmul(tasks: number[][]): void {
     if (this.destroyed) throw new ThreadPoolError('the thread pool was destroyed');
+    if (tasks.length > MAX_TASKS) throw new ThreadPoolError(`${tasks.length} tasks, over the pool's ${MAX_TASKS}`);
     const ctl = this.ctl, workers = this.threads - 1;
-    for (let w = 0; w < workers; w++) {
-      const t = tasks[w + 1], base = SLOTS + SLOT_INTS * w;
-      if (t) {
-        for (let i = 0; i < TASK_ARGS - 1; i++) ctl[base + 1 + i] = t[i];
-        ctl[base + TASK_ARGS] = this.scratch[w + 1];
-        ctl[base] = 1;
-      } else {
-        ctl[base] = 0;
-      }
-    }
+    tasks.forEach((t, k) => ctl.set(t, TASKS + TASK_ARGS * k));
+    Atomics.store(ctl, COUNT, tasks.length);
+    Atomics.store(ctl, NEXT, 0);
     Atomics.store(ctl, DONE, 0);
     Atomics.store(ctl, ERR, 0);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
     let failed: unknown;
-    const t0 = tasks[0];
-    if (t0) {
+    const run = this.main.matmulTask as (...a: number[]) => void;
+    for (;;) {
+      const k = Atomics.add(ctl, NEXT, 1);
+      if (k >= tasks.length) break;
       try {
-        (this.main.matmulTask as (...a: number[]) => void)(...t0, this.scratch[0]);
+        run(...tasks[k], this.scratch[0]);
       } catch (e) {
         failed = e;
       }
@@ -234,7 +239,7 @@ export class ThreadPool {
   }
 }
 
-type StartMessage = { module: WebAssembly.Module; memory: WebAssembly.Memory; ctl: number; slot: number; workers: number };
+type StartMessage = { module: WebAssembly.Module; memory: WebAssembly.Memory; ctl: number; scratch: number };
 type Spawn = (d: StartMessage, onMessage: (m: { type: string; message?: string }) => void, onFail: (e: Error) => void) => Handle;
 
 /** Starts workers from WORKER_SOURCE: worker_threads (eval, unref'd) in Node, a module Web Worker from a Blob elsewhere. */

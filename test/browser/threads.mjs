@@ -24,7 +24,7 @@ try {
     const rts = [1, 2, 3].map((t) => pc.createRuntime({ backend: 'wasm', threads: t }));
     const [r1, r2, r3] = await Promise.all(rts);
     check(r3.info.threads === 3, 'threads: 3 starts 3');
-    for (const [m, k, n, ta, tb] of [[67, 131, 93, false, false], [8, 520, 1000, false, false], [130, 70, 29, true, true], [200, 64, 130, true, false]]) {
+    for (const [m, k, n, ta, tb] of [[67, 331, 193, false, false], [8, 520, 1000, false, false], [130, 170, 129, true, true], [3001, 120, 7, true, false]]) {
       const a = f32(m * k), b = f32(k * n), o = { m, k, n, transposeA: ta, transposeB: tb };
       const c = await Promise.all([r1, r2, r3].map((r) => r.matmul(a, b, o)));
       const pk = r3.packB(b, { k, n, transposeB: tb });

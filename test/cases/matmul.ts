@@ -320,9 +320,11 @@ export const matmulCases: Case[] = [
       try {
         rts.push(await pc.createRuntime({ backend: 'wasm', threads: 2 }), await pc.createRuntime({ backend: 'wasm', threads: 3 }));
         rts.forEach((r, i) => check(r.info.threads === i + 1 && new RegExp(`${i + 1} threads?`).test(r.reason), `threads ${i + 1}: info.threads ${r.info.threads}, reason ${r.reason}`));
+        // every product over the pool's 128^3 threshold: split by columns, rows (n < 16) and batch entries
         const shapes: [number, number, number, boolean, boolean, number][] = [
-          [67, 131, 93, false, false, 1], [8, 520, 1000, false, false, 1], [130, 70, 29, true, true, 1],
-          [45, 260, 150, false, true, 1], [5, 9, 200, true, false, 1], [23, 40, 31, false, false, 9], [200, 64, 13, true, false, 2],
+          [67, 331, 193, false, false, 1], [8, 520, 1000, false, false, 1], [130, 170, 129, true, true, 1],
+          [45, 260, 250, false, true, 1], [5, 900, 601, true, false, 1], [3001, 120, 7, false, false, 1], [3001, 120, 7, true, true, 1],
+          [23, 140, 131, true, false, 9], [200, 164, 73, true, false, 2],
         ];
         for (const [m, k, n, ta, tb, batch] of shapes) {
           const tag = `${m}x${k}x${n}${ta ? ' tA' : ''}${tb ? ' tB' : ''}${batch > 1 ? ` batch ${batch}` : ''}`;
