@@ -126,8 +126,8 @@ export function threadsUnavailable(): string | undefined {
 }
 
 /**
- * A started pool. `run` hands one task to each thread (the main thread's share runs here) and returns
- * when all are done; it is synchronous. `destroy` stops and terminates the workers.
+ * A started pool. `runMatmul` hands a list of tasks to all threads (the calling thread takes tasks too) and
+ * returns when all are done: it is synchronous. `destroy` stops and terminates the workers.
  */
 export class ThreadPool {
   /** Threads that run kernels, the main thread included. */
@@ -136,7 +136,7 @@ export class ThreadPool {
   private readonly canWait: boolean;
   private destroyed = false;
 
-  private constructor(private readonly memory: WebAssembly.Memory, private readonly ctlPtr: number, readonly scratch: number[],
+  private constructor(memory: WebAssembly.Memory, ctlPtr: number, private readonly scratch: number[],
     private readonly main: ThreadKernels, private readonly handles: Handle[]) {
     this.threads = handles.length + 1;
     this.ctl = new Int32Array(memory.buffer, ctlPtr, CTL_INTS);
@@ -234,8 +234,6 @@ export class ThreadPool {
     Atomics.add(this.ctl, GEN, 1);
     Atomics.notify(this.ctl, GEN);
     for (const h of this.handles) h.terminate();
-    void this.memory;
-    void this.ctlPtr;
   }
 }
 
