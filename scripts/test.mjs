@@ -108,6 +108,7 @@ if (only.includes('browser')) {
     ['demo', 'demo page (puppeteer-core)', 'test/browser/demo.mjs'],
     ['lm-demo', 'transformer demo page (puppeteer-core)', 'test/browser/lm-demo.mjs'],
     ['photo-parallel', 'photo tiles on Web Workers (puppeteer-core)', 'test/browser/photo-parallel.mjs'],
+    ['threads', 'wasm threads on a cross-origin isolated page (puppeteer-core)', 'test/browser/threads.mjs'],
   ]) {
     const r = run(label, 'node', [file]);
     const m = /^\S+(?: \([^)]*\))?: (\d+) passed, (\d+) failed$/m.exec(r.stdout);
