@@ -18,6 +18,7 @@ import {
   tileRects, type PhotoCompressOptions, type PhotoPlan,
 } from './codec.js';
 import { decodeLimits, type DecodeLimits } from '../pc/limits.js';
+import { availableCores, isNode, nodeModule } from '../threads/pool.js';
 import { decompressDeflate } from '../pc/deflate.js';
 import { STREAM_DEFLATE } from '../pc/format.js';
 import type { PhotoModel } from './model.js';
@@ -92,32 +93,11 @@ function rebuildError(e: SerializedError): Error {
   return err;
 }
 
-function isNode(): boolean {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
-  return typeof g.process?.versions?.node === 'string' && g.Deno === undefined && g.Bun === undefined;
-}
-
-/** Imports a Node built-in without bundlers trying to resolve it (browser bundles stay clean). */
-function nodeModule<T>(name: string): Promise<T> {
-  return import(/* @vite-ignore */ name) as Promise<T>;
-}
-
-/** Cores available to this process. */
-async function concurrency(): Promise<number> {
-  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
-  if (nav?.hardwareConcurrency && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
-  if (isNode()) {
-    const os = await nodeModule<typeof import('node:os')>('node:os');
-    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  }
-  return 1;
-}
-
 async function workerCount(requested: number | undefined, tiles: number, what: string): Promise<number> {
   if (requested !== undefined && (!Number.isInteger(requested) || requested < 1)) {
     throw new ArgumentError(`${what}: workers must be a positive integer, got ${String(requested)}`);
   }
-  return Math.max(1, Math.min(tiles, requested ?? (await concurrency())));
+  return Math.max(1, Math.min(tiles, requested ?? (await availableCores())));
 }
 
 /** The bundled worker script: dist/photo-worker.js, whether this code sits in dist/ or in dist/chunks/. */

@@ -84,13 +84,14 @@ interface Handle {
   terminate(): void;
 }
 
-function isNode(): boolean {
+/** True in Node.js (not Deno or Bun, which also define process.versions). */
+export function isNode(): boolean {
   const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
   return typeof g.process?.versions?.node === 'string' && g.Deno === undefined && g.Bun === undefined;
 }
 
 /** Imports a Node built-in without bundlers trying to resolve it. */
-function nodeModule<T>(name: string): Promise<T> {
+export function nodeModule<T>(name: string): Promise<T> {
   return import(/* @vite-ignore */ name) as Promise<T>;
 }
 
