@@ -7,9 +7,9 @@
 // The encoder starts at a state x0 in [2^24, 2^33) (not at L), so a stream pays about log2(x0) bits of
 // start-up, and the caller chooses x0 = 2^k + (a k-bit check of the header and the pixels): the decoder
 // must end at exactly that state with every byte consumed. Because x0 >= 2^PREC and every frequency is
-// at most 2^PREC - MAXFREQ_GAP, each coded symbol grows the encoder state by at least a factor
-// 1 + 2^-12 (see ransMaxSymbols): no symbol is free, so a stream cannot be extended by decoding extra
-// symbols at a fixed point, and a stream of B bytes cannot hold more than ransMaxSymbols(B) symbols.
+// at least MINFREQ (so at most 2^PREC - 255 MINFREQ), each coded symbol grows the encoder state (see
+// maxSymbols in src/pc/check.ts): no symbol is free, so a stream cannot be extended by decoding extra
+// symbols at a fixed point, and a stream of B bytes cannot hold more than maxSymbols(B) symbols.
 
 import { zalloc } from "./mem";
 

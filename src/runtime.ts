@@ -29,7 +29,8 @@ export interface RuntimeOptions {
    * Wasm threads (main thread included) that run matmul: a number (1 to 64), or `'auto'`: the cores
    * available (at most 16) where shared wasm memory and workers work (Node, Deno, cross-origin isolated
    * pages), else 1. Default `'auto'`. A number > 1 where threads cannot start throws
-   * BackendUnavailableError; over 64 throws LimitError. No effect when WebGPU is chosen.
+   * BackendUnavailableError; over 64 rejects with LimitError. A number above 1 with backend: "webgpu" is an
+   * ArgumentError; under "auto" it applies only if wasm is chosen (the reason says so otherwise).
    */
   threads?: number | 'auto';
 }
@@ -80,16 +81,20 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     throw new ArgumentError(`createRuntime: options must be an object, got ${describe(options)}`);
   }
   checkKeys('createRuntime', 'options', options, ['backend', 'powerPreference', 'poisonOutputs', 'threads']);
-  const threads = await resolveThreads(options.threads);
   const choice = options.backend ?? 'auto';
   if (choice !== 'auto' && choice !== 'webgpu' && choice !== 'wasm') {
     throw new ArgumentError(`createRuntime: backend must be 'auto', 'webgpu' or 'wasm', got ${describe(choice)}`);
   }
+  checkThreadsOption(options.threads);
+  const askedThreads = typeof options.threads === 'number' && options.threads > 1 ? options.threads : 0;
+  if (choice === 'webgpu' && askedThreads) {
+    throw new ArgumentError(`createRuntime: threads ${askedThreads} applies to the wasm backend; backend: "webgpu" runs on the GPU (leave threads out, or use backend: "wasm" or "auto")`);
+  }
   const poison = options.poisonOutputs;
   const diagnostics: string[] = [];
-  /** A wasm runtime; its reason ends with how many threads run and why. */
+  /** A wasm runtime; its reason ends with how many threads run and why (threads are checked only here). */
   const wasm = async (reason: string): Promise<Runtime> => {
-    const { be, why } = await startWasmThreads(threads);
+    const { be, why } = await startWasmThreads(await resolveThreads(options.threads));
     return new Runtime(be, `${reason}; ${why}`, poison, diagnostics);
   };
   if (choice === 'wasm') {
@@ -124,7 +129,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   if (a.isSoftware) return await wasm(software(a));
   try {
     const be = await WebGpuBackend.create(found);
-    return new Runtime(be, `webgpu chosen: hardware adapter ${adapterName(a)}`, poison, diagnostics);
+    const unused = askedThreads ? `; threads ${askedThreads} not used (they apply to wasm)` : '';
+    return new Runtime(be, `webgpu chosen: hardware adapter ${adapterName(a)}${unused}`, poison, diagnostics);
   } catch (e) {
     if (!(e instanceof BackendUnavailableError)) throw e;
     return await wasm(`wasm chosen: ${e.message}`);
@@ -141,6 +147,15 @@ function withMessages(e: BackendUnavailableError, messages: string[]): BackendUn
 
 /** Most threads a runtime may ask for, and most that `'auto'` picks. */
 const MAX_THREADS = 64, AUTO_MAX_THREADS = 16;
+
+/** Checks the `threads` option's value (not whether threads can start): 'auto', undefined or 1..MAX_THREADS. */
+function checkThreadsOption(option: unknown): void {
+  if (option === undefined || option === 'auto') return;
+  if (typeof option !== 'number' || !Number.isInteger(option) || option < 1) {
+    throw new ArgumentError(`createRuntime: threads must be 'auto' or a positive integer, got ${describe(option)}`);
+  }
+  if (option > MAX_THREADS) throw new LimitError(`createRuntime: threads ${option} is over the limit of ${MAX_THREADS}`);
+}
 
 /** How many wasm threads to start and why, from the `threads` option; throws what createRuntime rejects with. */
 async function resolveThreads(option: unknown): Promise<{ count: number; why: string }> {

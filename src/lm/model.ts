@@ -307,7 +307,8 @@ export class Transformer {
     const c = this.config, rt = this.runtime;
     const ids = readTokens('generate', prompt, c.vocabSize);
     const o = checkGenerate(options, c.vocabSize);
-    const caches = this.layers.map(() => rt.createKVCache({ numKvHeads: c.numKvHeads, headDim: c.headDim, capacity: Math.max(16, ids.length + o.maxNewTokens) }));
+    // room for the prompt and the first tokens; the cache doubles when full, so a large maxNewTokens allocates nothing up front
+    const caches = this.layers.map(() => rt.createKVCache({ numKvHeads: c.numKvHeads, headDim: c.headDim, capacity: Math.max(16, ids.length + Math.min(o.maxNewTokens, 64)) }));
     const lengths = () => caches.map((k) => k.lengths);
     try {
       const state: PassState = { caches, queries: o.eviction ? [] : undefined };

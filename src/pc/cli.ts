@@ -84,8 +84,11 @@ export async function pcCommand(cmd: string, flags: Flags, rest: string[]): Prom
       const f = await fsPromises();
       const bytes = await readFile(input);
       const m = await model(flags);
-      // photo streams went to photoCommand; anything else that is not 'images' gets decompressImage's typed errors
-      const images = streamKind(bytes) === 'images' ? decompressImages(bytes, m, limitFlags(flags)) : [decompressImage(bytes, m)];
+      // photo streams went to photoCommand; single images and containers both go through decompressImages
+      // (its limits apply to either), anything else gets decompressImage's typed errors
+      const limits = limitFlags(flags);
+      const kind = streamKind(bytes);
+      const images = kind === 'images' || kind === 'image' ? decompressImages(bytes, m, limits) : [decompressImage(bytes, m)];
       const base = out ?? input.replace(/\.pcx$/, '') + (input.endsWith('.pcx') ? '' : '.png');
       for (let i = 0; i < images.length; i++) {
         const name = images.length === 1 ? base : base.replace(/(\.\w+)?$/, (ext) => `-${i}${ext || '.png'}`);

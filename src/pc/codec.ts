@@ -166,7 +166,9 @@ export function decompressImages(bytes: Uint8Array, model: PcModel, options: Dec
   const limits = decodeLimits(options, what);
   checkBytes(bytes, what);
   if (bytes[0] === STREAM_IMAGE || bytes[0] === STREAM_IMAGE_32) {
-    if (limits.maxImages < 1 || model.width * model.height > limits.maxPixels) throw new LimitError(`${what}: one image exceeds the limits`);
+    if (model.width * model.height > limits.maxPixels || model.D > limits.maxBytes) {
+      throw new LimitError(`${what}: one image of ${model.width}x${model.height}x${model.channels} exceeds the limits (maxPixels ${limits.maxPixels}, maxBytes ${limits.maxBytes})`);
+    }
     return [decompressImage(bytes, model)];
   }
   checkMagic(bytes, [STREAM_IMAGES], what);

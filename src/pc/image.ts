@@ -163,17 +163,23 @@ function readPgm(bytes: Uint8Array): PcImage {
   const [width, height, maxval] = fields;
   if (!(width >= 1 && height >= 1 && maxval >= 1)) throw new ImageFormatError('readImage: PGM header is incomplete');
   if (maxval > 65535) throw new ImageFormatError(`readImage: PGM maxval ${maxval}; PGM allows at most 65535`);
+  if (width > 65535 || height > 65535) throw new ImageFormatError(`readImage: PGM is ${width}x${height}; each side must be at most 65535`);
   const n = width * height;
   const wide = maxval > 255; // binary samples are 2 bytes, big-endian
-  const samples = new Uint16Array(n);
+  // the samples must all be in the file before anything of their size is allocated
   if (ascii) {
     if (fields.length - 3 < n) throw new ImageFormatError(`readImage: PGM has ${fields.length - 3} of ${n} samples`);
-    for (let i = 0; i < n; i++) samples[i] = Math.min(fields[3 + i], 65535);
   } else {
     if (p >= bytes.length || !isSpace(bytes[p])) throw new ImageFormatError('readImage: PGM header is incomplete');
+    if (p + 1 + n * (wide ? 2 : 1) > bytes.length) {
+      throw new ImageFormatError(`readImage: PGM data is truncated (${bytes.length - p - 1} of ${n * (wide ? 2 : 1)} bytes)`);
+    }
+  }
+  const samples = new Uint16Array(n);
+  if (ascii) {
+    for (let i = 0; i < n; i++) samples[i] = Math.min(fields[3 + i], 65535);
+  } else {
     p++; // the single whitespace after maxval
-    const size = n * (wide ? 2 : 1);
-    if (p + size > bytes.length) throw new ImageFormatError(`readImage: PGM data is truncated (${bytes.length - p} of ${size} bytes)`);
     for (let i = 0; i < n; i++) samples[i] = wide ? (bytes[p + 2 * i] << 8) | bytes[p + 2 * i + 1] : bytes[p + i];
   }
   const data = new Uint8Array(n);

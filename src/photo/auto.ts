@@ -10,7 +10,7 @@ import { hasMeta } from '../pc/meta.js';
 import { loadModel, type PcImage, type PcModel } from '../pc/model.js';
 import { checkPhoto, compressPhoto, decompressPhoto, photoIdealBits, type PhotoCompressOptions } from './codec.js';
 import { loadPhotoModel, type PhotoModel } from './model.js';
-import { compressPhotoParallel, decompressPhotoParallel } from './parallel.js';
+import { checkParallelOptions, compressPhotoParallel, decompressPhotoParallel } from './parallel.js';
 
 /** A model compressAuto may use: an HCLT over whole images of one shape (loadModel) or a photo model (loadPhotoModel). */
 export type AutoModel = PcModel | PhotoModel;
@@ -137,6 +137,7 @@ export interface AutoDecompressOptions extends DecodeLimits {
 export async function decompressAuto(bytes: Uint8Array, options: AutoDecompressOptions = {}): Promise<PcImage> {
   const what = 'decompressAuto';
   if (!(bytes instanceof Uint8Array)) throw new ArgumentError(`${what}: expected a Uint8Array`);
+  checkParallelOptions(options, what);
   const { models: m, workers, ...rest } = options ?? {};
   const limits = decodeLimits(rest, what);
   const models = checkModels(m, what);

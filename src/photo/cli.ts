@@ -3,6 +3,7 @@
 // streamKind() calls 'photo' or 'deflate', and train-photo; it returns undefined for everything else so the
 // MNIST codec's commands (decompress of 'image'/'images' streams, train, eval) can run.
 import { ArgumentError } from '../errors.js';
+import { availableCores } from '../threads/pool.js';
 import { readImage, writePgm, writePng } from '../pc/image.js';
 import type { PcImage } from '../pc/model.js';
 import { decompressPhoto, photoStreamInfo } from './codec.js';
@@ -60,11 +61,14 @@ export function describeCandidate(c: AutoCandidate): string {
  * How many workers to code with: `--workers N` when given (1 = this thread), otherwise one per core once
  * an image has 4 or more tiles (below that, starting workers costs more than it saves).
  */
-function useWorkers(flags: Flags, tiles: number): number {
-  if (flags.workers !== undefined) return Math.max(1, Math.min(tiles, num(flags, 'workers', 1)));
+async function useWorkers(flags: Flags, tiles: number): Promise<number> {
+  if (flags.workers !== undefined) {
+    const w = num(flags, 'workers', 1);
+    if (!Number.isInteger(w) || w < 1) throw new ArgumentError(`--workers must be a positive integer, got ${flags.workers}`);
+    return Math.max(1, Math.min(tiles, w));
+  }
   if (tiles < 4) return 1;
-  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
-  return Math.max(1, Math.min(tiles, nav?.hardwareConcurrency ?? 2));
+  return Math.max(1, Math.min(tiles, await availableCores()));
 }
 
 /**
@@ -83,7 +87,7 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
       const t = performance.now();
       const tileSize = num(flags, 'tile', 256);
       const tiles = Math.ceil(img.width / tileSize) * Math.ceil(img.height / tileSize);
-      const workers = useWorkers(flags, tiles);
+      const workers = await useWorkers(flags, tiles);
       if (named && 'encodePayload' in named && !(named.width === img.width && named.height === img.height && named.channels === img.channels)) {
         throw new ArgumentError(`compress: model ${named.id} codes ${named.width}x${named.height}x${named.channels} images; ${input} is ${img.width}x${img.height}x${img.channels}`);
       }
@@ -108,7 +112,7 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
         img = decompressDeflate(bytes, limits);
       } else {
         const model = await photoModel(flags);
-        const workers = useWorkers(flags, photoStreamInfo(bytes, limits).tiles.length);
+        const workers = await useWorkers(flags, photoStreamInfo(bytes, limits).tiles.length);
         img = workers > 1 ? await decompressPhotoParallel(bytes, model, { workers, ...limits }) : decompressPhoto(bytes, model, limits);
       }
       const name = out ?? (input.endsWith('.pcx') ? input.slice(0, -4) : `${input}.png`);

@@ -124,7 +124,7 @@ export function encodePhotoTile(model: PhotoModel, img: PcImage, tx: number, ty:
   const ex = model.ex, c = img.channels;
   model.configure(c);
   const n = w * h * c;
-  const cap = 3 * n + 64; // every symbol costs at most 24 bits (frequencies >= 1 of 2^24), plus the final state
+  const cap = 3 * n + 64; // every symbol costs at most 24 bits (frequencies >= 16 of 2^24: at most 20 bits), plus the final state
   const ip = palloc(ex, n), dp = palloc(ex, cap);
   try {
     const tile = new Uint8Array(ex.memory.buffer, ip, n);
@@ -195,7 +195,7 @@ export function photoTileSeeds(model: PhotoModel, plan: PhotoPlan): number[] {
   return plan.tiles.map((_, i) => crc32u32(i, info));
 }
 
-/** Builds the stream from tile payloads (in tile order); `original` is the image as given, for the pixel checksum. */
+/** Builds the stream from tile payloads (in tile order); the pixel checksum covers plan.original, the image as given. */
 function assemblePhotoStream(model: PhotoModel, plan: PhotoPlan, payloads: Uint8Array[]): Uint8Array {
   const head = photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes, plan.meta);
   for (const p of payloads) putVarint(head, p.length);
@@ -213,7 +213,6 @@ function assemblePhotoStream(model: PhotoModel, plan: PhotoPlan, payloads: Uint8
   return out;
 }
 
-/** The image to code tile by tile (alpha dropped when constant), the constant alpha, and the tile size. */
 /**
  * Packed histograms: when some channel skips many values between its smallest and largest sample, every
  * channel is recoded as ranks among the values it uses. Returns the palettes and the recoded image.

@@ -93,10 +93,17 @@ function rebuildError(e: SerializedError): Error {
   return err;
 }
 
-async function workerCount(requested: number | undefined, tiles: number, what: string): Promise<number> {
-  if (requested !== undefined && (!Number.isInteger(requested) || requested < 1)) {
-    throw new ArgumentError(`${what}: workers must be a positive integer, got ${String(requested)}`);
+/** @internal Checks an options argument (an object, or undefined) and its `workers` value when given. */
+export function checkParallelOptions(options: unknown, what: string): void {
+  if (options !== undefined && (options === null || typeof options !== 'object')) throw new ArgumentError(`${what}: options must be an object`);
+  const w = (options as { workers?: unknown } | undefined)?.workers;
+  if (w !== undefined && (typeof w !== 'number' || !Number.isInteger(w) || w < 1)) {
+    throw new ArgumentError(`${what}: workers must be a positive integer, got ${String(w)}`);
   }
+}
+
+async function workerCount(requested: number | undefined, tiles: number, what: string): Promise<number> {
+  checkParallelOptions({ workers: requested }, what);
   return Math.max(1, Math.min(tiles, requested ?? (await availableCores())));
 }
 
@@ -446,6 +453,7 @@ export async function compressPhotoParallel(image: PcImage, model: PhotoModel, o
 export async function decompressPhotoParallel(bytes: Uint8Array, model: PhotoModel, options: PhotoDecompressParallelOptions = {}): Promise<PcImage> {
   const what = 'decompressPhotoParallel';
   checkModel(model, what);
+  checkParallelOptions(options, what);
   const { workers, workerUrl, ...rest } = options ?? {};
   const limits = decodeLimits(rest, what);
   if (bytes instanceof Uint8Array && bytes[0] === STREAM_DEFLATE) return decompressDeflate(bytes, limits);

@@ -169,6 +169,8 @@ export class ThreadPool {
     try {
       await Promise.all(Array.from({ length: workers }, (_, slot) => new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`did not start within ${timeoutMs} ms`)), timeoutMs);
+        // never keeps a process alive (a failed start terminates the other workers before their timers fire)
+        (timer as { unref?: () => void }).unref?.();
         const done = (e?: Error) => {
           clearTimeout(timer);
           if (e) reject(e);

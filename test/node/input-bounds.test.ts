@@ -1,0 +1,63 @@
+// Bad or hostile arguments found in review: each must be a typed error before any large allocation, and an
+// option must never be silently ignored.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it, expect } from 'vitest';
+import * as pc from 'pcpress';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const enc = (s: string) => new TextEncoder().encode(s);
+
+describe('input bounds and options (node)', () => {
+  it('a PGM header declaring a huge image is an ImageFormatError before its samples are allocated', () => {
+    for (const h of ['P5 1000000000 1000000000 255\n', 'P5 60000 60000 255\n', 'P2 1000000 1000000 255 1 2 3', 'P5 70000 1 255\n']) {
+      expect(() => pc.readImage(enc(h)), h).toThrow(pc.ImageFormatError);
+    }
+    expect(pc.readImage(enc('P2 2 1 15 0 15')).data).toEqual(Uint8Array.from([0, 255]));
+  });
+
+  it('decompressImages applies maxBytes and maxPixels to a single-image stream too', async () => {
+    const mnist = await pc.loadModel('mnist');
+    const one = pc.compressImage(mnist.sample(1, Math.random)[0], mnist);
+    expect(() => pc.decompressImages(one, mnist, { maxBytes: 100 })).toThrow(pc.LimitError);
+    expect(() => pc.decompressImages(one, mnist, { maxPixels: 783 })).toThrow(pc.LimitError);
+    expect(pc.decompressImages(one, mnist, { maxBytes: 784, maxPixels: 784 })).toHaveLength(1);
+  });
+
+  it('parallel and automatic decoders refuse a non-object options argument and a bad workers value', async () => {
+    const model = await pc.loadPhotoModel();
+    const img = { width: 40, height: 30, channels: 3, data: Uint8Array.from({ length: 3600 }, (_, i) => (i * 37) % 251) };
+    const s = pc.compressPhoto(img, model);
+    for (const bad of [10, 'x', null]) {
+      await expect(pc.decompressPhotoParallel(s, model, bad as never)).rejects.toBeInstanceOf(pc.ArgumentError);
+      await expect(pc.decompressAuto(s, bad as never)).rejects.toBeInstanceOf(pc.ArgumentError);
+    }
+    for (const workers of [0, -1, 1.5, 'x']) {
+      await expect(pc.decompressPhotoParallel(s, model, { workers } as never)).rejects.toBeInstanceOf(pc.ArgumentError);
+      await expect(pc.decompressAuto(s, { models: [model], workers } as never)).rejects.toBeInstanceOf(pc.ArgumentError);
+    }
+    expect((await pc.decompressAuto(s, { models: [model], workers: 1 })).data).toEqual(img.data);
+  });
+
+  it('threads > 1 with backend "webgpu" is an ArgumentError (never ignored); a bad backend is named before threads', async () => {
+    await expect(pc.createRuntime({ backend: 'webgpu', threads: 2 })).rejects.toThrow(/threads 2 applies to the wasm backend/);
+    await expect(pc.createRuntime({ backend: 'bogus' as never, threads: 99 })).rejects.toThrow(/backend must be/);
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 1 });
+    expect(rt.info.threads).toBe(1);
+    rt.destroy();
+  });
+
+  it('generate with a very large maxNewTokens allocates nothing up front (the caches grow as tokens come)', async () => {
+    const dir = path.join(root, 'test/fixtures/lm/llama');
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 1 });
+    const lm = await pc.loadTransformer(rt, { config: fs.readFileSync(path.join(dir, 'config.json')), weights: new Uint8Array(fs.readFileSync(path.join(dir, 'model.safetensors'))) });
+    const got: number[] = [];
+    for await (const t of lm.generate([1, 2, 3, 4], { maxNewTokens: 1e9 })) {
+      got.push(t);
+      if (got.length === 3) break;
+    }
+    expect(got).toHaveLength(3);
+    lm.dispose();
+    rt.destroy();
+  });
+});
