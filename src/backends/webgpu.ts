@@ -284,10 +284,10 @@ export class WebGpuBackend {
       maxComputeInvocationsPerWorkgroup: Math.min(l.maxComputeInvocationsPerWorkgroup, 256),
       maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
     };
-    if (l.maxComputeInvocationsPerWorkgroup < 256 || l.maxComputeWorkgroupStorageSize < 16384) {
+    if (l.maxComputeInvocationsPerWorkgroup < 256 || l.maxComputeWorkgroupStorageSize < 17408) {
       throw new BackendUnavailableError('webgpu',
         `adapter limits too small (maxComputeInvocationsPerWorkgroup ${l.maxComputeInvocationsPerWorkgroup}, ` +
-        `maxComputeWorkgroupStorageSize ${l.maxComputeWorkgroupStorageSize}; need 256 and 16384)`);
+        `maxComputeWorkgroupStorageSize ${l.maxComputeWorkgroupStorageSize}; need 256 and 17408: the skinny matmul tile uses 17 KiB)`);
     }
     let device: GPUDevice;
     try {

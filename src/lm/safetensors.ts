@@ -141,7 +141,7 @@ export function parseSafetensors(data: Uint8Array | ArrayBuffer): Safetensors {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new SafetensorsError(`entry ${q} is not an object`, name);
     const r = raw as Record<string, unknown>;
     const dtype = r.dtype;
-    if (typeof dtype !== 'string' || !(dtype in ITEM)) {
+    if (typeof dtype !== 'string' || !Object.hasOwn(ITEM, dtype)) {
       const known = typeof dtype === 'string' && OTHER_DTYPES.includes(dtype);
       throw new SafetensorsError(`tensor ${q} has dtype ${JSON.stringify(dtype)}${known ? ', which pcpress does not read' : ', not a safetensors dtype'} (supported: F32, F16, BF16)`, name);
     }

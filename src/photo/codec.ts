@@ -147,10 +147,10 @@ export function decodePhotoTile(model: PhotoModel, payload: Uint8Array, out: PcI
   const ex = model.ex, c = out.channels;
   model.configure(c);
   const n = w * h * c;
+  if (n > maxSymbols(payload.length)) return false; // before allocating: the payload cannot hold n samples
   const sp = palloc(ex, payload.length), ip = palloc(ex, n);
   try {
     new Uint8Array(ex.memory.buffer, sp, payload.length).set(payload);
-    if (n > maxSymbols(payload.length)) return false;
     const r = ex.phDecode(sp, payload.length, ip, w, h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform), 1n << 24n);
     if (r !== 0) return false;
     const src = new Uint8Array(ex.memory.buffer, ip, n), row = w * c;
@@ -333,8 +333,9 @@ export function photoStreamInfo(bytes: Uint8Array, limits: DecodeLimits | number
   const what = 'photo stream';
   const lim = decodeLimits(typeof limits === 'number' ? { maxBytes: limits } : limits, what, ['workers', 'workerUrl']);
   if (!(bytes instanceof Uint8Array)) throw new ArgumentError(`${what}: expected a Uint8Array`);
+  if (bytes.length === 0) throw new TruncatedDataError(`${what}: the stream is empty`);
+  checkMagic(bytes, [PHOTO_STREAM], what); // first, so a short format-1 stream is named as such
   if (bytes.length < 14) throw new TruncatedDataError(`${what}: ${bytes.length} bytes is too short`);
-  checkMagic(bytes, [PHOTO_STREAM], what);
   const id = (bytes[1] | (bytes[2] << 8) | (bytes[3] << 16) | (bytes[4] << 24)) >>> 0;
   const pos = { p: 5 };
   const width = getVarint(bytes, pos, what), height = getVarint(bytes, pos, what);

@@ -60,4 +60,16 @@ describe('input bounds and options (node)', () => {
     lm.dispose();
     rt.destroy();
   });
+  it('a short format-1 photo stream is named as format 1; a tile too small for its samples allocates nothing', async () => {
+    await expect(async () => pc.decompressPhoto(Uint8Array.of(0xb3, 1, 2, 3, 4, 5), await pc.loadPhotoModel())).rejects.toBeInstanceOf(pc.FormatVersionError);
+    expect(() => pc.photoStreamInfo(new Uint8Array(0))).toThrow(pc.TruncatedDataError);
+  });
+
+  it('a safetensors dtype named like an Object property ("constructor") is refused as an unknown dtype', () => {
+    const header = enc(JSON.stringify({ w: { dtype: 'constructor', shape: [1], data_offsets: [0, 4] } }));
+    const file = new Uint8Array(8 + header.length + 4);
+    new DataView(file.buffer).setUint32(0, header.length, true);
+    file.set(header, 8);
+    expect(() => pc.parseSafetensors(file)).toThrow(/not a safetensors dtype/);
+  });
 });
