@@ -166,11 +166,12 @@ export class ThreadPool {
     const scratch = Array.from({ length: threads }, () => alloc(scratchBytes));
     const handles: Handle[] = [];
     const spawn = await spawner();
+    const timers: ReturnType<typeof setTimeout>[] = [];
     try {
       await Promise.all(Array.from({ length: workers }, (_, slot) => new Promise<void>((resolve, reject) => {
+        // this timer keeps Node's event loop alive while the (unref'd) workers start; a failed start clears them all
         const timer = setTimeout(() => reject(new Error(`did not start within ${timeoutMs} ms`)), timeoutMs);
-        // never keeps a process alive (a failed start terminates the other workers before their timers fire)
-        (timer as { unref?: () => void }).unref?.();
+        timers.push(timer);
         const done = (e?: Error) => {
           clearTimeout(timer);
           if (e) reject(e);
@@ -186,6 +187,7 @@ export class ThreadPool {
         }
       })));
     } catch (e) {
+      for (const t of timers) clearTimeout(t);
       for (const h of handles) h.terminate();
       throw new BackendUnavailableError('wasm', `${threads} threads were asked for but a worker could not start: ${(e as Error)?.message ?? e}`, { cause: e });
     }
