@@ -23,6 +23,11 @@ export interface ModelLimits {
 export const DEFAULT_LIMITS: Readonly<Required<DecodeLimits>> = Object.freeze({ maxPixels: 2 ** 26, maxImages: 2 ** 20, maxBytes: 2 ** 28 });
 /** Hard ceilings: a typed array of more than 2^31 bytes is not portable across runtimes. */
 export const LIMIT_CEILINGS: Readonly<Required<DecodeLimits>> = Object.freeze({ maxPixels: 2 ** 31, maxImages: 2 ** 31, maxBytes: 2 ** 31 });
+/** Parameters of an HCLT with M latent states over D variables: pi (M), transitions (D M M), emissions (D M 256). */
+export function hcltParameters(M: number, D: number): number {
+  return M + D * M * M + D * M * 256;
+}
+
 /** Default and ceiling of maxModelParameters (2^27 f32 parameters is 512 MiB, all one wasm instance holds). */
 export const DEFAULT_MODEL_PARAMETERS = 2 ** 25;
 export const MAX_MODEL_PARAMETERS_CEILING = 2 ** 27;

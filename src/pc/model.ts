@@ -26,7 +26,7 @@ import type { PngMeta } from './meta.js';
 import { WasmBackend } from '../backends/wasm.js';
 import { ArgumentError, LimitError, ShapeError } from '../errors.js';
 import { ModelFormatError } from './errors.js';
-import { DEFAULT_MODEL_PARAMETERS, modelLimit, type ModelLimits } from './limits.js';
+import { DEFAULT_MODEL_PARAMETERS, MAX_MODEL_PARAMETERS_CEILING, hcltParameters, modelLimit, type ModelLimits } from './limits.js';
 
 /** An 8-bit image: `data[(y*width + x)*channels + c]`. */
 export interface PcImage {
@@ -134,7 +134,7 @@ async function gzip(data: Uint8Array, mode: 'compress' | 'decompress', limit = I
 }
 
 /** Most parameters a model may have (they live as f32 in one wasm instance next to the coder state). */
-export const MAX_MODEL_PARAMETERS = 2 ** 27;
+export const MAX_MODEL_PARAMETERS = MAX_MODEL_PARAMETERS_CEILING;
 
 /** Serialises a model (structure + 8-bit parameter codes + metadata) into the model file format. */
 export async function encodeModelFile(s: PcStructure, codes: Uint8Array, meta: Record<string, unknown> = {},
@@ -178,7 +178,7 @@ export function declaredParameters(bytes: Uint8Array): number {
   if (bytes.length < 16) return -1;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const M = dv.getUint16(6, true), D = dv.getUint16(8, true) * dv.getUint16(10, true) * bytes[12];
-  return M + D * M * M + D * M * 256;
+  return hcltParameters(M, D);
 }
 
 async function parseModelFile(bytes: Uint8Array, maxParameters = DEFAULT_MODEL_PARAMETERS): Promise<ParsedModel> {
@@ -213,7 +213,7 @@ async function parseModelFile(bytes: Uint8Array, maxParameters = DEFAULT_MODEL_P
   if (o + plen + 8 > bytes.length) throw bad('truncated parameter block');
   let codes = bytes.subarray(o, o + plen);
   o += plen;
-  const want = M + D * M * M + D * M * 256;
+  const want = hcltParameters(M, D);
   if (want > MAX_MODEL_PARAMETERS) {
     throw new LimitError(`model has ${want} parameters; at most ${MAX_MODEL_PARAMETERS} fit in one wasm instance`);
   }
@@ -497,7 +497,7 @@ export async function createRandomModel(opts: { width: number; height: number; c
   const channels = opts.channels ?? 1;
   const D = width * height * channels;
   if (!(D >= 1 && D <= 65535) || !(M >= 1 && M <= 1024)) throw new ArgumentError('createRandomModel: bad sizes');
-  if (M + D * M * (M + 256) > MAX_MODEL_PARAMETERS) throw new LimitError(`createRandomModel: M=${M} with ${D} pixels exceeds ${MAX_MODEL_PARAMETERS} parameters`);
+  if (hcltParameters(M, D) > MAX_MODEL_PARAMETERS) throw new LimitError(`createRandomModel: M=${M} with ${D} pixels exceeds ${MAX_MODEL_PARAMETERS} parameters`);
   const peak = opts.peak ?? 1;
   // random recursive tree over a random permutation
   const perm = Array.from({ length: D }, (_, i) => i);
@@ -508,7 +508,7 @@ export async function createRandomModel(opts: { width: number; height: number; c
   const parent = new Int32Array(D).fill(-1);
   for (let i = 1; i < D; i++) parent[perm[i]] = perm[Math.floor(random() * i)];
   const { order } = postOrder(parent);
-  const n = M + D * M * M + D * M * 256;
+  const n = hcltParameters(M, D);
   const codes = new Uint8Array(n);
   // codes from products of uniforms (plain IEEE arithmetic: the same model in every JS engine)
   for (let i = 0; i < n; i++) codes[i] = Math.min(255, Math.floor(random() * random() * 64 * peak));

@@ -4,6 +4,7 @@
 // from a seed. Whatever trained it, the model is quantised and stored by wasm, and all coding tables come
 // from wasm on the stored model: the GPU never touches coding.
 import { ArgumentError, LimitError, ShapeError } from '../errors.js';
+import { hcltParameters } from './limits.js';
 import { MAX_MODEL_PARAMETERS, encodeModelFile, modelFromBytes, pcInstance, postOrder, walloc, type PcImage, type PcModel,
   type PcStructure, type PcWasmExports } from './model.js';
 import type { Runtime } from '../runtime.js';
@@ -186,7 +187,7 @@ export async function trainModel(images: PcImage[] | PcImageSet, options: TrainO
   const check = (ok: boolean, msg: string) => { if (!ok) throw new ArgumentError(`trainModel: ${msg}`); };
   check(Number.isInteger(M) && M >= 1 && M <= 1024, `M must be an integer in 1..1024, got ${M}`);
   if (D > 8192) throw new LimitError(`trainModel: images have ${D} pixels; structure learning holds a D x D matrix, at most 8192 pixels`);
-  if (M + D * M * (M + 256) > MAX_MODEL_PARAMETERS) throw new LimitError(`trainModel: M=${M} with ${D} pixels exceeds ${MAX_MODEL_PARAMETERS} parameters`);
+  if (hcltParameters(M, D) > MAX_MODEL_PARAMETERS) throw new LimitError(`trainModel: M=${M} with ${D} pixels exceeds ${MAX_MODEL_PARAMETERS} parameters`);
   check(Number.isInteger(epochs) && epochs >= 0 && Number.isInteger(fullEpochs) && fullEpochs >= 0, 'epochs must be non-negative integers');
   check(Number.isInteger(batch) && batch >= 1, 'batchSize must be a positive integer');
   check(alpha >= 0 && lam0 >= 0 && lam0 < 1 && lam1 >= 0 && lam1 < 1, 'alpha >= 0 and inertia in [0, 1) required');

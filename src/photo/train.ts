@@ -2,7 +2,7 @@
 // them, each pixel gives one sample (its symbol and its context), and one HCLT per slot is learned with
 // the MNIST codec's trainer (Chow-Liu structure + EM, in wasm). The learned tree is then re-rooted at the
 // coded symbol (an exact reparametrisation: same joint distribution) so that coding needs one upward pass.
-import { MAX_MODEL_PARAMETERS_CEILING } from '../pc/limits.js';
+import { MAX_MODEL_PARAMETERS_CEILING, hcltParameters } from '../pc/limits.js';
 import { ArgumentError, ShapeError } from '../errors.js';
 import { encodeModelFile, pcInstance, postOrder, walloc } from '../pc/model.js';
 import type { PcImage } from '../pc/model.js';
@@ -183,7 +183,7 @@ export async function trainSubModel(samples: Uint8Array, spec: ContextVar[], opt
   const { pi, transitions, emissions } = pc.parameters();
   const r = rerootAtZero(M, pc.parent, pi, transitions);
   const { order } = postOrder(r.parent);
-  const n = M + D * M * M + D * M * 256;
+  const n = hcltParameters(M, D);
   const codes = new Uint8Array(n);
   for (let i = 0; i < M; i++) codes[i] = code(r.pi[i]);
   for (let i = 0; i < D * M * M; i++) codes[M + i] = code(r.T[i]);
@@ -254,7 +254,7 @@ export async function createRandomPhotoModel(opts: { M: number; random: () => nu
     parent[0] = -1;
     for (let i = 1; i < D; i++) parent[i] = Math.floor(random() * i);
     const { order } = postOrder(parent);
-    const n = M + D * M * M + D * M * 256;
+    const n = hcltParameters(M, D);
     const codes = new Uint8Array(n);
     for (let i = 0; i < n; i++) codes[i] = Math.min(255, Math.floor(random() * random() * 64 * peak));
     const pcm = await encodeModelFile({ width: D, height: 1, channels: 1, M, parent, order }, codes, { random: true }, false);
