@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { randomF32, median, timeInterleaved, fmt, markdownTable, toBSNH } from './lib.mjs';
 import { machineInfo, packageVersion } from './env.mjs';
-import { onnxModel, INT32 } from './onnx.mjs';
+import { onnxModel, startOrt, INT32 } from './onnx.mjs';
 
 /** Largest accepted error (max |x - ref| / max |ref| over the sampled rows) against the f64 reference. */
 export const TOLERANCE = 1e-4;
@@ -97,11 +97,8 @@ function errCell(e) {
 /** Measures prefill and decode; returns the json part. */
 async function measure({ quick, log }) {
   const pc = await import('pcpress');
-  const rt = await pc.createRuntime({ backend: 'wasm' });
-  const ort = await import('onnxruntime-web');
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.proxy = false;
-  ort.env.logLevel = 'error';
+  const rt = await pc.createRuntime({ backend: 'wasm', threads: 1 });
+  const ort = await startOrt();
   const T = ort.Tensor;
   const prefill = [], decode = [];
   for (const D of [64, 128]) {

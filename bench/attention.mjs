@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { randomF32, median, timeInterleaved, fmt, markdownTable, toBSNH } from './lib.mjs';
 import { machineInfo, packageVersion, repoRoot } from './env.mjs';
-import { onnxModel, INT32 } from './onnx.mjs';
+import { onnxModel, startOrt, INT32 } from './onnx.mjs';
 import { runPart as runRopePart, section as ropeSection, failuresOf as ropeFailures } from './attention-rope.mjs';
 
 const require = createRequire(path.join(repoRoot, 'package.json'));
@@ -91,21 +91,13 @@ function rowsErr(out, layout, refs, Sq, D) {
 
 // ---------------------------------------------------------------------------------------------
 
-async function startOrt() {
-  const ort = await import('onnxruntime-web');
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.proxy = false;
-  ort.env.logLevel = 'error';
-  return ort;
-}
-
 function memBytes(rt) {
   return rt.impl.ex.memory.buffer.byteLength;
 }
 
 async function benchWasm({ quick, full, log }) {
   const pc = await import('pcpress');
-  const rt = await pc.createRuntime({ backend: 'wasm' });
+  const rt = await pc.createRuntime({ backend: 'wasm', threads: 1 });
   let ort, ortWhy;
   try {
     ort = await startOrt();

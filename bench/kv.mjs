@@ -19,7 +19,7 @@ function layer(n, seed) {
 }
 
 async function backendRows(pc, backend, Ns, log) {
-  const rt = await pc.createRuntime({ backend });
+  const rt = await pc.createRuntime({ backend, threads: 1 });
   const rows = [];
   let ok = true;
   try {

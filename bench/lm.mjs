@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { rng, median, maxRelDiff, fmt, markdownTable } from './lib.mjs';
 import { machineInfo, packageVersion, repoRoot } from './env.mjs';
+import { startOrt } from './onnx.mjs';
 
 /** The model benched: folder (config.json, model.safetensors, reference.json), its ONNX export, and what it is. */
 export const MODEL = {
@@ -40,23 +41,9 @@ function argmax(row) {
   return best;
 }
 
-/** Starts onnxruntime-web (wasm execution provider, one thread, no proxy worker). */
-async function startOrt() {
-  const ort = await import('onnxruntime-web');
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.proxy = false;
-  ort.env.logLevel = 'error';
-  return ort;
-}
-
-/** A wasm runtime with one thread where the runtime takes a thread count (older builds have no such option). */
-async function wasmRuntime(pc) {
-  try {
-    return await pc.createRuntime({ backend: 'wasm', threads: 1 });
-  } catch (e) {
-    if (e?.name !== 'ArgumentError') throw e;
-    return pc.createRuntime({ backend: 'wasm' });
-  }
+/** A wasm runtime on one thread (the peers run on one thread too). */
+function wasmRuntime(pc) {
+  return pc.createRuntime({ backend: 'wasm', threads: 1 });
 }
 
 /**

@@ -119,3 +119,12 @@ export function matmulModel(m, k, n, bData) {
     nodes: [{ op: 'MatMul', inputs: ['A', 'B'], outputs: ['C'] }],
   });
 }
+
+/** Starts onnxruntime-web for the benches: wasm execution provider, one thread, no proxy worker, errors only. */
+export async function startOrt() {
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = 'error';
+  return ort;
+}
