@@ -7,8 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import * as esbuild from 'esbuild';
-import { serve } from './demo.mjs';
+import { bundlePage, serve } from './demo.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -32,18 +31,7 @@ export async function buildLmDemo() {
   const out = path.join(root, 'dist', 'demo-lm');
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(path.join(out, 'model'), { recursive: true });
-  await esbuild.build({
-    entryPoints: { lm: path.join(root, 'examples/lm/lm.ts') },
-    outdir: out,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    loader: { '.wasm': 'binary', '.wgsl': 'text' },
-    external: ['webgpu', 'puppeteer-core', 'node:*'],
-    legalComments: 'none',
-    logLevel: 'warning',
-  });
+  await bundlePage({ lm: path.join(root, 'examples/lm/lm.ts') }, out);
   fs.copyFileSync(path.join(root, 'examples/lm/index.html'), path.join(out, 'index.html'));
   const dir = path.join(root, MODEL.dir);
   for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(dir, f), path.join(out, 'model', f));

@@ -15,25 +15,25 @@ import * as esbuild from 'esbuild';
 const root = path.resolve(import.meta.dirname, '..');
 const webpCodec = path.join(root, 'node_modules/@jsquash/webp/codec/enc');
 
+/**
+ * Bundles page entry points for the browser with esbuild into `out` (ES modules, the library's wasm and WGSL
+ * inlined, Node-only packages left out); `extra` adds esbuild options. Shared by the demo pages.
+ */
+export async function bundlePage(entryPoints, out, extra = {}) {
+  await esbuild.build({
+    entryPoints, outdir: out, bundle: true, format: 'esm', platform: 'browser', target: 'es2022',
+    loader: { '.wasm': 'binary', '.wgsl': 'text' }, external: ['webgpu', 'puppeteer-core', 'node:*'],
+    legalComments: 'none', logLevel: 'warning', ...extra,
+  });
+}
+
 /** Builds the demo into dist/demo (emptied first, so no stale chunks stay); returns that folder. */
 export async function buildDemo() {
   const out = path.join(root, 'dist', 'demo');
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out, { recursive: true });
-  await esbuild.build({
-    entryPoints: { demo: path.join(root, 'examples/demo/demo.ts'), 'photo-worker': path.join(root, 'src/photo/worker.ts') },
-    outdir: out,
-    bundle: true,
-    splitting: true,
-    chunkNames: 'chunks/[name]-[hash]',
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    loader: { '.wasm': 'binary', '.wgsl': 'text' },
-    external: ['webgpu', 'puppeteer-core', 'node:*'],
-    legalComments: 'none',
-    logLevel: 'warning',
-  });
+  await bundlePage({ demo: path.join(root, 'examples/demo/demo.ts'), 'photo-worker': path.join(root, 'src/photo/worker.ts') }, out,
+    { splitting: true, chunkNames: 'chunks/[name]-[hash]' });
   fs.copyFileSync(path.join(root, 'examples/demo/index.html'), path.join(out, 'index.html'));
   fs.copyFileSync(path.join(root, 'test/fixtures/chelsea-192x144.png'), path.join(out, 'sample.png'));
   for (const f of ['webp_enc_simd.wasm', 'webp_enc.wasm']) fs.copyFileSync(path.join(webpCodec, f), path.join(out, f));
