@@ -20,6 +20,8 @@
 // (hp = headDim rounded up to 4), S [BC][4] scores / probabilities (key-major, rows in lanes),
 // 64 bytes of lane spill.
 
+import { expv, expf1, logf1 } from "./mathx";
+
 const BR: i32 = 4; // query rows per block (lanes)
 const BC: i32 = 128; // keys per tile
 
@@ -58,28 +60,6 @@ function softcapv(s: v128, cap: v128): v128 {
   return f32x4.mul(v128.or(t, v128.and(x, f32x4.splat(-0.0))), cap);
 }
 
-// exp on four lanes: Cody-Waite range reduction, degree-7 polynomial (relative error < 1e-7),
-// exactly 0 below -87 (so exp(-inf) = 0), saturating above 88.
-// @ts-ignore: decorator
-@inline
-function expv(x: v128): v128 {
-  const under = f32x4.lt(x, f32x4.splat(-87.0));
-  const xc = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504089)));
-  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.0 / 5040.0);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 720.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 120.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
-  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return v128.andnot(f32x4.mul(p, e), under);
-}
-
 // First index in [0, len) whose position is >= value (positions ascending; pos == 0: identity).
 function lowerBound(pos: usize, len: i32, value: i64): i32 {
   if (pos == 0) return value <= 0 ? 0 : (value >= <i64>len ? len : <i32>value);
@@ -116,9 +96,9 @@ let gQs: usize = 0;
 let gO: usize = 0;
 let gS: usize = 0;
 let gSpill: usize = 0;
-let gM: v128 = f32x4.splat(0);
-let gL: v128 = f32x4.splat(0);
-let gPQ: v128 = i32x4.splat(0);
+let gM: v128 = v128(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+let gL: v128 = v128(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+let gPQ: v128 = v128(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 let gMasked: bool = false;
 let gCausal: bool = false;
 let gWindow: i32 = 0;
@@ -411,27 +391,50 @@ function range(kb: usize, vb: usize, pb: usize, a: i32, b: i32): void {
   }
 }
 
-/**
- * Attention over a per-KV-head (offset, length) key/value layout; any headDim >= 1.
- * q, out: [numHeads][seqQ][headDim]; lse (0 = not wanted): [numHeads][seqQ].
- * k, v: flat [tokens][headDim]; meta: i32 offsets[numKvHeads] then lengths[numKvHeads] (tokens).
- * pos: i32 position of each token (same indexing as k), ascending within a head; 0 = identity.
- * Query i of every head sits at position qpos0 + i. causal: key visible only at positions <= the
- * query's; window > 0: only the last `window` positions (|distance| < window when not causal);
- * sinks: positions < sinks are visible despite the window.
- * extra (0 = none): f32 softcap (0 = none), i32 flags (1 bias, 2 sink logits, 4 smooth softmax),
- * bias pointer, heads per bias batch entry, bias batch stride, bias head stride, bias row stride
- * (elements; key j of query row i of head h reads bias[(h / hpb) * sB + (h % hpb) * sH + i * row + j],
- * j the token's index in its head), sink pointer (f32 per head; head h reads sink[h % sinkHeads]),
- * sinkHeads. A row's lse is the log of its whole denominator (sink and smooth terms included);
- * rows whose denominator is empty get 0 and lse -inf.
- */
-export function attentionF32(q: usize, k: usize, v: usize, out: usize, lse: usize,
-  numHeads: i32, numKvHeads: i32, seqQ: i32, headDim: i32, meta: usize, pos: usize,
-  qpos0: i32, scale: f32, causal: i32, window: i32, sinks: i32, scratch: usize, extra: usize): void {
-  const hd = headDim;
-  const rowBytes = <usize>hd << 2;
+// ---------------------------------------------------------------------------------------------
+// The driver: a call is a list of tasks, each one KV head x one tile of its query rows x one chunk of
+// its keys, so the thread pool can share them out. The partition is chosen by the host from the shapes
+// alone (never from the thread count), every task is computed by the same code whoever runs it, and
+// split-K partials are combined in chunk order: 1 and N threads give the same bits.
+
+/** Words of the argument block (i32, scale as f32); see attentionTasks. */
+export const ATTENTION_ARGS: i32 = 22;
+
+// Argument block word indices.
+const A_Q = 0, A_K = 1, A_V = 2, A_OUT = 3, A_LSE = 4, A_NH = 5, A_NKV = 6, A_SEQQ = 7, A_HD = 8, A_META = 9,
+  A_POS = 10, A_QPOS0 = 11, A_SCALE = 12, A_CAUSAL = 13, A_WINDOW = 14, A_SINKS = 15, A_EXTRA = 16,
+  A_ROWS = 17, A_TILES = 18, A_CHUNK = 19, A_NCH = 20, A_PART = 21;
+
+// The call being run (set by setup from the argument block).
+let cQ: usize = 0, cK: usize = 0, cV: usize = 0, cOut: usize = 0, cLse: usize = 0, cMeta: usize = 0, cPos: usize = 0;
+let cNH: i32 = 0, cNKV: i32 = 0, cSeqQ: i32 = 0, cQpos0: i32 = 0, cG: i32 = 0, cR: i32 = 0;
+let cScale: f32 = 0;
+let cHasSink: bool = false, cSmooth: bool = false;
+let cBiasPtr: usize = 0, cSinkPtr: usize = 0;
+let cBHpb: i32 = 1, cBSB: i32 = 0, cBSH: i32 = 0, cBRow: i32 = 0, cSinkHeads: i32 = 1;
+let cRows: i32 = 0, cTiles: i32 = 0, cChunk: i32 = 0, cNCh: i32 = 1;
+let cPart: usize = 0;
+
+// @ts-ignore: decorator
+@inline
+function arg(args: usize, i: i32): i32 {
+  return load<i32>(args + (<usize>i << 2));
+}
+
+function setup(args: usize, scratch: usize): void {
+  const hd = arg(args, A_HD);
   const pad = <usize>((hd + 3) & ~3) << 2;
+  cQ = <usize>arg(args, A_Q); cK = <usize>arg(args, A_K); cV = <usize>arg(args, A_V);
+  cOut = <usize>arg(args, A_OUT); cLse = <usize>arg(args, A_LSE);
+  cNH = arg(args, A_NH); cNKV = arg(args, A_NKV); cSeqQ = arg(args, A_SEQQ);
+  cMeta = <usize>arg(args, A_META); cPos = <usize>arg(args, A_POS); cQpos0 = arg(args, A_QPOS0);
+  cScale = load<f32>(args + (<usize>A_SCALE << 2));
+  const causal = arg(args, A_CAUSAL), window = arg(args, A_WINDOW);
+  const extra = <usize>arg(args, A_EXTRA);
+  cRows = arg(args, A_ROWS); cTiles = arg(args, A_TILES); cChunk = arg(args, A_CHUNK); cNCh = arg(args, A_NCH);
+  cPart = <usize>arg(args, A_PART);
+  cG = cNH / cNKV;
+  cR = cSeqQ * cG;
   gHd = hd;
   gHd4 = hd & ~3;
   gTail = hd & 3;
@@ -439,107 +442,204 @@ export function attentionF32(q: usize, k: usize, v: usize, out: usize, lse: usiz
   gQs = scratch;
   gO = scratch + 4 * pad;
   gS = scratch + 8 * pad;
+  gSpill = gS + (<usize>(BC * BR) << 2);
   const flags = extra != 0 ? load<i32>(extra, 4) : 0;
   gSoftcap = extra != 0 ? load<f32>(extra) : 0;
   gHasBias = (flags & 1) != 0;
-  const hasSink = (flags & 2) != 0, smooth = (flags & 4) != 0;
-  const biasPtr = extra != 0 ? <usize>load<u32>(extra, 8) : 0;
-  const bHpb = extra != 0 ? load<i32>(extra, 12) : 1;
-  const bSB = extra != 0 ? load<i32>(extra, 16) : 0;
-  const bSH = extra != 0 ? load<i32>(extra, 20) : 0;
-  const bRow = extra != 0 ? load<i32>(extra, 24) : 0;
-  const sinkPtr = extra != 0 ? <usize>load<u32>(extra, 28) : 0;
-  const sinkHeads = extra != 0 ? load<i32>(extra, 32) : 1;
-  gSpill = gS + (<usize>(BC * BR) << 2);
+  cHasSink = (flags & 2) != 0;
+  cSmooth = (flags & 4) != 0;
+  cBiasPtr = extra != 0 ? <usize>load<u32>(extra, 8) : 0;
+  cBHpb = extra != 0 ? load<i32>(extra, 12) : 1;
+  cBSB = extra != 0 ? load<i32>(extra, 16) : 0;
+  cBSH = extra != 0 ? load<i32>(extra, 20) : 0;
+  cBRow = extra != 0 ? load<i32>(extra, 24) : 0;
+  cSinkPtr = extra != 0 ? <usize>load<u32>(extra, 28) : 0;
+  cSinkHeads = extra != 0 ? load<i32>(extra, 32) : 1;
   gCausal = causal != 0;
   gWindow = window;
-  gSinks = sinks;
+  gSinks = arg(args, A_SINKS);
   gMasked = causal != 0 || window > 0;
-  const G = numHeads / numKvHeads;
-  const R = seqQ * G;
-  const hd4 = gHd4;
-  const sc = f32x4.splat(scale);
-  for (let g = 0; g < numKvHeads; g++) {
-    const koff = load<i32>(meta + (<usize>g << 2));
-    const len = load<i32>(meta + (<usize>(numKvHeads + g) << 2));
-    const kb = k + <usize>koff * rowBytes;
-    const vb = v + <usize>koff * rowBytes;
-    const pb = pos != 0 ? pos + (<usize>koff << 2) : 0;
-    for (let rb = 0; rb < R; rb += BR) {
-      // Rows rb..rb+3 (position-major, head-minor); past the end repeat the last row.
-      let lo = len, hi = 0, ns = 0;
-      for (let r = 0; r < BR; r++) {
-        const t = min(rb + r, R - 1);
-        const i = t / G, h = g * G + t % G;
-        const qrow = q + <usize>(h * seqQ + i) * rowBytes;
-        const qs = gQs + <usize>r * pad;
-        for (let d = 0; d < hd; d += 4) {
-          const o = <usize>d << 2;
-          const qv = d + 4 <= hd ? v128.load(qrow + o) : loadTail(qrow + o, hd - d);
-          v128.store(qs + o, f32x4.mul(qv, sc));
-        }
-        memory.fill(gO + <usize>r * pad, 0, pad);
-        const brow = biasPtr + (<usize>((h / bHpb) * bSB + (h % bHpb) * bSH + i * bRow) << 2);
-        if (r == 0) gB0 = brow;
-        else if (r == 1) gB1 = brow;
-        else if (r == 2) gB2 = brow;
-        else gB3 = brow;
-        const pq = qpos0 + i;
-        store<i32>(gSpill + (<usize>r << 2), pq);
-        // Visible index range of this row, and its sink prefix.
-        let rlo = 0, rhi = len;
-        if (causal != 0) rhi = lowerBound(pb, len, <i64>pq + 1);
-        else if (window > 0) rhi = lowerBound(pb, len, <i64>pq + <i64>window);
-        if (window > 0) rlo = lowerBound(pb, len, <i64>pq - <i64>window + 1);
-        let rns = sinks > 0 ? lowerBound(pb, len, <i64>sinks) : 0;
-        if (causal != 0 && rns > rhi) rns = rhi;
-        if (rlo > rhi) rlo = rhi;
-        lo = min(lo, rlo);
-        hi = max(hi, rhi);
-        ns = max(ns, rns);
-      }
-      gPQ = v128.load(gSpill);
-      gOneRow = R - rb == 1;
-      gM = f32x4.splat(-Infinity);
-      gL = f32x4.splat(0);
-      if (lo > hi) lo = hi;
-      range(kb, vb, pb, 0, min(ns, lo));
-      range(kb, vb, pb, lo, max(hi, ns));
-      // Normalise and write the real rows.
-      v128.store(gSpill, gL);
-      v128.store(gSpill, gM, 16);
-      for (let r = 0; r < BR; r++) {
-        const t = rb + r;
-        if (t >= R) break;
-        const i = t / G, h = g * G + t % G;
-        const l = load<f32>(gSpill + (<usize>r << 2));
-        const m = load<f32>(gSpill + 16 + (<usize>r << 2));
-        // The extra logits (the head's sink, smooth softmax's zero) join the denominator here.
-        let M: f32 = l > 0 ? m : -Infinity;
-        const sink: f32 = hasSink ? load<f32>(sinkPtr + (<usize>(h % sinkHeads) << 2)) : 0;
-        if (hasSink) M = max(M, sink);
-        if (smooth) M = max(M, <f32>0);
-        let L: f32 = 0, a: f32 = 0;
-        if (l > 0) {
-          a = Mathf.exp(m - M);
-          L = l * a;
-        }
-        if (hasSink) L += Mathf.exp(sink - M);
-        if (smooth) L += Mathf.exp(-M);
-        const inv = f32x4.splat(L > 0 ? a / L : 0);
-        const orow = out + <usize>(h * seqQ + i) * rowBytes;
-        const src = gO + <usize>r * pad;
-        for (let d = 0; d < hd4; d += 4) {
-          const o = <usize>d << 2;
-          v128.store(orow + o, f32x4.mul(v128.load(src + o), inv));
-        }
-        for (let d = hd4; d < hd; d++) {
-          store<f32>(orow + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * f32x4.extract_lane(inv, 0));
-        }
-        if (lse != 0) {
-          store<f32>(lse + (<usize>(h * seqQ + i) << 2), L > 0 ? M + Mathf.log(L) : -Infinity);
-        }
+}
+
+/** Bytes of one split-K partial row: the unnormalised output (headDim padded to 4), then max and sum, padded to 16. */
+// @ts-ignore: decorator
+@inline
+function partBytes(): usize {
+  return gPad + 16;
+}
+
+// Writes output row (h, i) from its denominator l (over the keys), running max m and unnormalised
+// output at src; the extra logits (the head's sink, smooth softmax's zero) join the denominator here.
+function finish(h: i32, i: i32, l: f32, m: f32, src: usize): void {
+  const hd = gHd, hd4 = gHd4;
+  const rowBytes = <usize>hd << 2;
+  let M: f32 = l > 0 ? m : -Infinity;
+  const sink: f32 = cHasSink ? load<f32>(cSinkPtr + (<usize>(h % cSinkHeads) << 2)) : 0;
+  if (cHasSink) M = max(M, sink);
+  if (cSmooth) M = max(M, <f32>0);
+  let L: f32 = 0, a: f32 = 0;
+  if (l > 0) {
+    a = expf1(m - M);
+    L = l * a;
+  }
+  if (cHasSink) L += expf1(sink - M);
+  if (cSmooth) L += expf1(-M);
+  const inv = f32x4.splat(L > 0 ? a / L : 0);
+  const orow = cOut + <usize>(h * cSeqQ + i) * rowBytes;
+  for (let d = 0; d < hd4; d += 4) {
+    const o = <usize>d << 2;
+    v128.store(orow + o, f32x4.mul(v128.load(src + o), inv));
+  }
+  for (let d = hd4; d < hd; d++) {
+    store<f32>(orow + (<usize>d << 2), load<f32>(src + (<usize>d << 2)) * f32x4.extract_lane(inv, 0));
+  }
+  if (cLse != 0) {
+    store<f32>(cLse + (<usize>(h * cSeqQ + i) << 2), L > 0 ? M + logf1(L) : -Infinity);
+  }
+}
+
+// Rows rb..rb+3 of KV head g (position-major, head-minor; past the end repeat the last row) over the
+// keys [c0, c1) of the head; chunk c of cNCh (1: write the outputs, else the partials).
+function block(g: i32, rb: i32, c0: i32, c1: i32, c: i32): void {
+  const hd = gHd;
+  const rowBytes = <usize>hd << 2;
+  const pad = gPad;
+  const G = cG, R = cR, seqQ = cSeqQ;
+  const causal = gCausal, window = gWindow, sinks = gSinks;
+  const koff = load<i32>(cMeta + (<usize>g << 2));
+  const len = load<i32>(cMeta + (<usize>(cNKV + g) << 2));
+  const kb = cK + <usize>koff * rowBytes;
+  const vb = cV + <usize>koff * rowBytes;
+  const pb = cPos != 0 ? cPos + (<usize>koff << 2) : 0;
+  const sc = f32x4.splat(cScale);
+  let lo = len, hi = 0, ns = 0;
+  for (let r = 0; r < BR; r++) {
+    const t = min(rb + r, R - 1);
+    const i = t / G, h = g * G + t % G;
+    const qrow = cQ + <usize>(h * seqQ + i) * rowBytes;
+    const qs = gQs + <usize>r * pad;
+    for (let d = 0; d < hd; d += 4) {
+      const o = <usize>d << 2;
+      const qv = d + 4 <= hd ? v128.load(qrow + o) : loadTail(qrow + o, hd - d);
+      v128.store(qs + o, f32x4.mul(qv, sc));
+    }
+    memory.fill(gO + <usize>r * pad, 0, pad);
+    const brow = cBiasPtr + (<usize>((h / cBHpb) * cBSB + (h % cBHpb) * cBSH + i * cBRow) << 2);
+    if (r == 0) gB0 = brow;
+    else if (r == 1) gB1 = brow;
+    else if (r == 2) gB2 = brow;
+    else gB3 = brow;
+    const pq = cQpos0 + i;
+    store<i32>(gSpill + (<usize>r << 2), pq);
+    // Visible index range of this row, and its sink prefix.
+    let rlo = 0, rhi = len;
+    if (causal) rhi = lowerBound(pb, len, <i64>pq + 1);
+    else if (window > 0) rhi = lowerBound(pb, len, <i64>pq + <i64>window);
+    if (window > 0) rlo = lowerBound(pb, len, <i64>pq - <i64>window + 1);
+    let rns = sinks > 0 ? lowerBound(pb, len, <i64>sinks) : 0;
+    if (causal && rns > rhi) rns = rhi;
+    if (rlo > rhi) rlo = rhi;
+    lo = min(lo, rlo);
+    hi = max(hi, rhi);
+    ns = max(ns, rns);
+  }
+  gPQ = v128.load(gSpill);
+  gOneRow = R - rb == 1;
+  gM = f32x4.splat(-Infinity);
+  gL = f32x4.splat(0);
+  if (lo > hi) lo = hi;
+  // The two visible ranges [0, min(ns, lo)) and [lo, max(hi, ns)), clipped to the chunk.
+  const e1 = min(min(ns, lo), c1);
+  if (c0 < e1) range(kb, vb, pb, c0, e1);
+  const s2 = max(lo, c0), e2 = min(max(hi, ns), c1);
+  if (s2 < e2) range(kb, vb, pb, s2, e2);
+  v128.store(gSpill, gL);
+  v128.store(gSpill, gM, 16);
+  for (let r = 0; r < BR; r++) {
+    const t = rb + r;
+    if (t >= R) break;
+    const i = t / G, h = g * G + t % G;
+    const l = load<f32>(gSpill + (<usize>r << 2));
+    const m = load<f32>(gSpill + 16 + (<usize>r << 2));
+    const src = gO + <usize>r * pad;
+    if (cNCh == 1) {
+      finish(h, i, l, m, src);
+    } else {
+      const dst = cPart + (<usize>(h * seqQ + i) * <usize>cNCh + <usize>c) * partBytes();
+      memory.copy(dst, src, pad);
+      store<f32>(dst + pad, m);
+      store<f32>(dst + pad, l, 4);
+    }
+  }
+}
+
+/**
+ * Runs tasks [t0, t1) of the call described by the argument block `args` (ATTENTION_ARGS words):
+ * q, k, v, out, lse (0 = not wanted), numHeads, numKvHeads, seqQ, headDim, meta, pos, qpos0, scale (f32),
+ * causal, window, sinks, extra, then the partition: rows per task (a multiple of 4), row tiles per KV
+ * head, keys per chunk (0 = one chunk), chunks, partials pointer (chunks > 1). Task t is KV head
+ * t / (tiles x chunks), row tile (t / chunks) % tiles, key chunk t % chunks. With one chunk the tasks
+ * write the outputs; with more they write partials, which attentionCombine turns into outputs.
+ * `scratch`: attentionScratchBytes(headDim) bytes of the caller's own.
+ *
+ * Layouts and options (see also src/ops/attention.ts): q, out: [numHeads][seqQ][headDim]; lse:
+ * [numHeads][seqQ]. k, v: flat [tokens][headDim]; meta: i32 offsets[numKvHeads] then lengths[numKvHeads].
+ * pos: i32 position of each token, ascending within a head; 0 = identity. Query i of every head sits at
+ * position qpos0 + i. causal: key visible only at positions <= the query's; window > 0: only the last
+ * `window` positions (|distance| < window when not causal); sinks: positions < sinks are visible despite
+ * the window. extra (0 = none): f32 softcap (0 = none), i32 flags (1 bias, 2 sink logits, 4 smooth
+ * softmax), bias pointer, heads per bias batch entry, bias batch stride, bias head stride, bias row stride
+ * (elements; key j of query row i of head h reads bias[(h / hpb) * sB + (h % hpb) * sH + i * row + j],
+ * j the token's index in its head), sink pointer (f32 per head; head h reads sink[h % sinkHeads]),
+ * sinkHeads. A row's lse is the log of its whole denominator (sink and smooth terms included); rows
+ * whose denominator is empty get 0 and lse -inf.
+ */
+export function attentionTasks(args: usize, t0: i32, t1: i32, scratch: usize): void {
+  setup(args, scratch);
+  for (let t = t0; t < t1; t++) {
+    const c = t % cNCh;
+    const tile = (t / cNCh) % cTiles;
+    const g = t / (cNCh * cTiles);
+    const r0 = tile * cRows, r1 = min(cR, r0 + cRows);
+    const len = load<i32>(cMeta + (<usize>(cNKV + g) << 2));
+    let c0 = 0, c1 = len;
+    if (cNCh > 1) {
+      c0 = min(len, c * cChunk);
+      c1 = min(len, c0 + cChunk);
+    }
+    for (let rb = r0; rb < r1; rb += BR) block(g, rb, c0, c1, c);
+  }
+}
+
+/**
+ * Output rows [r0, r1) of numHeads x seqQ from the split-K partials of attentionTasks: the chunks'
+ * maxima, sums and outputs combined in chunk order, then finished as with one chunk.
+ */
+export function attentionCombine(args: usize, r0: i32, r1: i32, scratch: usize): void {
+  setup(args, scratch);
+  const pad = gPad, pb = partBytes(), nch = cNCh;
+  const acc = gO;
+  for (let row = r0; row < r1; row++) {
+    const h = row / cSeqQ, i = row % cSeqQ;
+    const base = cPart + <usize>row * <usize>nch * pb;
+    let M: f32 = -Infinity;
+    for (let c = 0; c < nch; c++) {
+      const p = base + <usize>c * pb + pad;
+      if (load<f32>(p, 4) > 0) M = max(M, load<f32>(p));
+    }
+    memory.fill(acc, 0, pad);
+    let L: f32 = 0;
+    if (M != -Infinity) {
+      for (let c = 0; c < nch; c++) {
+        const p = base + <usize>c * pb;
+        const l = load<f32>(p + pad, 4);
+        if (!(l > 0)) continue;
+        const w = expf1(load<f32>(p + pad) - M);
+        L += l * w;
+        const wv = f32x4.splat(w);
+        for (let o: usize = 0; o < pad; o += 16) v128.store(acc + o, f32x4.add(v128.load(acc + o), f32x4.mul(v128.load(p + o), wv)));
       }
     }
+    finish(h, i, L, M, acc);
   }
 }

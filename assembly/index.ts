@@ -12,13 +12,13 @@ export function free(ptr: usize): void {
 }
 
 export { matmulF32, matmulPackedF32, matmulPackB, matmulPackedFloats } from "./matmul";
-export { attentionF32, attentionScratchBytes } from "./attention";
+export { attentionTasks, attentionCombine, attentionScratchBytes } from "./attention";
 export { ropeF32 } from "./rope";
 export { rmsNormF32 } from "./rms_norm";
 export { addF32 } from "./add";
 export { siluMulF32 } from "./silu_mul";
 export { transposeF32 } from "./transpose";
 export * from "./pc";
-export { kvWindowScores, kvValueNorm, kvKeyNorm, kvSelect } from "./kv";
+export { kvScoreTasks, kvScoreCombine, kvValueNorm, kvKeyNorm, kvSelect } from "./kv";
 export * from "./photo";
 export { ransDecState } from "./rans";

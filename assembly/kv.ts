@@ -2,6 +2,7 @@
 // pass, key norms, and a radix select on float bits with ties broken by index.
 // All buffers are f32 (or u32) arrays in linear memory, row-major, allocated by the host.
 import { matmulF32 } from "./matmul";
+import { expd, logd } from "./mathx";
 
 // @ts-ignore: decorator
 @inline function dot(a: usize, b: usize, d: i32): f32 {
@@ -53,29 +54,48 @@ import { matmulF32 } from "./matmul";
   store<f32>(out + 3 * outStep, s3 * inv);
 }
 
+// Argument block of kvScoreTasks / kvScoreCombine (i32 words).
+const K_Q = 0, K_K = 1, K_LSE = 2, K_ROWOUT = 3, K_OUT = 4, K_PART = 5, K_SCRATCH = 6, K_HQ = 7, K_HKV = 8,
+  K_NQ = 9, K_R = 10, K_N = 11, K_D = 12, K_C = 13, K_KS = 14, K_HAVELSE = 15;
+/** Words of the kvScoreTasks argument block. */
+export const KV_SCORE_ARGS: i32 = 16;
+
+// @ts-ignore: decorator
+@inline function karg(args: usize, i: i32): i32 {
+  return load<i32>(args + (<usize>i << 2));
+}
+
 /**
- * Fused window-attention scoring. For each query head h and each of the last R given query rows
- * (row i sits at position n - R + i and sees keys 0..n-R+i), computes the softmax over its visible
- * keys (or uses lse[h*nq + row] when haveLse), then over the scored columns j < C:
- *   out[0][g][j] = max over rows of pool(p)_j * b / sum(pool(p))   (mass-preserving pooled max)
- *   out[1][g][j] = sum over rows of pool(p)_j                      (avg-pool, zero pad, divide by ks)
- *   out[2][g][j] = sum over rows of p_j
+ * Fused window-attention scoring, task by task: task t is query head t. For each of the last R given
+ * query rows of head h (row i sits at position n - R + i and sees keys 0..n-R+i), computes the softmax
+ * over its visible keys (or uses lse[h*nq + row] when haveLse), then over the scored columns j < C the
+ * head's partial planes part[h][0..2][j]:
+ *   [0] max over rows of pool(p)_j * b / sum(pool(p))   (mass-preserving pooled max)
+ *   [1] sum over rows of pool(p)_j                      (avg-pool, zero pad, divide by ks)
+ *   [2] sum over rows of p_j
  * and per row rowOut[(h*R+i)*3 + 0..2] = lse, b = sum_{j<C} p_j, scale = b / sum(pool(p)).
- * `scratch` holds 4*n f32 (logits of 4 rows at a time). Never builds the [Hq, R, n] tensor.
+ * kvScoreCombine then folds the heads of each KV group in head order, so the result does not depend on
+ * which thread ran which head. `slot` picks the caller's scratch: 4*n f32 at scratch + slot * 16n bytes
+ * (logits of 4 rows at a time). Never builds the [Hq, R, n] tensor.
+ * Argument block (KV_SCORE_ARGS words): q, k, lse, rowOut, out, part, scratch, hq, hkv, nq, R, n, d, C,
+ * ks, haveLse.
  */
-export function kvWindowScores(q: usize, k: usize, lse: usize, rowOut: usize, out: usize, scratch: usize,
-  hq: i32, hkv: i32, nq: i32, R: i32, n: i32, d: i32, C: i32, ks: i32, haveLse: i32): void {
+export function kvScoreTasks(args: usize, t0: i32, t1: i32, slot: i32): void {
+  const q = <usize>karg(args, K_Q), k = <usize>karg(args, K_K), lse = <usize>karg(args, K_LSE);
+  const rowOut = <usize>karg(args, K_ROWOUT), part = <usize>karg(args, K_PART);
+  const hq = karg(args, K_HQ), hkv = karg(args, K_HKV), nq = karg(args, K_NQ), R = karg(args, K_R);
+  const n = karg(args, K_N), d = karg(args, K_D), C = karg(args, K_C), ks = karg(args, K_KS), haveLse = karg(args, K_HAVELSE);
+  const scratch = <usize>karg(args, K_SCRATCH) + (<usize>slot * <usize>n << 4);
   const g = hq / hkv;
   const inv = <f32>(1.0 / Math.sqrt(<f64>d));
   const half = ks >> 1;
-  const plane = <usize>hkv * <usize>C;
-  for (let x: usize = 0; x < plane * 3; x++) store<f32>(out + (x << 2), 0);
-  for (let h = 0; h < hq; h++) {
+  for (let h = t0; h < t1; h++) {
     const kh = h / g;
     const kBase = k + ((<usize>kh * <usize>n * <usize>d) << 2);
-    const oMax = out + ((<usize>kh * <usize>C) << 2);
-    const oPool = oMax + (plane << 2);
-    const oRaw = oPool + (plane << 2);
+    const oMax = part + ((<usize>h * 3 * <usize>C) << 2);
+    const oPool = oMax + (<usize>C << 2);
+    const oRaw = oPool + (<usize>C << 2);
+    memory.fill(oMax, 0, <usize>C * 12);
     for (let i0 = 0; i0 < R; i0 += 4) {
       // logits of up to 4 rows per pass over the keys (each key is loaded once for the block)
       const nb = R - i0 < 4 ? R - i0 : 4;
@@ -106,7 +126,7 @@ export function kvWindowScores(q: usize, k: usize, lse: usize, rowOut: usize, ou
       if (haveLse) {
         z = <f64>load<f32>(lse + (<usize>(h * nq + row) << 2));
         for (let j = 0; j <= pos; j++) {
-          const p = <f32>Math.exp(<f64>load<f32>(scratchRow + (<usize>j << 2)) - z);
+          const p = <f32>expd(<f64>load<f32>(scratchRow + (<usize>j << 2)) - z);
           store<f32>(scratchRow + (<usize>j << 2), p);
           if (j < cv) b += <f64>p;
         }
@@ -114,11 +134,11 @@ export function kvWindowScores(q: usize, k: usize, lse: usize, rowOut: usize, ou
         // one exp per entry: e_j = exp(l_j - max), then p_j = e_j / sum(e)
         let s: f64 = 0;
         for (let j = 0; j <= pos; j++) {
-          const e = Math.exp(<f64>(load<f32>(scratchRow + (<usize>j << 2)) - m));
+          const e = expd(<f64>(load<f32>(scratchRow + (<usize>j << 2)) - m));
           store<f32>(scratchRow + (<usize>j << 2), <f32>e);
           s += e;
         }
-        z = <f64>m + Math.log(s);
+        z = <f64>m + logd(s);
         const invS = 1.0 / s;
         for (let j = 0; j <= pos; j++) {
           const p = <f32>(<f64>load<f32>(scratchRow + (<usize>j << 2)) * invS);
@@ -158,6 +178,34 @@ export function kvWindowScores(q: usize, k: usize, lse: usize, rowOut: usize, ou
         store<f32>(oRaw + jo, load<f32>(oRaw + jo) + load<f32>(scratchRow + jo));
       }
       }
+    }
+  }
+}
+
+
+/**
+ * out[0..2][g][j] (planes of hkv x C) from the heads' partial planes of kvScoreTasks: [0] the largest
+ * (at least 0), [1] and [2] the sums, each over the group's query heads in head order.
+ */
+export function kvScoreCombine(args: usize): void {
+  const out = <usize>karg(args, K_OUT), part = <usize>karg(args, K_PART);
+  const hq = karg(args, K_HQ), hkv = karg(args, K_HKV), C = karg(args, K_C);
+  const g = hq / hkv;
+  const plane = <usize>hkv * <usize>C;
+  for (let kh = 0; kh < hkv; kh++) {
+    for (let j = 0; j < C; j++) {
+      let mx: f32 = 0, pool: f32 = 0, raw: f32 = 0;
+      for (let hh = 0; hh < g; hh++) {
+        const p = part + ((<usize>((kh * g + hh) * 3) * <usize>C + <usize>j) << 2);
+        const v = load<f32>(p);
+        if (v > mx) mx = v;
+        pool += load<f32>(p + (<usize>C << 2));
+        raw += load<f32>(p + (<usize>C << 3));
+      }
+      const o = out + ((<usize>kh * <usize>C + <usize>j) << 2);
+      store<f32>(o, mx);
+      store<f32>(o + (plane << 2), pool);
+      store<f32>(o + (plane << 3), raw);
     }
   }
 }

@@ -23,6 +23,32 @@ await Promise.all([
   asc(['assembly/threaded/index.ts', '--target', 'release', '--config', 'asconfig.threads.json']),
 ]);
 
+// The pool's kernel module is instantiated once per thread on one shared memory: a data segment (e.g. the
+// tables of AssemblyScript's Math.exp / Mathf.log) would be rewritten at every start, at an address that
+// belongs to the main module's heap, and a start function would run on every thread. Refuse both.
+{
+  const bytes = fs.readFileSync('build/pcpress-threads.wasm');
+  const bad = { 8: 'a start function', 11: 'a data section', 12: 'a data count section' };
+  let at = 8;
+  const leb = () => {
+    let v = 0, shift = 0, b;
+    do {
+      b = bytes[at++];
+      v += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
+    return v;
+  };
+  while (at < bytes.length) {
+    const id = bytes[at++];
+    const size = leb();
+    if (bad[id]) {
+      throw new Error(`build/pcpress-threads.wasm has ${bad[id]}: the thread pool's module must write nothing when instantiated (use the table-free exp/log of assembly/mathx.ts)`);
+    }
+    at += size;
+  }
+}
+
 fs.rmSync('dist', { recursive: true, force: true });
 await esbuild.build({
   entryPoints: { index: 'src/index.ts', node: 'src/node.ts', conformance: 'src/conformance.ts', cli: 'src/cli.ts', browser: 'src/browser.ts', 'photo-worker': 'src/photo/worker.ts' },

@@ -1,12 +1,45 @@
-// The matmul kernel for the thread pool: a second, small wasm module that every worker (and the main
+// The kernel module of the thread pool: a second, small wasm module that every worker (and the main
 // thread) instantiates on the runtime's shared memory. It has no data segments, no start function and
 // no allocator: instantiating it writes nothing to memory, and it only reads and writes through the
-// pointers it is given (operands, C, and a per-thread scratch block allocated on the main thread).
+// pointers it is given (operands, outputs, argument blocks and per-thread scratch, all allocated on the
+// main thread). Its kernels are the single-thread module's own code (the same source files), so a task
+// gives the same bits whichever module and thread runs it. No Math/Mathf exp or log here: those read
+// tables from data segments (see assembly/mathx.ts); scripts/build.mjs checks the module has none.
 import { matmulRange, MATMUL_SCRATCH_BYTES, MATMUL_SCRATCH_B, MATMUL_SCRATCH_EDGE } from "../matmul";
+import { attentionTasks, attentionCombine, attentionScratchBytes } from "../attention";
+import { kvScoreTasks } from "../kv";
 
-/** Bytes of scratch one thread needs for matmulTask. */
-export function matmulTaskScratchBytes(): i32 {
-  return <i32>MATMUL_SCRATCH_BYTES;
+/** Task kinds of runTask. */
+const KIND_MATMUL = 0, KIND_ATTENTION = 1, KIND_ATTENTION_COMBINE = 2, KIND_KV_SCORE = 3;
+/** Words of one matmul task in the task table. */
+const MATMUL_TASK_ARGS = 17;
+
+/** Bytes of scratch one thread needs for any task (matmul's blocks; attention needs less). */
+export function taskScratchBytes(): i32 {
+  return <i32>max(MATMUL_SCRATCH_BYTES, <usize>attentionScratchBytes(256));
+}
+
+/**
+ * Runs task `t` of kind `kind` with the calling thread's `scratch` (taskScratchBytes) and its `slot`
+ * (0 = the main thread, then one per worker). `args`: for matmul a table of 17-word tasks (matmulTask's
+ * arguments without the scratch); for the others the call's argument block.
+ */
+export function runTask(kind: i32, args: usize, t: i32, slot: i32, scratch: usize): void {
+  if (kind == KIND_MATMUL) {
+    const p = args + (<usize>(t * MATMUL_TASK_ARGS) << 2);
+    matmulTask(load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20),
+      load<i32>(p, 24), load<i32>(p, 28), load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44),
+      load<i32>(p, 48), load<i32>(p, 52), load<i32>(p, 56), load<i32>(p, 60), load<i32>(p, 64), scratch);
+  } else if (kind == KIND_ATTENTION) {
+    attentionTasks(args, t, t + 1, scratch);
+  } else if (kind == KIND_ATTENTION_COMBINE) {
+    // task t: 16 output rows
+    attentionCombine(args, t * 16, t * 16 + 16, scratch);
+  } else if (kind == KIND_KV_SCORE) {
+    kvScoreTasks(args, t, t + 1, slot);
+  } else {
+    unreachable();
+  }
 }
 
 /**

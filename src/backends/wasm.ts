@@ -101,9 +101,10 @@ export class WasmBackend {
     return new WasmBackend(ex, pool);
   }
 
-  /** Throws if the runtime was destroyed. */
+  /** Throws if the runtime was destroyed (DisposedError) or its thread pool is broken (ThreadPoolError). */
   check(): void {
     if (this.destroyed) throw new DisposedError('runtime');
+    this.pool?.check(); // a broken pool (a worker died): ThreadPoolError, create a new runtime
   }
 
   /** Allocates room for `length` f32 values. */

@@ -5,12 +5,13 @@ import selectShader from '../../shaders/kv_select.wgsl';
 import { LimitError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import type { WasmBackend, WasmStorage } from '../backends/wasm.js';
+import { TaskKind } from '../threads/pool.js';
 import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
 
 /** Exports of assembly/kv.ts. */
 interface KvExports {
-  kvWindowScores(q: number, k: number, lse: number, rowOut: number, out: number, scratch: number,
-    hq: number, hkv: number, nq: number, R: number, n: number, d: number, C: number, ks: number, haveLse: number): void;
+  kvScoreTasks(args: number, t0: number, t1: number, slot: number): void;
+  kvScoreCombine(args: number): void;
   kvValueNorm(v: number, wo: number, out: number, hq: number, hkv: number, n: number, d: number, D: number, haveWo: number): void;
   kvKeyNorm(k: number, out: number, rows: number, d: number): void;
   kvSelect(scores: number, pinned: number, keep: number, segs: number, nseg: number, hist: number): void;
@@ -28,6 +29,10 @@ export interface PassResult {
 }
 
 const MAX_GPU_HEAD_DIM = 256;
+/** Words of kvScoreTasks' argument block (assembly/kv.ts). */
+const KV_SCORE_ARGS = 16;
+/** Scoring passes with fewer multiply-adds (hq x R x n x d) than this stay on the calling thread. */
+const KV_POOL_MIN_WORK = 1 << 18;
 
 function kx(be: WasmBackend): KvExports {
   return be.ex as unknown as KvExports;
@@ -78,10 +83,20 @@ export async function windowPass(rt: Runtime, s: PassSizes, q: Float32Array, k: 
   if (impl.kind === 'wasm') {
     const ex = kx(impl);
     return withWasm(impl, (keep) => {
+      // One task per query head (fixed, whatever the thread count), each into its own partial planes;
+      // kvScoreCombine folds the heads of each KV group in head order: 1 and N threads give the same bits.
+      const pool = impl.pool;
+      const threaded = pool !== undefined && s.hq > 1 && s.hq * s.R * s.n * s.d >= KV_POOL_MIN_WORK;
+      const slots = threaded ? pool.threads : 1;
       const tq = keep(impl.upload(q)), tk = keep(impl.upload(k));
       const tl = keep(lse ? impl.upload(lse) : impl.allocF32(1));
-      const tr = keep(impl.allocF32(rowsLen)), to = keep(impl.allocF32(planeLen)), ts = keep(impl.allocF32(4 * s.n));
-      ex.kvWindowScores(tq.ptr, tk.ptr, tl.ptr, tr.ptr, to.ptr, ts.ptr, s.hq, s.hkv, s.nq, s.R, s.n, s.d, s.C, s.ks, lse ? 1 : 0);
+      const tr = keep(impl.allocF32(rowsLen)), to = keep(impl.allocF32(planeLen)), ts = keep(impl.allocF32(4 * s.n * slots));
+      const tp = keep(impl.allocF32(Math.max(1, 3 * s.hq * s.C))), ta = keep(impl.allocF32(KV_SCORE_ARGS));
+      new Int32Array(impl.ex.memory.buffer, ta.ptr, KV_SCORE_ARGS).set([tq.ptr, tk.ptr, tl.ptr, tr.ptr, to.ptr, tp.ptr, ts.ptr,
+        s.hq, s.hkv, s.nq, s.R, s.n, s.d, s.C, s.ks, lse ? 1 : 0]);
+      if (threaded) pool.run(TaskKind.kvScore, ta.ptr, s.hq);
+      else ex.kvScoreTasks(ta.ptr, 0, s.hq, 0);
+      ex.kvScoreCombine(ta.ptr);
       return { rows: impl.read(tr), planes: impl.read(to) };
     });
   }

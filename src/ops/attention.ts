@@ -8,6 +8,7 @@ import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
 import { checkBool, checkInt, checkKeys, describe, promised } from '../validate.js';
 import type { KVCache } from '../kvcache.js';
 import { attentionModule, checkHeadDim, encodePass, MAX_POSITION } from './attention_common.js';
+import { TaskKind } from '../threads/pool.js';
 
 /**
  * Options of `rt.attention(q, k, v, options)`.
@@ -138,9 +139,8 @@ export interface AttentionPlan {
 }
 
 interface AttentionExports {
-  attentionF32(q: number, k: number, v: number, out: number, lse: number, numHeads: number, numKvHeads: number,
-    seqQ: number, headDim: number, meta: number, pos: number, qpos0: number, scale: number, causal: number,
-    window: number, sinks: number, scratch: number, extra: number): void;
+  attentionTasks(args: number, t0: number, t1: number, scratch: number): void;
+  attentionCombine(args: number, r0: number, r1: number, scratch: number): void;
   attentionScratchBytes(headDim: number): number;
 }
 
@@ -392,36 +392,86 @@ function logitFlags(p: AttentionPlan): number {
   return (p.bias ? 1 : 0) | (p.sinkLogits ? 2 : 0) | (p.smooth ? 4 : 0);
 }
 
+/** Words of the wasm kernels' argument block (assembly/attention.ts, attentionTasks). */
+const ATTENTION_ARGS = 22;
+/** Query rows (per KV head, position-major, head-minor) per task: 16 blocks of 4. */
+const ROWS_PER_TASK = 64;
+/** Keys per split-K chunk, at least (a multiple of the kernel's 128-key tile). */
+const CHUNK_KEYS = 512;
+/** Most split-K chunks per row: longer caches get longer chunks, so the partials stay O(headDim) per row. */
+export const MAX_CHUNKS = 32;
+/** Output rows per combine task (assembly/threaded/index.ts). */
+const COMBINE_ROWS = 16;
+/** Calls with fewer multiply-adds (rows x keys x headDim, twice) than this stay on the calling thread. */
+const POOL_MIN_WORK = 1 << 19;
+
+/**
+ * @internal How a wasm attention call is cut into tasks: KV heads x tiles of ROWS_PER_TASK query rows x
+ * chunks of CHUNK_KEYS keys. Chosen from the shapes alone, never from the thread count, so the same
+ * tasks run (and the same split-K partials are combined in the same order) on 1 or N threads. Calls
+ * whose rows fit one tile (decode: a few new tokens) split their keys when the longest head has more
+ * than one chunk (chunks of CHUNK_KEYS keys, longer when that would make over MAX_CHUNKS); longer calls
+ * split rows only.
+ */
+export function attentionPartition(numHeads: number, numKvHeads: number, seqQ: number, maxLen: number): { rows: number; tiles: number; chunk: number; chunks: number; tasks: number } {
+  const R = seqQ * (numHeads / numKvHeads);
+  const tiles = Math.ceil(R / ROWS_PER_TASK);
+  const chunk = Math.max(CHUNK_KEYS, Math.ceil(maxLen / MAX_CHUNKS / 128) * 128);
+  const chunks = tiles === 1 ? Math.max(1, Math.ceil(maxLen / chunk)) : 1;
+  return { rows: ROWS_PER_TASK, tiles, chunk: chunks > 1 ? chunk : 0, chunks, tasks: numKvHeads * tiles * chunks };
+}
+
 function wasmAttention(be: WasmBackend, q: WasmStorage, k: WasmStorage, v: WasmStorage, metaData: Int32Array,
   pos: number, p: AttentionPlan, bias?: WasmStorage): AttentionTensors {
   const ex = be.ex as WasmExports & AttentionExports;
   const out = be.allocF32(p.numHeads * p.seqQ * p.headDim);
   let lse: WasmStorage | undefined;
-  let meta: WasmStorage | undefined, scratch: WasmStorage | undefined, extra: WasmStorage | undefined;
+  const temps: WasmStorage[] = [];
+  const temp = (n: number) => {
+    const t = be.allocF32(n);
+    temps.push(t);
+    return t;
+  };
   try {
     lse = p.lse ? be.allocF32(p.numHeads * p.seqQ) : undefined;
     const sinkLen = p.sinkLogits?.length ?? 0;
-    meta = be.allocF32(metaData.length + sinkLen);
-    new Int32Array(be.ex.memory.buffer, meta.ptr, metaData.length).set(metaData);
-    if (p.sinkLogits) new Float32Array(be.ex.memory.buffer, meta.ptr + 4 * metaData.length, sinkLen).set(p.sinkLogits);
-    scratch = be.allocF32(ex.attentionScratchBytes(p.headDim) / 4);
+    const meta = temp(metaData.length + sinkLen);
+    let maxLen = 0;
+    for (let g = 0; g < p.numKvHeads; g++) maxLen = Math.max(maxLen, metaData[p.numKvHeads + g]);
+    const part = attentionPartition(p.numHeads, p.numKvHeads, p.seqQ, maxLen);
+    const hp = Math.ceil(p.headDim / 4) * 4;
+    const scratch = temp(ex.attentionScratchBytes(p.headDim) / 4);
+    const partials = part.chunks > 1 ? temp(p.numHeads * p.seqQ * part.chunks * (hp + 4)) : undefined;
     // extra: softcap, flags, bias ptr, hpb, sB, sH, row, sink ptr, sink heads (see assembly/attention.ts).
-    extra = be.allocF32(9);
-    const ev = new Int32Array(be.ex.memory.buffer, extra.ptr, 9);
+    const extra = temp(9);
+    const args = temp(ATTENTION_ARGS);
+    const mem = be.ex.memory.buffer;
+    new Int32Array(mem, meta.ptr, metaData.length).set(metaData);
+    if (p.sinkLogits) new Float32Array(mem, meta.ptr + 4 * metaData.length, sinkLen).set(p.sinkLogits);
     const b = p.bias;
-    ev.set([0, logitFlags(p), bias ? bias.ptr : 0, b ? b.hpb : 1, b ? b.sB : 0, b ? b.sH : 0, b ? b.row : 0,
+    new Int32Array(mem, extra.ptr, 9).set([0, logitFlags(p), bias ? bias.ptr : 0, b ? b.hpb : 1, b ? b.sB : 0, b ? b.sH : 0, b ? b.row : 0,
       p.sinkLogits ? meta.ptr + 4 * metaData.length : 0, Math.max(1, sinkLen)]);
-    new Float32Array(be.ex.memory.buffer, extra.ptr, 1)[0] = p.softcap;
-    ex.attentionF32(q.ptr, k.ptr, v.ptr, out.ptr, lse ? lse.ptr : 0, p.numHeads, p.numKvHeads, p.seqQ, p.headDim,
-      meta.ptr, pos, p.qpos0, p.scale, p.causal ? 1 : 0, p.window, p.sinks, scratch.ptr, extra.ptr);
+    new Float32Array(mem, extra.ptr, 1)[0] = p.softcap;
+    const av = new Int32Array(mem, args.ptr, ATTENTION_ARGS);
+    av.set([q.ptr, k.ptr, v.ptr, out.ptr, lse ? lse.ptr : 0, p.numHeads, p.numKvHeads, p.seqQ, p.headDim, meta.ptr, pos,
+      p.qpos0, 0, p.causal ? 1 : 0, p.window, p.sinks, extra.ptr, part.rows, part.tiles, part.chunk, part.chunks,
+      partials ? partials.ptr : 0]);
+    new Float32Array(mem, args.ptr + 4 * 12, 1)[0] = p.scale;
+    const pool = be.pool;
+    const threaded = pool !== undefined && part.tasks > 1 && 2 * p.numHeads * p.seqQ * maxLen * p.headDim >= POOL_MIN_WORK;
+    if (threaded) pool.run(TaskKind.attention, args.ptr, part.tasks);
+    else ex.attentionTasks(args.ptr, 0, part.tasks, scratch.ptr);
+    if (partials) {
+      const rows = p.numHeads * p.seqQ;
+      if (threaded && rows > COMBINE_ROWS) pool.run(TaskKind.attentionCombine, args.ptr, Math.ceil(rows / COMBINE_ROWS));
+      else ex.attentionCombine(args.ptr, 0, rows, scratch.ptr);
+    }
   } catch (e) {
     be.release(out);
     if (lse) be.release(lse);
     throw e;
   } finally {
-    if (meta) be.release(meta);
-    if (scratch) be.release(scratch);
-    if (extra) be.release(extra);
+    for (const t of temps) be.release(t);
   }
   return {
     out: new Tensor(be, out, p.shapeOut),

@@ -1,44 +1,61 @@
 // The wasm thread pool: `threads - 1` workers (worker_threads in Node, Web Workers in Deno and browsers),
 // each running the small kernel module (build/pcpress-threads.wasm) on the runtime's shared memory, plus
-// the main thread, which takes the first share itself. Work is handed over through a control block in
-// that memory (Atomics.wait / notify), so a call stays synchronous: rt.matmul on Tensors returns a Tensor.
+// the main thread, which takes tasks itself. Work is handed over through a control block in that memory
+// (Atomics.wait / notify), so a call stays synchronous: rt.matmul on Tensors returns a Tensor.
+//
+// The kernel workers are started by one supervisor worker, which does no compute: its event loop stays
+// free while the main thread is blocked in a call, so when a kernel worker dies (exits, throws outside a
+// kernel, is killed) the supervisor sees it and marks the control block (DEAD, then a notify), and the
+// waiting call throws ThreadPoolError instead of waiting forever. The pool is then broken for good:
+// every later call throws ThreadPoolError too (create a new runtime); nothing restarts behind the caller.
 //
 // Rules that keep it safe: only the main thread allocates (the TLSF allocator is not thread-safe), the
-// kernel module has no data segments, start function or allocator, and each thread gets its own scratch.
+// kernel module has no data segments or start function (scripts/build.mjs checks), and each thread gets
+// its own scratch.
 import { BackendUnavailableError, PcpressError } from '../errors.js';
 
 /** Exports of the kernel module (assembly/threaded/index.ts). */
 export interface ThreadKernels {
-  matmulTaskScratchBytes(): number;
-  matmulTask(a: number, b: number, c: number, m: number, k: number, n: number, transA: number, transB: number, prepacked: number,
-    batch: number, strideA: number, strideB: number, strideC: number, rowLo: number, rowHi: number, colLo: number, colHi: number,
-    scratch: number): void;
+  taskScratchBytes(): number;
+  runTask(kind: number, args: number, task: number, slot: number, scratch: number): void;
 }
 
-/** A kernel failed on a pool thread (a trap in the wasm code). */
+/** Task kinds of the kernel module's runTask. */
+export const TaskKind = { matmul: 0, attention: 1, attentionCombine: 2, kvScore: 3 } as const;
+/** Test hook: a task of this kind makes the worker that takes it die (the main thread leaves it to the workers). */
+const KIND_DIE = -1;
+
+/** A kernel failed on a pool thread (a trap in the wasm code), or a worker died and the pool is broken. */
 export class ThreadPoolError extends PcpressError {
-  constructor(message: string) {
+  /** True when a worker died: the pool is unusable and every later call throws; create a new runtime. */
+  readonly broken: boolean;
+  constructor(message: string, broken = false) {
     super('thread-pool', message);
+    this.broken = broken;
   }
 }
 
 // Control block layout (Int32 indices): generation, stop flag, workers done, error flag, next task, task
-// count, then a table of tasks (matmulTask's arguments without the scratch pointer). Threads take tasks in
-// turn (Atomics.add on NEXT), so a thread the OS delays does not hold the others up; a call returns when
-// every worker has checked in, so no worker is ever still reading the table when the next call writes it.
-const GEN = 0, STOP = 1, DONE = 2, ERR = 3, NEXT = 4, COUNT = 5, TASKS = 8;
-/** Arguments of matmulTask without the scratch pointer. */
+// count, task kind, argument pointer, dead worker (slot, 0 = none), then a table of matmul tasks. Threads
+// take tasks in turn (Atomics.add on NEXT), so a thread the OS delays does not hold the others up; a call
+// returns when every worker has checked in, so no worker is ever still reading the table when the next
+// call writes it.
+const GEN = 0, STOP = 1, DONE = 2, ERR = 3, NEXT = 4, COUNT = 5, KIND = 6, ARGS = 7, DEAD = 8, TASKS = 12;
+/** Arguments of one matmul task in the table (matmulTask's arguments without the scratch pointer). */
 const TASK_ARGS = 17;
-/** Most tasks one call may hand out. */
+/** Most matmul tasks one call may hand out (other kinds read their arguments from memory: no limit). */
 export const MAX_TASKS = 256;
 const CTL_INTS = TASKS + TASK_ARGS * MAX_TASKS;
 
 /**
- * The worker's whole program (plain JS, run from a string: no file to locate or bundle). It instantiates
- * the kernel module on the shared memory, says ready, then waits for generations of the control block.
+ * The workers' whole program (plain JS, run from a string: no file to locate or bundle). The first
+ * message says the role. A kernel worker instantiates the kernel module on the shared memory, says
+ * ready, then waits for generations of the control block. The supervisor starts the kernel workers
+ * from this same source, reports when all are ready (or one failed), and afterwards turns any kernel
+ * worker's exit or uncaught error into DEAD in the control block.
  */
 const WORKER_SOURCE = `
-const start = (post, d) => {
+const kernel = (post, d) => {
   let ex, ctl;
   try {
     const inst = new WebAssembly.Instance(d.module, { env: { memory: d.memory, abort() { throw new Error('abort'); } } });
@@ -54,14 +71,16 @@ const start = (post, d) => {
     Atomics.wait(ctl, ${GEN}, gen);
     gen = Atomics.load(ctl, ${GEN});
     if (Atomics.load(ctl, ${STOP}) !== 0) return;
-    const count = Atomics.load(ctl, ${COUNT});
+    const count = Atomics.load(ctl, ${COUNT}), kind = Atomics.load(ctl, ${KIND}), args = Atomics.load(ctl, ${ARGS});
     for (;;) {
       const t = Atomics.add(ctl, ${NEXT}, 1);
       if (t >= count) break;
+      if (kind === ${KIND_DIE}) {
+        if (typeof process === 'object' && process && typeof process.exit === 'function' && typeof self === 'undefined') process.exit(7);
+        throw new Error('test hook: this worker dies');
+      }
       try {
-        const a = [];
-        for (let i = 0; i < ${TASK_ARGS}; i++) a.push(ctl[${TASKS} + ${TASK_ARGS} * t + i]);
-        ex.matmulTask(...a, d.scratch);
+        ex.runTask(kind, args, t, d.slot, d.scratch);
       } catch (e) {
         Atomics.store(ctl, ${ERR}, 1);
       }
@@ -70,13 +89,57 @@ const start = (post, d) => {
     Atomics.notify(ctl, ${DONE});
   }
 };
-const node = (wt) => wt.parentPort.once('message', (d) => start((m) => wt.parentPort.postMessage(m), d));
+const supervise = (post, d, spawn) => {
+  const ctl = new Int32Array(d.memory.buffer, d.ctl, ${CTL_INTS});
+  let ready = 0, failed = false;
+  const died = (slot, why) => {
+    if (Atomics.load(ctl, ${STOP}) !== 0) return;
+    if (ready < d.scratch.length) {
+      if (!failed) post({ type: 'failed', message: why });
+      failed = true;
+      return;
+    }
+    if (Atomics.compareExchange(ctl, ${DEAD}, 0, slot) === 0) post({ type: 'died', slot, message: why });
+    Atomics.store(ctl, ${ERR}, 1);
+    Atomics.notify(ctl, ${DONE});
+  };
+  d.scratch.forEach((scratch, i) => {
+    const slot = i + 1;
+    spawn({ role: 'kernel', module: d.module, memory: d.memory, ctl: d.ctl, slot, scratch }, (m) => {
+      if (m.type === 'ready') {
+        if (++ready === d.scratch.length && !failed) post({ type: 'ready' });
+      } else died(slot, m.message || 'failed');
+    }, (why) => died(slot, why));
+  });
+};
+const role = (post, d, spawn) => (d.role === 'kernel' ? kernel(post, d) : supervise(post, d, spawn));
 if (typeof self !== 'undefined' && typeof self.postMessage === 'function') {
-  self.onmessage = (e) => { self.onmessage = null; start((m) => self.postMessage(m), e.data); };
-} else if (typeof require === 'function') {
-  node(require('node:worker_threads'));
+  const spawn = (msg, onMessage, onFail) => {
+    const w = new Worker(URL.createObjectURL(new Blob([self.__pcpressSource], { type: 'text/javascript' })), { type: 'module' });
+    w.onmessage = (e) => onMessage(e.data);
+    w.onerror = (e) => { e.preventDefault(); onFail('worker ' + msg.slot + ' failed: ' + (e.message || 'error')); };
+    msg.source = self.__pcpressSource;
+    w.postMessage(msg);
+  };
+  self.onmessage = (e) => {
+    self.onmessage = null;
+    self.__pcpressSource = e.data.source;
+    role((m) => self.postMessage(m), e.data, spawn);
+  };
 } else {
-  import('node:worker_threads').then(node);
+  const node = (wt) => wt.parentPort.once('message', (d) => {
+    const spawn = (msg, onMessage, onFail) => {
+      const w = new wt.Worker(d.source, { eval: true, execArgv: [] });
+      w.on('message', onMessage);
+      w.on('error', (e) => onFail('worker ' + msg.slot + ' failed: ' + (e && e.message || e)));
+      w.on('exit', (code) => onFail('worker ' + msg.slot + ' exited with code ' + code));
+      msg.source = d.source;
+      w.postMessage(msg);
+    };
+    role((m) => wt.parentPort.postMessage(m), d, spawn);
+  });
+  if (typeof require === 'function') node(require('node:worker_threads'));
+  else import('node:worker_threads').then(node);
 }
 `;
 
@@ -127,19 +190,23 @@ export function threadsUnavailable(): string | undefined {
 }
 
 /**
- * A started pool. `runMatmul` hands a list of tasks to all threads (the calling thread takes tasks too) and
+ * A started pool. `run` hands a call's tasks to all threads (the calling thread takes tasks too) and
  * returns when all are done: it is synchronous. `destroy` stops and terminates the workers.
  */
 export class ThreadPool {
   /** Threads that run kernels, the main thread included. */
   readonly threads: number;
   private readonly ctl: Int32Array;
+  private readonly ctlPtr: number;
   private readonly canWait: boolean;
   private destroyed = false;
+  /** Why the pool is broken (a worker died), or undefined. */
+  private brokenBy: string | undefined;
 
   private constructor(memory: WebAssembly.Memory, ctlPtr: number, private readonly scratch: number[],
-    private readonly main: ThreadKernels, private readonly handles: Handle[]) {
-    this.threads = handles.length + 1;
+    private readonly main: ThreadKernels, private readonly handle: Handle) {
+    this.threads = scratch.length;
+    this.ctlPtr = ctlPtr;
     this.ctl = new Int32Array(memory.buffer, ctlPtr, CTL_INTS);
     // Atomics.wait throws on a browser's main thread: spin there instead.
     let ok = true;
@@ -152,82 +219,125 @@ export class ThreadPool {
   }
 
   /**
-   * Starts `threads - 1` workers on `memory`. `alloc` gives 16-byte aligned blocks of that memory (main
-   * thread only): the control block and one scratch block per thread. Rejects with
-   * BackendUnavailableError when a worker cannot start.
+   * Starts `threads - 1` kernel workers (through one supervisor worker) on `memory`. `alloc` gives
+   * 16-byte aligned blocks of that memory (main thread only): the control block and one scratch block
+   * per thread. Rejects with BackendUnavailableError when a worker cannot start.
    */
   static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, alloc: (bytes: number) => number,
     timeoutMs = 30_000): Promise<ThreadPool> {
     const main = (await WebAssembly.instantiate(module, { env: { memory, abort() { throw new Error('abort'); } } })).exports as unknown as ThreadKernels;
-    const workers = threads - 1;
     const ctlPtr = alloc(4 * CTL_INTS);
     new Int32Array(memory.buffer, ctlPtr, CTL_INTS).fill(0);
-    const scratchBytes = main.matmulTaskScratchBytes();
+    const scratchBytes = main.taskScratchBytes();
     const scratch = Array.from({ length: threads }, () => alloc(scratchBytes));
-    const handles: Handle[] = [];
     const spawn = await spawner();
-    const timers: ReturnType<typeof setTimeout>[] = [];
+    let handle: Handle | undefined;
+    let pool: ThreadPool | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await Promise.all(Array.from({ length: workers }, (_, slot) => new Promise<void>((resolve, reject) => {
-        // this timer keeps Node's event loop alive while the (unref'd) workers start; a failed start clears them all
-        const timer = setTimeout(() => reject(new Error(`did not start within ${timeoutMs} ms`)), timeoutMs);
-        timers.push(timer);
-        const done = (e?: Error) => {
-          clearTimeout(timer);
-          if (e) reject(e);
-          else resolve();
-        };
-        try {
-          handles.push(spawn({ module, memory, ctl: ctlPtr, scratch: scratch[slot + 1] }, (m) => {
-            if (m.type === 'ready') done();
-            else done(new Error(m.message ?? 'failed'));
-          }, (e) => done(e)));
-        } catch (e) {
-          done(e as Error);
-        }
-      })));
+      await new Promise<void>((resolve, reject) => {
+        // this timer keeps Node's event loop alive while the (unref'd) workers start
+        timer = setTimeout(() => reject(new Error(`did not start within ${timeoutMs} ms`)), timeoutMs);
+        handle = spawn({ role: 'supervisor', source: WORKER_SOURCE, module, memory, ctl: ctlPtr, scratch: scratch.slice(1) }, (m) => {
+          if (m.type === 'ready') resolve();
+          else if (m.type === 'died') pool?.markBroken(m.message ?? `worker ${m.slot} died`);
+          else reject(new Error(m.message ?? 'failed'));
+        }, (e) => {
+          // the supervisor itself failed: before start a start failure, afterwards a broken pool
+          if (pool) pool.markBroken(`the supervisor worker failed: ${e.message}`);
+          else reject(e);
+        });
+      });
     } catch (e) {
-      for (const t of timers) clearTimeout(t);
-      for (const h of handles) h.terminate();
+      handle?.terminate();
       throw new BackendUnavailableError('wasm', `${threads} threads were asked for but a worker could not start: ${(e as Error)?.message ?? e}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
     }
-    return new ThreadPool(memory, ctlPtr, scratch, main, handles);
+    pool = new ThreadPool(memory, ctlPtr, scratch, main, handle!);
+    return pool;
+  }
+
+  /** The pointer of the matmul task table (in the control block). */
+  private get tablePtr(): number {
+    return this.ctlPtr + 4 * TASKS;
   }
 
   /**
-   * Runs the tasks (matmulTask's arguments without the scratch pointer, at most MAX_TASKS) on the pool's
-   * threads, the calling thread included, each thread taking the next task when it is free. Returns when
-   * all are done; throws ThreadPoolError if a kernel trapped.
+   * Runs matmul tasks (matmulTask's arguments without the scratch pointer, at most MAX_TASKS) on the
+   * pool's threads. Returns when all are done; throws ThreadPoolError if a kernel trapped or a worker died.
    */
   runMatmul(tasks: number[][]): void {
-    if (this.destroyed) throw new ThreadPoolError('the thread pool was destroyed');
     if (tasks.length > MAX_TASKS) throw new ThreadPoolError(`${tasks.length} tasks, over the pool's ${MAX_TASKS}`);
+    this.check();
+    tasks.forEach((t, k) => this.ctl.set(t, TASKS + TASK_ARGS * k));
+    this.run(TaskKind.matmul, this.tablePtr, tasks.length);
+  }
+
+  /**
+   * Runs tasks 0..count-1 of `kind` (the kernel module's runTask) with the argument block at `args` on
+   * the pool's threads, the calling thread included, each thread taking the next task when it is free.
+   * Returns when all are done; throws ThreadPoolError if a kernel trapped or a worker died (then the pool
+   * is broken: this and every later call throw).
+   */
+  run(kind: number, args: number, count: number): void {
+    this.check();
     const ctl = this.ctl, workers = this.threads - 1;
-    tasks.forEach((t, k) => ctl.set(t, TASKS + TASK_ARGS * k));
-    Atomics.store(ctl, COUNT, tasks.length);
+    Atomics.store(ctl, COUNT, count);
+    Atomics.store(ctl, KIND, kind);
+    Atomics.store(ctl, ARGS, args);
     Atomics.store(ctl, NEXT, 0);
     Atomics.store(ctl, DONE, 0);
     Atomics.store(ctl, ERR, 0);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
     let failed: unknown;
-    const run = this.main.matmulTask as (...a: number[]) => void;
-    for (;;) {
-      const k = Atomics.add(ctl, NEXT, 1);
-      if (k >= tasks.length) break;
-      try {
-        run(...tasks[k], this.scratch[0]);
-      } catch (e) {
-        failed = e;
+    if (kind !== KIND_DIE) {
+      for (;;) {
+        const k = Atomics.add(ctl, NEXT, 1);
+        if (k >= count) break;
+        try {
+          this.main.runTask(kind, args, k, 0, this.scratch[0]);
+        } catch (e) {
+          failed = e;
+        }
       }
     }
     for (;;) {
       const d = Atomics.load(ctl, DONE);
       if (d >= workers) break;
+      const dead = Atomics.load(ctl, DEAD);
+      if (dead !== 0) {
+        this.markBroken(`pool worker ${dead} died during a call`);
+        this.check();
+      }
       if (this.canWait) Atomics.wait(ctl, DONE, d, 1000);
     }
     if (failed !== undefined || Atomics.load(ctl, ERR) !== 0) {
-      throw new ThreadPoolError(`a matmul kernel failed on a pool thread${failed ? `: ${(failed as Error)?.message ?? failed}` : ''}`);
+      throw new ThreadPoolError(`a kernel failed on a pool thread${failed ? `: ${(failed as Error)?.message ?? failed}` : ''}`);
+    }
+  }
+
+  /** @internal Test hook: a call in which one worker dies (exits in Node, throws uncaught elsewhere). */
+  _testWorkerDies(): void {
+    this.run(KIND_DIE, 0, 1);
+  }
+
+  /** Marks the pool broken (a worker died): every later call throws ThreadPoolError. */
+  private markBroken(why: string): void {
+    this.brokenBy ??= why;
+  }
+
+  /** True when a worker died and the pool can no longer run calls. */
+  get broken(): boolean {
+    return this.brokenBy !== undefined;
+  }
+
+  /** Throws ThreadPoolError when the pool was destroyed or is broken (a worker died). */
+  check(): void {
+    if (this.destroyed) throw new ThreadPoolError('the thread pool was destroyed');
+    if (this.brokenBy !== undefined) {
+      throw new ThreadPoolError(`the thread pool is broken (${this.brokenBy}); create a new runtime`, true);
     }
   }
 
@@ -238,14 +348,19 @@ export class ThreadPool {
     Atomics.store(this.ctl, STOP, 1);
     Atomics.add(this.ctl, GEN, 1);
     Atomics.notify(this.ctl, GEN);
-    for (const h of this.handles) h.terminate();
+    this.handle.terminate();
   }
 }
 
-type StartMessage = { module: WebAssembly.Module; memory: WebAssembly.Memory; ctl: number; scratch: number };
-type Spawn = (d: StartMessage, onMessage: (m: { type: string; message?: string }) => void, onFail: (e: Error) => void) => Handle;
+interface Handle {
+  terminate(): void;
+}
 
-/** Starts workers from WORKER_SOURCE: worker_threads (eval, unref'd) in Node, a module Web Worker from a Blob elsewhere. */
+type StartMessage = { role: 'supervisor'; source: string; module: WebAssembly.Module; memory: WebAssembly.Memory; ctl: number; scratch: number[] };
+type WorkerMessage = { type: string; message?: string; slot?: number };
+type Spawn = (d: StartMessage, onMessage: (m: WorkerMessage) => void, onFail: (e: Error) => void) => Handle;
+
+/** Starts the supervisor from WORKER_SOURCE: worker_threads (eval, unref'd) in Node, a module Web Worker from a Blob elsewhere. */
 async function spawner(): Promise<Spawn> {
   if (isNode()) {
     const wt = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');

@@ -489,8 +489,94 @@ const decodeCases: Case[] = [
   },
 ];
 
+/** Bit-for-bit equality of two arrays (NaN payloads and -0 included). */
+function sameBits(x: Float32Array, y: Float32Array, what: string): void {
+  check(x.length === y.length, `${what}: ${x.length} values vs ${y.length}`);
+  const a = new Uint32Array(x.buffer, x.byteOffset, x.length), b = new Uint32Array(y.buffer, y.byteOffset, y.length);
+  const i = a.findIndex((v, j) => v !== b[j]);
+  check(i < 0, `${what}: element ${i} differs (${x[i]} vs ${y[i]})`);
+}
+
+/** Per-KV-head rows of a [KH][S][D] array, as attentionRef takes them. */
+function byHead(x: Float32Array, KH: number, S: number, D: number): Float32Array[] {
+  return Array.from({ length: KH }, (_, g) => x.subarray(g * S * D, (g + 1) * S * D));
+}
+
+/**
+ * The wasm thread pool on attention: prefill (KV heads x query tiles), decode (split-K over the cache,
+ * then the partials combined in chunk order) and KV scoring (one task per query head, folded in head
+ * order) on 1, 2 and 3 threads: the same bits, and the f64 reference. Shapes are odd and over the
+ * pool's size thresholds; decode caches cross several 512-key chunks.
+ */
+const threadsCase: Case = {
+  op: 'attention',
+  name: 'wasm threads: prefill, split-K decode and KV scoring give the same bits on 1, 2 and 3 threads (odd shapes), within 1e-5 of f64',
+  async run({ rt, rng, pc }) {
+    if (rt.backend !== 'wasm') return; // the pool is a wasm feature; this runs once, on the wasm pass
+    const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
+    if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) return; // the matmul threads case checks the errors there
+    const rts = [rt];
+    try {
+      if (rt.info.threads !== 1) rts[0] = await pc.createRuntime({ backend: 'wasm', threads: 1 });
+      rts.push(await pc.createRuntime({ backend: 'wasm', threads: 2 }), await pc.createRuntime({ backend: 'wasm', threads: 3 }));
+      // prefill: rows split in tiles of 64 per KV head (R = seqQ x group)
+      const prefills: [number, number, number, number, boolean, number, number, number][] = [
+        [6, 2, 333, 37, true, 0, 0, 0], [8, 2, 260, 64, true, 100, 3, 0], [3, 3, 131, 5, false, 0, 0, 20], [4, 1, 97, 128, false, 40, 0, 0],
+      ];
+      for (const [H, KH, S, D, causal, window, sinks, softcap] of prefills) {
+        const tag = `prefill h${H}/${KH} s${S} d${D}${causal ? ' causal' : ''}${window ? ` window ${window}` : ''}${sinks ? ` sinks ${sinks}` : ''}${softcap ? ` softcap ${softcap}` : ''}`;
+        const q = rng.f32(H * S * D), k = rng.f32(KH * S * D), v = rng.f32(KH * S * D);
+        const o = { numHeads: H, numKvHeads: KH, headDim: D, causal, window, sinks, returnLse: true, ...(softcap ? { softcap } : {}) };
+        const outs = [];
+        for (const r of rts) outs.push(await r.attention(q, k, v, o) as { out: Float32Array; lse: Float32Array });
+        const ref = attentionRef(q, byHead(k, KH, S, D), byHead(v, KH, S, D), { numHeads: H, numKvHeads: KH, headDim: D, seqQ: S, causal, window, sinks, softcap });
+        checkClose(outs[0].out, ref.out, TOL, tag);
+        checkLse(outs[0].lse, ref.lse, tag);
+        for (let i = 1; i < 3; i++) {
+          sameBits(outs[i].out, outs[0].out, `${tag}: ${i + 1} threads vs 1`);
+          sameBits(outs[i].lse, outs[0].lse, `${tag} lse: ${i + 1} threads vs 1`);
+        }
+      }
+      // decode: caches of several chunks (split-K), a few query rows, with and without masks and logit options
+      const decodes: [number, number, number, number, number, number, number, boolean][] = [
+        [8, 2, 3001, 33, 1, 0, 0, false], [4, 1, 1500, 64, 3, 300, 2, true], [6, 3, 700, 7, 2, 0, 0, false], [2, 2, 1100, 128, 1, 0, 0, true],
+      ];
+      for (const [H, KH, L, D, seqQ, window, sinks, extras] of decodes) {
+        const tag = `decode h${H}/${KH} cache ${L} d${D} seqQ ${seqQ}${window ? ` window ${window} sinks ${sinks}` : ''}${extras ? ' softcap + sink logits' : ''}`;
+        const caches = rts.map((r) => r.createKVCache({ numKvHeads: KH, headDim: D }));
+        const { k, v } = appendAll({ append: (kc, vc) => caches.forEach((c) => c.append(kc, vc)) }, rng, KH, D, [L - 1, 1]);
+        const q = rng.f32(H * seqQ * D);
+        const sinkLogits = extras ? rng.f32(H) : undefined;
+        const o = { numHeads: H, causal: true, window, sinks, returnLse: true, ...(extras ? { softcap: 25, sinkLogits } : {}) };
+        const outs = [];
+        for (let i = 0; i < 3; i++) outs.push(await rts[i].decode(q, caches[i], o) as { out: Float32Array; lse: Float32Array });
+        const ref = attentionRef(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, seqQ, causal: true, window, sinks, ...(extras ? { softcap: 25, sinkLogits } : {}) });
+        checkClose(outs[0].out, ref.out, TOL, tag);
+        checkLse(outs[0].lse, ref.lse, tag);
+        for (let i = 1; i < 3; i++) {
+          sameBits(outs[i].out, outs[0].out, `${tag}: ${i + 1} threads vs 1`);
+          sameBits(outs[i].lse, outs[0].lse, `${tag} lse: ${i + 1} threads vs 1`);
+        }
+        caches.forEach((c) => c.dispose());
+      }
+      // KV scoring (the fused window pass): one task per query head
+      for (const [hq, hkv, n, d, nq, w, method] of [[8, 2, 701, 24, 40, 32, 'snapkv'], [6, 3, 450, 37, 20, 20, 'h2o']] as const) {
+        const tag = `scoreKV ${method} hq ${hq} hkv ${hkv} N ${n} d ${d} window ${w}`;
+        const o = { q: rng.f32(hq * nq * d), k: rng.f32(hkv * n * d), v: rng.f32(hkv * n * d), numHeads: hq, numKvHeads: hkv, headDim: d, window: w, compression: 0.5 };
+        const outs = [];
+        for (const r of rts) outs.push(await pc.scoreKV(r, method, o));
+        checkClose(outs[0].scores, pc.refScoreKV(method, o).scores, TOL, tag);
+        for (let i = 1; i < 3; i++) sameBits(outs[i].scores, outs[0].scores, `${tag}: ${i + 1} threads vs 1`);
+      }
+    } finally {
+      for (const r of rts) if (r !== rt) r.destroy();
+    }
+  },
+};
+
 export const attentionCases: Case[] = [
   ...prefill.map(prefillCase),
+  threadsCase,
   {
     op: 'attention',
     name: 'random shape',

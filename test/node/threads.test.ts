@@ -2,6 +2,7 @@
 // workers that never keep the process alive, and destroy() ending the pool.
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as pc from 'pcpress';
@@ -59,5 +60,61 @@ describe('wasm threads', () => {
     rt.destroy();
     rt.destroy();
     await expect(rt.matmul(a, a, { m: 200, k: 200, n: 200 })).rejects.toBeInstanceOf(pc.DisposedError);
+  });
+
+  it('a worker that dies mid-call: the call throws ThreadPoolError (broken) instead of hanging; later calls reject the same way', async () => {
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 3 });
+    const pool = (rt as unknown as { impl: { pool: { _testWorkerDies(): void; broken: boolean } } }).impl.pool;
+    const a = new Float32Array(200 * 200).fill(0.5);
+    expect((await rt.matmul(a, a, { m: 200, k: 200, n: 200 }))[0]).toBe(50);
+    const t0 = performance.now();
+    let err: unknown;
+    try {
+      pool._testWorkerDies(); // the worker that takes the task exits (process.exit in the worker)
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(pc.ThreadPoolError);
+    expect((err as pc.ThreadPoolError).broken).toBe(true);
+    expect((err as Error).message).toMatch(/worker \d+ (died|exited)/);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(pool.broken).toBe(true);
+    // every later call rejects with the same typed error (typed arrays: a rejected Promise; Tensors: a throw)
+    for (const call of [
+      () => rt.matmul(a, a, { m: 200, k: 200, n: 200 }),
+      () => rt.attention(new Float32Array(64), new Float32Array(64), new Float32Array(64), { numHeads: 1, numKvHeads: 1, headDim: 8 }),
+    ]) {
+      const e = await Promise.resolve().then(call).catch((x) => x);
+      expect(e).toBeInstanceOf(pc.ThreadPoolError);
+      expect(e.message).toMatch(/broken.*create a new runtime/);
+    }
+    rt.destroy();
+    await expect(rt.matmul(a, a, { m: 200, k: 200, n: 200 })).rejects.toBeInstanceOf(pc.DisposedError);
+    // a fresh runtime works
+    const rt2 = await pc.createRuntime({ backend: 'wasm', threads: 3 });
+    expect((await rt2.matmul(a, a, { m: 200, k: 200, n: 200 }))[0]).toBe(50);
+    rt2.destroy();
+  });
+
+  it('the kernel module the workers instantiate has no data segments and no start function', () => {
+    const bytes = fs.readFileSync(path.join(root, 'build/pcpress-threads.wasm'));
+    const ids: number[] = [];
+    let at = 8;
+    const leb = () => {
+      let v = 0, shift = 0, b;
+      do {
+        b = bytes[at++];
+        v += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+      } while (b & 0x80);
+      return v;
+    };
+    while (at < bytes.length) {
+      ids.push(bytes[at++]);
+      const size = leb(); // read before adding: `at += leb()` would add to the old `at`
+      at += size;
+    }
+    expect(ids).toContain(10); // code
+    expect(ids.filter((id) => id === 8 || id === 11 || id === 12)).toEqual([]); // start, data, data count
   });
 });
