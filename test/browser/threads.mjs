@@ -1,6 +1,7 @@
 // The wasm thread pool in headless Chromium: on a cross-origin isolated page (COOP/COEP from serveStatic)
 // threads 'auto' runs on navigator.hardwareConcurrency threads and 1, 2 and 3 threads give the same bits
-// (the main thread spins instead of Atomics.wait); on a page served without those headers 'auto' gives 1
+// (the main thread spins instead of Atomics.wait) for matmul, attention prefill and split-K decode, and a
+// worker dying mid-call is a broken ThreadPoolError rather than a hang; on a page served without those headers 'auto' gives 1
 // thread and says why, and threads: 2 is a BackendUnavailableError. Run after npm run build:
 // node test/browser/threads.mjs   (prints "threads: N passed, N failed"; exit 1 on any failure)
 import path from 'node:path';
@@ -34,6 +35,34 @@ try {
     }
     const t = r2.matmul(r2.tensor(f32(96 * 80)), r2.tensor(f32(80 * 72)), { m: 96, k: 80, n: 72 });
     check(t instanceof pc.Tensor && (await t.read()).length === 96 * 72, 'Tensor path on the main thread (spinning) returns a Tensor');
+    // attention: prefill (KV heads x query tiles) and split-K decode on the pool, same bits on 1, 2, 3 threads
+    for (const [H, KH, S, D, causal] of [[6, 2, 333, 37, true], [3, 3, 131, 5, false]]) {
+      const q = f32(H * S * D), k = f32(KH * S * D), v = f32(KH * S * D), o = { numHeads: H, numKvHeads: KH, headDim: D, causal, returnLse: true };
+      const r = [];
+      for (const rt of [r1, r2, r3]) r.push(await rt.attention(q, k, v, o));
+      check(same(r[0].out, r[1].out) && same(r[0].out, r[2].out) && same(r[0].lse, r[2].lse), 'prefill h' + H + '/' + KH + ' s' + S + ' d' + D + ': 1, 2, 3 threads give the same bits');
+    }
+    for (const [H, KH, L, D, seqQ] of [[8, 2, 3001, 33, 1], [4, 1, 1500, 64, 3]]) {
+      const k = f32(KH * L * D), v = f32(KH * L * D), q = f32(H * seqQ * D);
+      const r = [];
+      for (const rt of [r1, r2, r3]) {
+        const cache = rt.createKVCache({ numKvHeads: KH, headDim: D });
+        cache.append(k, v);
+        r.push(await rt.decode(q, cache, { numHeads: H, causal: true, returnLse: true }));
+        cache.dispose();
+      }
+      check(same(r[0].out, r[1].out) && same(r[0].out, r[2].out) && same(r[0].lse, r[2].lse), 'decode h' + H + '/' + KH + ' cache ' + L + ' d' + D + ' seqQ ' + seqQ + ' (split-K): 1, 2, 3 threads give the same bits');
+    }
+    // a worker that dies mid-call (throws outside a kernel): the call throws, the pool is broken, no hang
+    let died;
+    try {
+      r3.impl.pool._testWorkerDies();
+    } catch (e) {
+      died = e;
+    }
+    check(died instanceof pc.ThreadPoolError && died.broken, 'a worker dying mid-call is a broken ThreadPoolError: ' + (died && died.message));
+    const later = await r3.matmul(f32(4), f32(4), { m: 2, k: 2, n: 2 }).then(() => undefined, (x) => x);
+    check(later instanceof pc.ThreadPoolError && /broken/.test(later.message), 'later calls on the broken pool reject: ' + (later && later.message));
     for (const r of [r1, r2, r3]) r.destroy();
   } else {
     check(auto.info.threads === 1 && /1 thread: the page is not cross-origin isolated/.test(auto.reason), 'not isolated: auto gives 1 thread and says why (' + auto.reason + ')');

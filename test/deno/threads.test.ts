@@ -1,0 +1,69 @@
+// The wasm thread pool in Deno (Web Workers, the kernel workers started by a supervisor worker): attention
+// prefill and split-K decode give the same bits on 1, 2 and 3 threads at odd shapes, and a worker that
+// dies mid-call makes the call throw ThreadPoolError (broken) instead of hanging.
+// Run: npx deno test -A --no-check test/deno/   (after npm run build)
+import * as pc from '../../dist/index.js';
+
+const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+function same(x: Float32Array, y: Float32Array, what: string): void {
+  const a = bits(x), b = bits(y);
+  const i = a.length === b.length ? a.findIndex((v, j) => v !== b[j]) : 0;
+  if (i >= 0) throw new Error(`${what}: element ${i} differs (${x[i]} vs ${y[i]})`);
+}
+const rand = pc.seededRandom((Date.now() ^ (Math.random() * 2 ** 31)) >>> 0);
+const f32 = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+type WithLse = { out: Float32Array; lse: Float32Array };
+
+Deno.test({
+  name: 'deno wasm threads: attention prefill and split-K decode, same bits on 1, 2 and 3 threads',
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const rts = await Promise.all([1, 2, 3].map((threads) => pc.createRuntime({ backend: 'wasm', threads })));
+    try {
+      for (const [H, KH, S, D, causal] of [[6, 2, 333, 37, true], [3, 3, 131, 5, false], [4, 1, 97, 128, true]] as const) {
+        const q = f32(H * S * D), k = f32(KH * S * D), v = f32(KH * S * D);
+        const o = { numHeads: H, numKvHeads: KH, headDim: D, causal, returnLse: true };
+        const outs: WithLse[] = [];
+        for (const r of rts) outs.push(await r.attention(q, k, v, o) as WithLse);
+        for (let i = 1; i < 3; i++) {
+          same(outs[i].out, outs[0].out, `prefill h${H}/${KH} s${S} d${D}: ${i + 1} threads vs 1`);
+          same(outs[i].lse, outs[0].lse, `prefill lse: ${i + 1} threads vs 1`);
+        }
+      }
+      for (const [H, KH, L, D, seqQ] of [[8, 2, 3001, 33, 1], [4, 1, 1500, 64, 3]] as const) {
+        const k = f32(KH * L * D), v = f32(KH * L * D), q = f32(H * seqQ * D);
+        const outs: WithLse[] = [];
+        for (const r of rts) {
+          const cache = r.createKVCache({ numKvHeads: KH, headDim: D });
+          cache.append(k, v);
+          outs.push(await r.decode(q, cache, { numHeads: H, causal: true, returnLse: true }) as WithLse);
+          cache.dispose();
+        }
+        for (let i = 1; i < 3; i++) same(outs[i].out, outs[0].out, `decode h${H}/${KH} cache ${L} d${D}: ${i + 1} threads vs 1`);
+      }
+    } finally {
+      for (const r of rts) r.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: 'deno wasm threads: a worker that dies mid-call is a ThreadPoolError (broken), not a hang',
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 2 });
+    const pool = (rt as unknown as { impl: { pool: { _testWorkerDies(): void } } }).impl.pool;
+    let err: unknown;
+    try {
+      pool._testWorkerDies();
+    } catch (e) {
+      err = e;
+    }
+    if (!(err instanceof pc.ThreadPoolError) || !err.broken) throw new Error(`expected a broken ThreadPoolError, got ${err}`);
+    const later = await rt.matmul(new Float32Array(4), new Float32Array(4), { m: 2, k: 2, n: 2 }).then(() => undefined, (e) => e);
+    if (!(later instanceof pc.ThreadPoolError) || !/broken/.test(later.message)) throw new Error(`a later call: ${later}`);
+    rt.destroy();
+  },
+});
