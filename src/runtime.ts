@@ -1,6 +1,6 @@
 // createRuntime: honest backend choice, and the Runtime facade every op hangs off.
 import { ArgumentError, BackendUnavailableError, DTypeError, LimitError } from './errors.js';
-import { availableCores, threadsUnavailable } from './threads/pool.js';
+import { defaultThreads, threadsUnavailable } from './threads/pool.js';
 import { WasmBackend, wasmSimdSupported } from './backends/wasm.js';
 import { WebGpuBackend, type AdapterSummary } from './backends/webgpu.js';
 import { Tensor, type BackendImpl } from './tensor.js';
@@ -26,9 +26,9 @@ export interface RuntimeOptions {
   /** Testing aid: fill every freshly allocated output with NaN before a kernel writes it. */
   poisonOutputs?: boolean;
   /**
-   * Wasm threads (main thread included) that run matmul: a number (1 to 64), or `'auto'`: the cores
-   * available (at most 16) where shared wasm memory and workers work (Node, Deno, cross-origin isolated
-   * pages), else 1. Default `'auto'`. A number > 1 where threads cannot start throws
+   * Wasm threads (main thread included) that run matmul, attention, decode and KV scoring: a number (1 to
+   * 64), or `'auto'`: the cores available less the workers of live photo worker pools (at least 1, at
+   * most 16) where shared wasm memory and workers work (Node, Deno, cross-origin isolated pages), else 1. Default `'auto'`. A number > 1 where threads cannot start throws
    * BackendUnavailableError; over 64 rejects with LimitError. A number above 1 with backend: "webgpu" is an
    * ArgumentError; under "auto" it applies only if wasm is chosen (the reason says so otherwise).
    */
@@ -162,9 +162,11 @@ async function resolveThreads(option: unknown): Promise<{ count: number; why: st
   if (option === undefined || option === 'auto') {
     const why = threadsUnavailable();
     if (why) return { count: 1, why: `1 thread: ${why}` };
-    const cores = await availableCores();
-    const count = Math.max(1, Math.min(cores, AUTO_MAX_THREADS));
-    return { count, why: `${count} thread${count > 1 ? 's' : ''}: threads 'auto', ${cores} core${cores > 1 ? 's' : ''}${cores > AUTO_MAX_THREADS ? ` (auto uses at most ${AUTO_MAX_THREADS})` : ''}` };
+    // the cores, less the threads live photo worker pools hold (the rule in src/threads/pool.ts, defaultThreads)
+    const { count: free, cores, heldByOther } = await defaultThreads('kernel');
+    const count = Math.min(free, AUTO_MAX_THREADS);
+    const photo = heldByOther ? `, ${heldByOther} held by photo workers` : '';
+    return { count, why: `${count} thread${count > 1 ? 's' : ''}: threads 'auto', ${cores} core${cores > 1 ? 's' : ''}${photo}${free > AUTO_MAX_THREADS ? ` (auto uses at most ${AUTO_MAX_THREADS})` : ''}` };
   }
   if (typeof option !== 'number' || !Number.isInteger(option) || option < 1) {
     throw new ArgumentError(`createRuntime: threads must be 'auto' or a positive integer, got ${describe(option)}`);

@@ -18,7 +18,7 @@ import {
   tileRects, type PhotoCompressOptions, type PhotoPlan,
 } from './codec.js';
 import { decodeLimits, type DecodeLimits } from '../pc/limits.js';
-import { availableCores, isNode, nodeModule } from '../threads/pool.js';
+import { defaultThreads, holdCores, isNode, nodeModule } from '../threads/pool.js';
 import { decompressDeflate } from '../pc/deflate.js';
 import { STREAM_DEFLATE } from '../pc/format.js';
 import type { PhotoModel } from './model.js';
@@ -27,7 +27,8 @@ import type { PhotoModel } from './model.js';
 export interface PhotoParallelOptions {
   /**
    * Number of workers (default: one per core, `navigator.hardwareConcurrency` or Node's
-   * `os.availableParallelism()`, and never more than there are tiles). 1 codes on the calling thread.
+   * `os.availableParallelism()`, less the threads live wasm kernel pools hold (at least 1), and never more
+   * than there are tiles). 1 codes on the calling thread.
    */
   workers?: number;
   /**
@@ -104,7 +105,8 @@ export function checkParallelOptions(options: unknown, what: string): void {
 
 async function workerCount(requested: number | undefined, tiles: number, what: string): Promise<number> {
   checkParallelOptions({ workers: requested }, what);
-  return Math.max(1, Math.min(tiles, requested ?? (await availableCores())));
+  // default: the cores less the threads live kernel pools hold (the rule in src/threads/pool.ts, defaultThreads)
+  return Math.max(1, Math.min(tiles, requested ?? (await defaultThreads('photo')).count));
 }
 
 /** The bundled worker script: dist/photo-worker.js, whether this code sits in dist/ or in dist/chunks/. */
@@ -190,7 +192,7 @@ type Job = { msg: ToWorker; transfer: ArrayBuffer[] };
 
 /** Options of PhotoWorkerPool.create. */
 export interface PhotoWorkerPoolOptions {
-  /** Number of workers (default: one per core, `navigator.hardwareConcurrency` or `os.availableParallelism()`). */
+  /** Number of workers (default: one per core, `navigator.hardwareConcurrency` or `os.availableParallelism()`, less the threads live wasm kernel pools hold, at least 1). */
   workers?: number;
   /** URL of the worker script (default: dist/photo-worker.js next to the bundled library). */
   workerUrl?: string | URL;
@@ -223,6 +225,9 @@ export class PhotoWorkerPool {
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** Gives this pool's workers back to the core ledger (see defaultThreads in src/threads/pool.ts). */
+  private releaseCores: () => void = () => {};
+
   private constructor(model: PhotoModel, size: number) {
     this.model = model;
     this.size = size;
@@ -234,6 +239,7 @@ export class PhotoWorkerPool {
     const n = await workerCount(options.workers, Infinity, 'PhotoWorkerPool.create');
     const spawn = await workerSpawner();
     const pool = new PhotoWorkerPool(model, n);
+    pool.releaseCores = holdCores('photo', n);
     await pool.start(spawn, options.workerUrl === undefined ? defaultWorkerUrl() : new URL(options.workerUrl));
     return pool;
   }
@@ -294,6 +300,7 @@ export class PhotoWorkerPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.releaseCores();
     const l = this.listener;
     this.listener = undefined;
     for (const h of this.handles) h.terminate();

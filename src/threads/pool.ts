@@ -169,6 +169,43 @@ export async function availableCores(): Promise<number> {
   return 1;
 }
 
+/** Who holds threads: the kernel pools (ThreadPool, main thread included) or the photo codec's worker pools. */
+export type CoreUser = 'kernel' | 'photo';
+
+/** Threads held by the live pools of this JS realm (module state: one ledger per realm). */
+const held: Record<CoreUser, number> = { kernel: 0, photo: 0 };
+
+/**
+ * Counts `n` threads as held by `user` until the returned release function is called (once; later
+ * calls do nothing). The defaults of the two pools read it: see defaultThreads.
+ */
+export function holdCores(user: CoreUser, n: number): () => void {
+  held[user] += n;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    held[user] -= n;
+  };
+}
+
+/** Threads held by the live pools of `user` in this realm. */
+export function coresHeld(user: CoreUser): number {
+  return held[user];
+}
+
+/**
+ * The rule that keeps the two pools from fighting over cores: a pool started without an explicit count
+ * (createRuntime's threads 'auto', PhotoWorkerPool / compressPhotoParallel without `workers`) takes the
+ * available cores minus the threads the other kind's live pools hold, at least 1. Explicit counts are
+ * taken as given. Returns that count, the core count and what the other kind holds.
+ */
+export async function defaultThreads(user: CoreUser): Promise<{ count: number; cores: number; heldByOther: number }> {
+  const cores = await availableCores();
+  const heldByOther = held[user === 'kernel' ? 'photo' : 'kernel'];
+  return { count: Math.max(1, cores - heldByOther), cores, heldByOther };
+}
+
 /**
  * Why threads cannot start here, or undefined when shared wasm memory and workers are available:
  * SharedArrayBuffer, Atomics, a shared WebAssembly.Memory, cross-origin isolation in browsers, a Worker.
@@ -202,10 +239,13 @@ export class ThreadPool {
   private destroyed = false;
   /** Why the pool is broken (a worker died), or undefined. */
   private brokenBy: string | undefined;
+  /** Gives this pool's threads back to the core ledger (holdCores). */
+  private readonly release: () => void;
 
   private constructor(memory: WebAssembly.Memory, ctlPtr: number, private readonly scratch: number[],
     private readonly main: ThreadKernels, private readonly handle: Handle) {
     this.threads = scratch.length;
+    this.release = holdCores('kernel', this.threads);
     this.ctlPtr = ctlPtr;
     this.ctl = new Int32Array(memory.buffer, ctlPtr, CTL_INTS);
     // Atomics.wait throws on a browser's main thread: spin there instead.
@@ -345,6 +385,7 @@ export class ThreadPool {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.release();
     Atomics.store(this.ctl, STOP, 1);
     Atomics.add(this.ctl, GEN, 1);
     Atomics.notify(this.ctl, GEN);

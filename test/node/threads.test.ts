@@ -117,4 +117,32 @@ describe('wasm threads', () => {
     expect(ids).toContain(10); // code
     expect(ids.filter((id) => id === 8 || id === 11 || id === 12)).toEqual([]); // start, data, data count
   });
+
+  it('kernel threads and photo workers share the cores: a default count leaves out what the other kind holds (at least 1)', async () => {
+    const cores = os.availableParallelism();
+    const model = await pc.loadPhotoModel();
+    // kernel pool first: the photo pool's default is cores - kernel threads held
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 2 });
+    const photo = await pc.PhotoWorkerPool.create(model);
+    expect(photo.size).toBe(Math.max(1, cores - 2));
+    photo.close();
+    rt.destroy();
+    const photo2 = await pc.PhotoWorkerPool.create(model); // the runtime gave its threads back
+    expect(photo2.size).toBe(cores);
+    // photo pool first: threads 'auto' is cores - photo workers held, and the reason says so
+    const auto = await pc.createRuntime({ backend: 'wasm' });
+    expect(auto.info.threads).toBe(Math.min(16, Math.max(1, cores - cores)));
+    expect(auto.reason).toMatch(new RegExp(`threads 'auto', ${cores} cores?, ${cores} held by photo workers`));
+    auto.destroy();
+    photo2.close();
+    // explicit counts are taken as given
+    const rt3 = await pc.createRuntime({ backend: 'wasm', threads: 3 });
+    const photo3 = await pc.PhotoWorkerPool.create(model, { workers: 2 });
+    expect([rt3.info.threads, photo3.size]).toEqual([3, 2]);
+    photo3.close();
+    rt3.destroy();
+    const again = await pc.createRuntime({ backend: 'wasm' });
+    expect(again.info.threads).toBe(Math.min(cores, 16));
+    again.destroy();
+  });
 });
