@@ -31,3 +31,26 @@ export class ModelWeightsError extends ValidationError {
     this.tensor = tensor;
   }
 }
+
+/** A model file (config.json, model.safetensors, tokenizer.json) could not be read: `file` names it, `location` says where it was looked for. */
+export class ModelFileError extends ValidationError {
+  /** The file's name, e.g. `'model.safetensors'`. */
+  readonly file: string;
+  /** The path or URL it was read from. */
+  readonly location: string;
+  constructor(file: string, location: string, message: string) {
+    super('model-file', `${file}: ${message}`);
+    this.file = file;
+    this.location = location;
+  }
+}
+
+/** `tokenizer.json` describes a tokenizer pcpress cannot run, or is malformed, or decode got an unknown id; `feature` names the part at fault. */
+export class TokenizerError extends ValidationError {
+  /** The part of tokenizer.json at fault, e.g. `'model.type'`, `'pre_tokenizer'`, `'decoder'` (or `'encode'` / `'decode'` for bad input). */
+  readonly feature: string;
+  constructor(feature: string, message: string) {
+    super('tokenizer', `tokenizer.json: ${message}`);
+    this.feature = feature;
+  }
+}

@@ -1,0 +1,136 @@
+// The byte-level BPE tokenizer (src/lm/tokenizer.ts): the bundled models/tiny/tokenizer.json gives exactly the ids of
+// the training script's Python Tokenizer (test/fixtures/lm/tokenizer-vectors.json, from scripts/make-tokenizer-vectors.py),
+// a GPT-2-style tokenizer.json (ByteLevel regex, "a b" merges, add_prefix_space) encodes as GPT-2 does, and
+// tokenizers pcpress cannot run are TokenizerErrors naming what is unsupported.
+import { describe, it, expect } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadTokenizer, TokenizerError, ValidationError } from 'pcpress';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const tinyJson = fs.readFileSync(path.join(root, 'models/tiny/tokenizer.json'));
+const vectors = JSON.parse(fs.readFileSync(path.join(root, 'test/fixtures/lm/tokenizer-vectors.json'), 'utf8')) as {
+  vocabSize: number; eosTokenId: number;
+  encode: { text: string; ids: number[]; decoded: string }[];
+  decode: { ids: number[]; text: string }[];
+};
+
+describe('tokenizer: the bundled tiny tokenizer', () => {
+  const tk = loadTokenizer(tinyJson);
+
+  it('has the vocabulary size and end-of-text id of the training script', () => {
+    expect(tk.vocabSize).toBe(vectors.vocabSize);
+    expect(tk.eosTokenId).toBe(vectors.eosTokenId);
+    expect(tk.tokenToId('<|endoftext|>')).toBe(1023);
+    expect(tk.idToToken(1023)).toBe('<|endoftext|>');
+    expect(tk.tokenToId('Ġthe')).toBeTypeOf('number');
+    expect(tk.idToToken(tk.tokenToId('Ġthe')!)).toBe('Ġthe');
+    expect(tk.idToToken(5000)).toBeUndefined();
+  });
+
+  it(`encodes ${vectors.encode.length} strings to exactly the Python ids`, () => {
+    expect(vectors.encode.length).toBeGreaterThan(30);
+    for (const v of vectors.encode) expect(tk.encode(v.text), JSON.stringify(v.text.slice(0, 60))).toEqual(v.ids);
+  });
+
+  it('decodes as Python (special tokens skipped, cut UTF-8 as U+FFFD) and round-trips text', () => {
+    for (const v of vectors.encode) expect(tk.decode(v.ids)).toBe(v.decoded);
+    for (const v of vectors.decode) expect(tk.decode(v.ids)).toBe(v.text);
+    for (const v of vectors.encode) if (!v.text.includes('<|endoftext|>')) expect(tk.decode(tk.encode(v.text))).toBe(v.text);
+    expect(tk.decode([1023, ...tk.encode('Amen')], { skipSpecialTokens: false })).toBe('<|endoftext|>Amen');
+    expect(tk.decode(Int32Array.from(tk.encode('And God said')))).toBe('And God said');
+  });
+
+  it('spells numbers digit by digit and matches added tokens literally', () => {
+    // digits never merge (the training script leaves numbers out of the BPE counts): one id per digit, the space alone
+    expect(tk.encode('4894493').length).toBe(7);
+    expect(tk.encode(' 4894493')).toEqual([tk.tokenToId('Ġ'), ...tk.encode('4894493')]);
+    expect(tk.encode('a<|endoftext|>b')).toEqual([...tk.encode('a'), 1023, ...tk.encode('b')]);
+    expect(tk.encode('')).toEqual([]);
+  });
+
+  it('bad input: a non-string to encode, unknown ids to decode', () => {
+    expect(() => tk.encode(7 as unknown as string)).toThrow(TokenizerError);
+    expect(() => tk.decode([0, 1024])).toThrow(/id 1 is 1024/);
+    expect(() => tk.decode([-1])).toThrow(TokenizerError);
+    expect(() => tk.decode([1.5])).toThrow(TokenizerError);
+  });
+});
+
+/** A small GPT-2-style tokenizer.json: byte vocabulary, a few merges as "a b" strings, ByteLevel with the GPT-2 regex. */
+function gpt2Like(extra: Record<string, unknown> = {}, model: Record<string, unknown> = {}, pre: Record<string, unknown> = {}) {
+  const bs: number[] = [];
+  for (let b = 0x21; b <= 0x7e; b++) bs.push(b);
+  for (let b = 0xa1; b <= 0xac; b++) bs.push(b);
+  for (let b = 0xae; b <= 0xff; b++) bs.push(b);
+  const chars: string[] = new Array(256);
+  for (const b of bs) chars[b] = String.fromCharCode(b);
+  let n = 0;
+  for (let b = 0; b < 256; b++) if (chars[b] === undefined) chars[b] = String.fromCharCode(256 + n++);
+  const vocab: Record<string, number> = {};
+  chars.forEach((c, i) => (vocab[c] = i));
+  const merges = ['Ġ t', 'h e', 'Ġt he', 'l l', 'he ll', 'hell o', '1 2'];
+  let id = 256;
+  for (const m of merges) vocab[m.replace(' ', '')] = id++;
+  vocab.xyz = id++; // reachable only with ignore_merges
+  return {
+    version: '1.0', added_tokens: [{ id: id, content: '<|endoftext|>', special: true, lstrip: false, rstrip: false, single_word: false, normalized: false }],
+    normalizer: null, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true, ...pre },
+    post_processor: { type: 'ByteLevel' }, decoder: { type: 'ByteLevel' },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, vocab, merges, ...model },
+    ...extra,
+  };
+}
+
+describe('tokenizer: GPT-2-style tokenizer.json', () => {
+  it('splits with the GPT-2 regex (\\p{L}, \\p{N}, contractions) and merges by rank', () => {
+    const tk = loadTokenizer(gpt2Like());
+    const id = (s: string) => tk.tokenToId(s)!;
+    // "hello the 123": 'hello' | ' the' | ' 123' (GPT-2 keeps digit runs together)
+    expect(tk.encode('hello the 123')).toEqual([id('hello'), id('Ġthe'), id('Ġ'), id('12'), id('3')]);
+    expect(tk.encode("he's")).toEqual([id('he'), id("'"), id('s')]);
+    expect(tk.encode('héllo')).toEqual([id('h'), 0xc3, 0xa9, id('ll'), id('o')]);
+    expect(tk.encode('xyz')).toEqual([id('x'), id('y'), id('z')]);
+    expect(tk.decode(tk.encode('naïve 😀 text\n\n'))).toBe('naïve 😀 text\n\n');
+    expect(tk.vocabSize).toBe(256 + 7 + 1 + 1);
+    expect(tk.eosTokenId).toBe(264);
+  });
+
+  it('add_prefix_space, array merges, NFC normalizer, ignore_merges', () => {
+    const withPrefix = loadTokenizer(gpt2Like({}, {}, { add_prefix_space: true }));
+    expect(withPrefix.encode('the')).toEqual([withPrefix.tokenToId('Ġthe')]);
+    const arrays = gpt2Like();
+    (arrays.model as { merges: unknown }).merges = (arrays.model.merges as string[]).map((m) => m.split(' '));
+    expect(loadTokenizer(arrays).encode('hello the')).toEqual(loadTokenizer(gpt2Like()).encode('hello the'));
+    const nfc = loadTokenizer(gpt2Like({ normalizer: { type: 'NFC' } }));
+    expect(nfc.encode('e\u0301')).toEqual(nfc.encode('\u00e9'));
+    const ign = loadTokenizer(gpt2Like({}, { ignore_merges: true }));
+    expect(ign.encode('xyz')).toEqual([ign.tokenToId('xyz')]);
+  });
+
+  it('typed errors naming what is unsupported', () => {
+    const bad = (j: unknown, re: RegExp) => {
+      let err: unknown;
+      try {
+        loadTokenizer(j as object);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(TokenizerError);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(String((err as Error).message)).toMatch(re);
+    };
+    bad(gpt2Like({}, { type: 'WordPiece' }), /model type "WordPiece" is not supported/);
+    bad(gpt2Like({}, { type: 'Unigram' }), /Unigram/);
+    bad(gpt2Like({}, { byte_fallback: true }), /byte_fallback/);
+    bad(gpt2Like({}, { continuing_subword_prefix: '##' }), /continuing_subword_prefix/);
+    bad(gpt2Like({ pre_tokenizer: { type: 'Whitespace' } }), /pre-tokenizer type "Whitespace" is not supported/);
+    bad(gpt2Like({ pre_tokenizer: { type: 'Metaspace' } }), /Metaspace/);
+    bad(gpt2Like({ pre_tokenizer: null }), /no ByteLevel pre-tokenizer/);
+    bad(gpt2Like({ decoder: { type: 'WordPiece' } }), /decoder "WordPiece" is not supported/);
+    bad(gpt2Like({ normalizer: { type: 'Lowercase' } }), /normalizer "Lowercase"/);
+    bad(gpt2Like({ pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: 'a' }, behavior: 'MergedWithNext' }, { type: 'ByteLevel' }] } }), /behavior "MergedWithNext"/);
+    bad('{not json', /not valid JSON/);
+    bad(new TextEncoder().encode('[1]'), /expected a JSON object/);
+  });
+});
