@@ -2,8 +2,9 @@
 // A time-bounded bench for one short call on a GPU machine (scripts/device-bench.sh runs it there):
 //   adapter    what Dawn (npm "webgpu") finds for each power preference, and whether createRuntime({ backend: 'webgpu' }) starts;
 //   gpu-matmul pcpress WebGPU vs pcpress wasm (all cores) on square f32 matmuls and one skinny shape;
-//   attention  pcpress WebGPU vs pcpress wasm: causal GQA prefill and single-query decode over a long cache;
-//   threads-N  pcpress wasm matmul with threads: N next to onnxruntime-web (wasm EP, numThreads = N), one child per N.
+//   attention  pcpress WebGPU vs pcpress wasm (all cores): causal GQA prefill and single-query decode over a long cache;
+//   threads-N  pcpress wasm matmul with threads: N next to onnxruntime-web (wasm EP, numThreads = N), and pcpress
+//              attention prefill / decode on N threads; one child per N.
 // Every section runs in its own child process with an absolute deadline (checked before each measurement; the
 // parent kills a child 8 s past it), so a native crash or a hang costs one section. Rows stream to the parent
 // as they are measured and the JSON file is rewritten after every section, so a kill keeps what was done.
@@ -47,7 +48,7 @@ function config(quick) {
       matmul: [[128, 128, 128], [256, 256, 256], [8, 512, 512]],
       prefill: { H: 8, KH: 2, Ds: [64], Ss: [128, 256] },
       decode: { H: 8, KH: 2, Ds: [64], Ls: [1024, 4096] },
-      threads: { Ns: [1, 2], sizes: [128, 256], attnS: 256 },
+      threads: { Ns: [1, 2], sizes: [128, 256], attn: { H: 8, KH: 2, D: 64, S: 256, L: 4096 } },
       cores,
     };
   }
@@ -56,7 +57,7 @@ function config(quick) {
     matmul: [[512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [4096, 4096, 4096], [8, 4096, 4096]],
     prefill: { H: 32, KH: 8, Ds: [64, 128], Ss: [1024, 2048, 4096] },
     decode: { H: 32, KH: 8, Ds: [128], Ls: [8192, 32768] },
-    threads: { Ns, sizes: [1024, 2048] },
+    threads: { Ns, sizes: [1024, 2048], attn: { H: 32, KH: 8, D: 128, S: 2048, L: 32768 } },
     cores,
   };
 }
@@ -355,8 +356,8 @@ async function sectionAttention({ deadline, cfg }) {
   } catch (e) {
     emit({ type: 'error', where: 'createRuntime webgpu', error: errText(e) });
   }
-  // Attention on wasm runs on the calling thread only (the pool runs matmul): one thread is what it gets.
-  const wasm = await createRuntime({ backend: 'wasm', threads: 1 });
+  const wasm = await createRuntime({ backend: 'wasm', threads: cfg.cores });
+  emit({ type: 'info', key: 'wasmThreads', value: wasm.info.threads });
   const half = Date.now() + (deadline - Date.now()) * 0.72; // prefill first, decode gets the rest
   const { H, KH } = cfg.prefill;
   const pgpu = predictor(), pwasm = predictor();
@@ -393,13 +394,13 @@ async function sectionAttention({ deadline, cfg }) {
       }
       try {
         const tq = wasm.tensor(q), tk = wasm.tensor(k), tv = wasm.tensor(v);
-        const big = flop > 2e9; // a second or more a call on one thread: no separate warm-up call
+        const big = flop > 1e9 * wasm.info.threads; // a second or more a call: no separate warm-up call
         const t = await timeIt([{ name: 'wasm', fn: readLoop(() => wasm.attention(tq, tk, tv, opts)) }],
           { warmup: big ? 0 : 1, samples: big ? 2 : 3, minSampleMs: 20, maxIters: 20, deadline: half, estMs: pwasm.est(flop) });
         if (t) {
           wOut = t.wasm.last;
           pwasm.add(flop, t.wasm.medianMs);
-          row.wasm = result(t.wasm, { tokensPerS: S / (t.wasm.medianMs / 1000), gflops: flop / t.wasm.medianMs / 1e6, threads: 1 });
+          row.wasm = result(t.wasm, { tokensPerS: S / (t.wasm.medianMs / 1000), gflops: flop / t.wasm.medianMs / 1e6, threads: wasm.info.threads });
           row.wasmErr = rowsErr(wOut, refs, q.length);
         } else row.wasmSkipped = `would not finish before the prefill deadline (estimated ${fmt(pwasm.est(flop) / 1000)} s a call)`;
         for (const x of [tq, tk, tv]) x.dispose();
@@ -441,7 +442,7 @@ async function sectionAttention({ deadline, cfg }) {
               row.gpuErr = rowsErr(out, refs, q.length);
             } else {
               wOut = out;
-              row.wasm = result(t.readback, { stepsPerS: 1000 / t.readback.medianMs, gbps: bytes / t.readback.medianMs / 1e6, threads: 1 });
+              row.wasm = result(t.readback, { stepsPerS: 1000 / t.readback.medianMs, gbps: bytes / t.readback.medianMs / 1e6, threads: wasm.info.threads });
               row.wasmErr = rowsErr(out, refs, q.length);
             }
           } else row[`${name}Skipped`] = 'section deadline';
@@ -509,6 +510,34 @@ async function sectionThreads({ deadline, cfg, threads: N }) {
     tb.dispose();
     await sess?.release();
   }
+  // Attention on the pool: causal GQA prefill, then one-query decode over a long cache (pcpress only: ORT's
+  // GroupQueryAttention materialises seq x seq scores and is ~16x slower on one thread, bench/results/attention.md).
+  const { H, KH, D, S, L } = cfg.threads.attn;
+  if (Date.now() < deadline) {
+    const q = randomF32(H * S * D, 11 + S + D), k = randomF32(KH * S * D, 12 + S + D), v = randomF32(KH * S * D, 13 + S + D);
+    const refs = sampleIdx(S).map((i, t) => attnRefRow(q, k, v, (t * 5) % H, i, S, S, D, i, H, KH));
+    const flop = 4 * H * D * (S * (S + 1)) / 2;
+    const tq = rt.tensor(q), tk = rt.tensor(k), tv = rt.tensor(v);
+    const opts = { numHeads: H, numKvHeads: KH, headDim: D, causal: true };
+    const big = flop > 1e10 * N;
+    const t = await timeIt([{ name: 'p', fn: readLoop(() => rt.attention(tq, tk, tv, opts)) }], { warmup: big ? 0 : 1, samples: 3, minSampleMs: 20, maxIters: 20, deadline });
+    emit({ type: 'row', table: 'threadsAttention', row: { threads: N, kind: 'prefill', S, D, H, KH, flop,
+      ...(t ? { pcpress: result(t.p, { gflops: flop / t.p.medianMs / 1e6, tokensPerS: S / (t.p.medianMs / 1000) }), pcpressErr: rowsErr(t.p.last, refs, q.length) } : { skipped: 'section deadline' }) } });
+    for (const x of [tq, tk, tv]) x.dispose();
+  } else emit({ type: 'skip', what: `threads ${N} attention prefill`, why: 'section deadline' });
+  if (Date.now() < deadline) {
+    const k = randomF32(KH * L * D, 21 + L + D), v = randomF32(KH * L * D, 22 + L + D), q = randomF32(H * D, 23 + L + D);
+    const refs = Array.from({ length: H }, (_, h) => attnRefRow(q, k, v, h, 0, 1, L, D, L - 1, H, KH));
+    const bytes = 2 * KH * L * D * 4;
+    const cache = rt.createKVCache({ numKvHeads: KH, headDim: D, capacity: L });
+    cache.append(k, v);
+    const tq = rt.tensor(q);
+    const t = await timeIt([{ name: 'p', fn: readLoop(() => rt.decode(tq, cache, { numHeads: H, causal: true })) }], { warmup: 1, samples: 5, minSampleMs: 25, maxIters: 200, deadline });
+    emit({ type: 'row', table: 'threadsAttention', row: { threads: N, kind: 'decode', L, D, H, KH, kvBytes: bytes,
+      ...(t ? { pcpress: result(t.p, { gbps: bytes / t.p.medianMs / 1e6, stepsPerS: 1000 / t.p.medianMs }), pcpressErr: rowsErr(t.p.last, refs, q.length) } : { skipped: 'section deadline' }) } });
+    tq.dispose();
+    cache.dispose();
+  } else emit({ type: 'skip', what: `threads ${N} attention decode`, why: 'section deadline' });
   rt.destroy();
 }
 
@@ -623,7 +652,7 @@ function markdown(json) {
   }
   if (S.attention) {
     const s = S.attention;
-    md.push(`## attention: WebGPU (${s.info.gpuAdapter?.name ?? 'no adapter'}) vs wasm (1 thread: attention does not use the pool)`, '');
+    md.push(`## attention: WebGPU (${s.info.gpuAdapter?.name ?? 'no adapter'}) vs wasm (${s.info.wasmThreads ?? '?'} threads)`, '');
     const pre = s.rows.prefill ?? [];
     if (pre.length) {
       md.push(`Prefill, causal, ${pre[0].H} query heads / ${pre[0].KH} KV heads, f32. GFLOP/s counts 4·H·D·S(S+1)/2.`, '');
@@ -651,10 +680,16 @@ function markdown(json) {
         r.pcpress && r.ort ? `${fmt(r.pcpress.gflops / r.ort.gflops)}x` : '–',
         r.pcpress && one[r.size]?.pcpress ? `${fmt(r.pcpress.gflops / one[r.size].pcpress.gflops)}x` : '–',
         r.ort && one[r.size]?.ort ? `${fmt(r.ort.gflops / one[r.size].ort.gflops)}x` : '–', errCell(r.pcpressErr), errCell(r.ortErr), fmt(r.ortVsPcpressMaxAbs, 2)])), '');
-    const a2 = (S.attention?.rows.prefill ?? []).filter((r) => r.S === 2048 && r.wasm);
-    md.push(a2.length
-      ? `Attention prefill at 2048 on wasm does not use the thread pool (src/ops/attention.ts runs on the calling thread), so its number is the same for every N: ${a2.map((r) => `D=${r.D}: ${fmt(r.wasm.medianMs)} ms, ${fmt(r.wasm.gflops)} GFLOP/s`).join('; ')}.`
-      : 'Attention on wasm does not use the thread pool (one thread for every N); see the attention section for its 1-thread numbers.', '');
+  }
+  const ta = Object.entries(S).filter(([k]) => k.startsWith('threads-')).flatMap(([, s]) => s.rows.threadsAttention ?? []);
+  if (ta.length) {
+    const x = ta[0];
+    md.push(`### pcpress wasm attention on N threads (causal GQA prefill, ${x.H} query / ${x.KH} KV heads; decode: one query over an L-token cache)`, '');
+    const base = (r) => ta.find((y) => y.kind === r.kind && y.threads === 1 && y.pcpress);
+    md.push(markdownTable(['N', 'kind', 'size', 'ms', 'GFLOP/s or GB/s', 'xN vs 1', 'err'],
+      ta.sort((a, b) => a.kind.localeCompare(b.kind) || a.threads - b.threads).map((r) => [r.threads, r.kind, r.kind === 'prefill' ? `S=${r.S} D=${r.D}` : `L=${r.L} D=${r.D}`,
+        r.pcpress ? fmt(r.pcpress.medianMs) : r.skipped ?? '–', r.pcpress ? (r.kind === 'prefill' ? `${fmt(r.pcpress.gflops)} GFLOP/s` : `${fmt(r.pcpress.gbps)} GB/s`) : '–',
+        r.pcpress && base(r) ? `${fmt(base(r).pcpress.medianMs / r.pcpress.medianMs)}x` : '–', errCell(r.pcpressErr)])), '');
   }
   const problems = [];
   for (const [name, s] of Object.entries(S)) {
@@ -709,15 +744,15 @@ async function main(argv) {
   write();
   // Section plan: [name, spec, share of the budget it may use up to (absolute, cumulative)].
   const plan = [
-    ['adapter', { section: 'adapter' }, 0.14],
-    ['gpu-matmul', { section: 'gpu-matmul' }, 0.40],
-    ['attention', { section: 'attention' }, 0.70],
+    ['adapter', { section: 'adapter' }, 0.12],
+    ['gpu-matmul', { section: 'gpu-matmul' }, 0.36],
+    ['attention', { section: 'attention' }, 0.62],
   ];
   const Ns = cfg.threads.Ns;
-  // fewer threads take longer: N gets a share of the last 30% weighted 1 + 2 / N
+  // fewer threads take longer: N gets a share of the last 38% weighted 1 + 2 / N
   const w = Ns.map((N) => 1 + 2 / N), wsum = w.reduce((x, y) => x + y, 0);
-  let acc = 0.70;
-  Ns.forEach((N, i) => plan.push([`threads-${N}`, { section: 'threads', threads: N }, (acc += (0.30 * w[i]) / wsum)]));
+  let acc = 0.62;
+  Ns.forEach((N, i) => plan.push([`threads-${N}`, { section: 'threads', threads: N }, (acc += (0.38 * w[i]) / wsum)]));
   for (const [name, spec, share] of plan) {
     if (only?.length && !only.some((o) => name === o || name.startsWith(`${o}-`))) continue;
     const deadline = Math.min(end, t0 + share * budgetS * 1000);
