@@ -11,15 +11,17 @@ import { randomF32, median, timeInterleaved, fmt, markdownTable, toBSNH } from '
 import { machineInfo, packageVersion, repoRoot } from './env.mjs';
 import { onnxModel, startOrt, INT32 } from './onnx.mjs';
 import { runPart as runRopePart, section as ropeSection, failuresOf as ropeFailures } from './attention-rope.mjs';
+import { benchAttentionThreadsChild, threadCounts, THREAD_TARGETS } from './attention-threads.mjs';
 
 const require = createRequire(path.join(repoRoot, 'package.json'));
 
 /** Largest accepted error (max |x - ref| / max |ref| over the sampled rows) against the f64 reference. */
 export const TOLERANCE = 1e-4;
-const H = 8, KH = 2;
+/** Query and KV heads of every attention bench shape (GQA group 4). */
+export const H = 8, KH = 2;
 
 /** One GroupQueryAttention node (causal by definition of the op), inputs in ORT's [batch, seq, heads * headDim] layout. */
-function gqaModel(S, past, D) {
+export function gqaModel(S, past, D) {
   const inputs = [{ name: 'q', dims: [1, S, H * D] }, { name: 'k', dims: [1, S, KH * D] }, { name: 'v', dims: [1, S, KH * D] }];
   if (past) inputs.push({ name: 'past_key', dims: [1, KH, past, D] }, { name: 'past_value', dims: [1, KH, past, D] });
   inputs.push({ name: 'seqlens_k', dims: [1], type: INT32 }, { name: 'total', dims: [], type: INT32 });
@@ -45,7 +47,7 @@ function row(x, layout, h, i, S, heads, D) {
 }
 
 /** f64 causal attention of query row (h, i) (at position pos) over keys 0..pos of KV head h / (H / KH). */
-function refRow(q, k, v, h, i, Sq, Sk, D, pos) {
+export function refRow(q, k, v, h, i, Sq, Sk, D, pos) {
   const g = Math.floor(h / (H / KH));
   const qr = q.subarray((h * Sq + i) * D, (h * Sq + i + 1) * D);
   const n = pos + 1, s = new Float64Array(n);
@@ -68,14 +70,14 @@ function refRow(q, k, v, h, i, Sq, Sk, D, pos) {
 }
 
 /** Sampled (h, i) rows: first, last and a few in between, across heads. */
-function sampleRows(Sq) {
+export function sampleRows(Sq) {
   const rows = [];
   for (let t = 0; t < 8; t++) rows.push([t % H, Math.min(Sq - 1, Math.round((t * (Sq - 1)) / 7))]);
   return rows;
 }
 
 /** max |x - ref| / max |ref| over the sampled rows. */
-function rowsErr(out, layout, refs, Sq, D) {
+export function rowsErr(out, layout, refs, Sq, D) {
   let num = 0, den = 0;
   for (const { h, i, ref } of refs) {
     const x = row(out, layout, h, i, Sq, H, D);
@@ -313,9 +315,71 @@ function errCell(e) {
   return e === undefined ? '–' : `${fmt(e, 2)}${e <= TOLERANCE ? '' : ' **FAIL**'}`;
 }
 
+const PEERS = { ortMha: 'ort MHA', ortGqa: 'ort GQA' };
+
+/**
+ * The issue's attention targets over the N-thread runs: pcpress >= 1.2x each peer (MultiHeadAttention and
+ * GroupQueryAttention) at the same N on every row, and pcpress 2 threads / 1 thread >= 1.6x on prefill at
+ * 2048 (both sampled in turn in the 2-thread child). Returns [{ text, value, met }].
+ */
+function threadTargets(runs) {
+  const out = [];
+  for (const [t, r] of Object.entries(runs ?? {})) {
+    for (const kind of ['prefill', 'decode']) {
+      for (const row of r[kind]) {
+        for (const [peer, name] of Object.entries(PEERS)) {
+          const o = row.results[peer];
+          if (!o) continue;
+          const value = o.medianMs / row.results.pcpress.medianMs;
+          out.push({ text: `${kind} ${kind === 'prefill' ? `seq ${row.S}` : `cache ${row.L}`} d${row.D}, ${t} thread${t > 1 ? 's' : ''} each: pcpress >= ${THREAD_TARGETS.vsPeer}x ${name}`, value, met: value >= THREAD_TARGETS.vsPeer });
+        }
+      }
+    }
+  }
+  for (const row of runs?.[2]?.prefill ?? []) {
+    if (row.S !== THREAD_TARGETS.scalingAt || !row.results.pcpress1) continue;
+    const value = row.results.pcpress1.medianMs / row.results.pcpress.medianMs;
+    out.push({ text: `prefill seq ${row.S} d${row.D}: pcpress 2 threads >= ${THREAD_TARGETS.scaling}x 1 thread (same process, interleaved)`, value, met: value >= THREAD_TARGETS.scaling });
+  }
+  return out;
+}
+
+function threadsSection(runs, targets) {
+  const md = ['## wasm with N threads each (Node; each N in its own child process)', ''];
+  md.push('- pcpress: `createRuntime({ backend: \'wasm\', threads: N })`; prefill splits KV heads x 64-row query tiles, decode splits the cache into ' +
+    'chunks of 512+ keys (split-K) and combines them in a fixed order, so every N gives the same bits. Timed on resident tensors: the call + copying the output out.');
+  md.push('- ort MHA / ort GQA: onnxruntime-web (wasm execution provider, `env.wasm.numThreads = N`, fixed per process) `MultiHeadAttention` ' +
+    '(unidirectional = causal; K and V given with all 8 heads, each KV head repeated for its group: MHA has no GQA) and `GroupQueryAttention` (com.microsoft), ' +
+    'inputs in [batch, seq, heads x headDim]; decode passes the past (L - 1 tokens) and the new token, as ORT\'s API needs without IO binding.');
+  md.push('- "pcpress 1 thread" in the N = 2 table: a 1-thread runtime sampled in turn with the 2-thread one in the same process, so the scaling ratio is under the same load.', '');
+  for (const [t, r] of Object.entries(runs)) {
+    const one = Number(t) > 1;
+    md.push(`### ${t} thread${one ? 's' : ''} each (ort numThreads ${r.libs.ort?.numThreads ?? 'not run'}${r.skipped.ort ? `: ${r.skipped.ort}` : ''})`, '');
+    const header = ['kind', 'size', 'headDim', 'pcpress', 'ort MHA', 'ort GQA', 'pcpress / ort MHA', 'pcpress / ort GQA',
+      ...(one ? ['pcpress 1 thread', `pcpress ${t} / 1 thread`] : []), 'err (max over all)'];
+    const rows = [];
+    for (const kind of ['prefill', 'decode']) {
+      for (const row of r[kind]) {
+        const res = row.results, per = kind === 'prefill' ? 'tokensPerS' : 'stepsPerS', unit = kind === 'prefill' ? 'tok/s' : 'steps/s';
+        const cell = (x) => (x ? `${fmt(x[per])} ${unit}` : 'not run');
+        const ratio = (x) => (x ? `**${fmt(x.medianMs / res.pcpress.medianMs)}x**` : '–');
+        rows.push([kind, kind === 'prefill' ? `seq ${row.S}` : `cache ${row.L}`, row.D, cell(res.pcpress), cell(res.ortMha), cell(res.ortGqa),
+          ratio(res.ortMha), ratio(res.ortGqa), ...(one ? [cell(res.pcpress1), ratio(res.pcpress1)] : []),
+          errCell(Math.max(...Object.values(res).map((x) => x.err)))]);
+      }
+    }
+    md.push(markdownTable(header, rows), '');
+  }
+  if (targets.length) {
+    md.push('### targets (issue 13)', '');
+    md.push(markdownTable(['target', 'measured', 'met'], targets.map((x) => [x.text, `${fmt(x.value)}x`, x.met ? 'met' : '**not met**'])), '');
+  }
+  return md.join('\n');
+}
+
 /**
  * Runs the attention bench. flags: --quick (smaller sizes, fewer samples), --full (also ORT at 8192),
- * --no-wasm, --no-webgpu. Returns { markdown, json, ok }.
+ * --no-wasm, --no-threads (no N-thread part), --no-webgpu. Returns { markdown, json, ok }.
  */
 export async function run({ flags = [], log = console.log } = {}) {
   const quick = flags.includes('--quick'), full = flags.includes('--full');
@@ -334,6 +398,17 @@ export async function run({ flags = [], log = console.log } = {}) {
       json.notRun.wasm = `the wasm part failed: ${e?.stack ?? e}`;
     }
   } else json.notRun.wasm = 'skipped by --no-wasm';
+  if (!flags.includes('--no-wasm') && !flags.includes('--no-threads')) {
+    json.wasmThreads = {};
+    for (const t of threadCounts()) {
+      log(`attention / wasm, ${t} thread${t > 1 ? 's' : ''} each: pcpress vs onnxruntime-web MultiHeadAttention and GroupQueryAttention (child process)…`);
+      try {
+        json.wasmThreads[t] = await benchAttentionThreadsChild(t, { quick }, log);
+      } catch (e) {
+        json.notRun[`wasm ${t} threads`] = `the ${t}-thread attention part failed: ${e?.message ?? e}`;
+      }
+    }
+  }
   if (!flags.includes('--no-wasm')) {
     log('attention / RoPE + softcap vs GroupQueryAttention with do_rotary (wasm, one thread)…');
     try {
@@ -363,6 +438,16 @@ export async function run({ flags = [], log = console.log } = {}) {
       }
     }
   }
+  for (const [t, r] of Object.entries(json.wasmThreads ?? {})) {
+    for (const kind of ['prefill', 'decode']) {
+      for (const row of r[kind]) {
+        for (const [lib, res] of Object.entries(row.results)) {
+          if (!(res.err <= TOLERANCE)) failures.push(`wasm ${t} threads ${kind} ${row.S ?? row.L} d${row.D} ${lib}: err ${res.err}`);
+        }
+      }
+    }
+  }
+  json.threadTargets = threadTargets(json.wasmThreads);
   if (json.ropeSoftcap) failures.push(...ropeFailures(json.ropeSoftcap));
   json.correctnessFailures = failures;
 
@@ -403,6 +488,7 @@ export async function run({ flags = [], log = console.log } = {}) {
       .map((r) => (r.results.pcpress.medianMs ? r.results.ort.medianMs / r.results.pcpress.medianMs : NaN));
     if (ratios.length) md.push(`Goal "at least as fast as ORT's wasm attention": median ratio pcpress / ort ${fmt(median(ratios))}x, smallest ${fmt(Math.min(...ratios))}x.`, '');
   }
+  if (json.wasmThreads && Object.keys(json.wasmThreads).length) md.push(threadsSection(json.wasmThreads, json.threadTargets));
   if (json.ropeSoftcap) md.push(ropeSection(json.ropeSoftcap));
   if (json.webgpu) {
     const g = json.webgpu;

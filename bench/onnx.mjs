@@ -120,10 +120,14 @@ export function matmulModel(m, k, n, bData) {
   });
 }
 
-/** Starts onnxruntime-web for the benches: wasm execution provider, one thread, no proxy worker, errors only. */
-export async function startOrt() {
+/**
+ * Starts onnxruntime-web for the benches: wasm execution provider, `threads` threads (default 1; ORT fixes
+ * the count for the process at its first session, so other counts need another process), no proxy
+ * worker, errors only.
+ */
+export async function startOrt(threads = 1) {
   const ort = await import('onnxruntime-web');
-  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.numThreads = threads;
   ort.env.wasm.proxy = false;
   ort.env.logLevel = 'error';
   return ort;
