@@ -2,6 +2,7 @@
 import * as pc from './node.js';
 import { runConformance, formatTable, summarize, type CaseResult, type ConformanceReport } from './conformance.js';
 import { kvCommand, KV_USAGE } from './kv/cli.js';
+import { lmCommand, LM_USAGE } from './lm/cli.js';
 import { pcCommand, PC_USAGE } from './pc/cli.js';
 import { photoCommand, PHOTO_USAGE } from './photo/cli.js';
 
@@ -19,6 +20,8 @@ ${PC_USAGE}
 
 KV-cache eviction:
 ${KV_USAGE}
+Language models:
+${LM_USAGE}
   pcpress help, pcpress <command> --help
 `;
 
@@ -55,6 +58,7 @@ const KNOWN_FLAGS: Record<string, string[]> = {
   eval: [...MODEL, 'data', 'limit'],
   'kv-synth': [...OUT, ...SYNTH],
   'kv-eval': ['input', 'budgets', 'methods', 'backend', 'json', ...SYNTH],
+  'lm-eval': ['json', 'prompts', 'texts', 'methods', 'budgets', 'backend', 'seed', ...MODEL],
 };
 
 /** Refuses flags the command does not read (a misspelt --max-pixel would otherwise do nothing). */
@@ -72,7 +76,7 @@ function parseArgs(argv: string[]): { cmd: string; flags: Flags; rest: string[] 
   const flags: Flags = {};
   const rest: string[] = [];
   const withValue = new Set(['backend', 'filter', 'seed', 'o', 'output', 'input', 'budgets', 'methods', 'n', 'layers',
-    'heads', 'kv-heads', 'dim', 'future', 'model', 'tile', 'data', 'workers', 'max-pixels', 'max-images', 'max-bytes']);
+    'heads', 'kv-heads', 'dim', 'future', 'model', 'prompts', 'texts', 'tile', 'data', 'workers', 'max-pixels', 'max-images', 'max-bytes']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a.startsWith('--') || (a.startsWith('-') && a.length === 2)) {
@@ -154,7 +158,7 @@ async function main(): Promise<number> {
       console.log((rest[0] && commandHelp(rest[0])) || USAGE);
       return 0;
     default: {
-      for (const command of [photoCommand, kvCommand, pcCommand]) {
+      for (const command of [photoCommand, kvCommand, pcCommand, lmCommand]) {
         const r = await command(cmd, flags, rest);
         if (r !== undefined) return r;
       }

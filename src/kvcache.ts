@@ -280,6 +280,62 @@ export class KVCache {
     return { keys, values, positions, offsets, lengths: this.lens.slice() };
   }
 
+  /**
+   * An independent copy on the same backend: the same tokens per head, positions, layout and next position,
+   * in new buffers (a device-side copy on WebGPU). Appending to or compacting one leaves the other as it was.
+   */
+  clone(): KVCache {
+    this.check();
+    const be = this.backend, hd = this.headDim;
+    const c = new KVCache(be, { numKvHeads: this.numKvHeads, headDim: hd, capacity: 0 });
+    const rows = Math.max(1, this.caps.reduce((a, b) => a + b, 0), this.posHost.length);
+    const posHost = new Int32Array(rows);
+    posHost.set(this.posHost.subarray(0, Math.min(rows, this.posHost.length)));
+    if (be.kind === 'wasm') {
+      const nk = be.allocF32(rows * hd);
+      let nv: WasmStorage | undefined, np: WasmStorage | undefined;
+      try {
+        nv = be.allocF32(rows * hd);
+        np = be.allocF32(rows);
+      } catch (e) {
+        be.release(nk);
+        if (nv) be.release(nv);
+        c.dispose();
+        throw e;
+      }
+      const f = new Float32Array(be.ex.memory.buffer);
+      const ok = (this.k as WasmStorage).ptr >> 2, ov = (this.v as WasmStorage).ptr >> 2;
+      const used = this.usedRows();
+      f.copyWithin(nk.ptr >> 2, ok, ok + used * hd);
+      f.copyWithin(nv.ptr >> 2, ov, ov + used * hd);
+      new Int32Array(be.ex.memory.buffer, np.ptr, rows).set(posHost);
+      c.replace(nk, nv, np);
+    } else {
+      const nk = be.alloc(rows * hd), nv = be.alloc(rows * hd), np = be.upload(new Float32Array(posHost.buffer));
+      const used = this.usedRows();
+      if (used > 0) {
+        const enc = be.device.createCommandEncoder();
+        enc.copyBufferToBuffer((this.k as GpuStorage).buffer, 0, nk.buffer, 0, used * hd * 4);
+        enc.copyBufferToBuffer((this.v as GpuStorage).buffer, 0, nv.buffer, 0, used * hd * 4);
+        be.device.queue.submit([enc.finish()]);
+      }
+      c.replace(nk, nv, np);
+    }
+    c.offsets = this.offsets.slice();
+    c.lens = this.lens.slice();
+    c.caps = this.caps.slice();
+    c.posHost = posHost;
+    c.next = this.next;
+    return c;
+  }
+
+  /** Rows up to the end of the last head's tokens (what a copy must carry). */
+  private usedRows(): number {
+    let end = 0;
+    for (let g = 0; g < this.numKvHeads; g++) if (this.lens[g] > 0) end = Math.max(end, this.offsets[g] + this.lens[g]);
+    return end;
+  }
+
   /** Frees the cache's buffers; further use throws DisposedError. Idempotent. */
   dispose(): void {
     if (!this.k) return;

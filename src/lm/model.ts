@@ -20,15 +20,28 @@ import { Runtime } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 import { checkKeys, describe } from '../validate.js';
 import { parseTransformerConfig, type TransformerConfig } from './config.js';
-import { ModelWeightsError } from './errors.js';
+import { ModelConfigError, ModelWeightsError } from './errors.js';
+import { BUNDLED_MODELS, bundledModelUrl, folderUrl, readModelFile, type BundledModel } from './files.js';
 import { parseSafetensors, type Safetensors } from './safetensors.js';
+import { loadTokenizer, type Tokenizer } from './tokenizer.js';
 
-/** Inputs of `loadTransformer`. */
+/**
+ * Inputs of `loadTransformer`: the files' contents (`config` and `weights`, optionally `tokenizer`), or a folder
+ * (`dir`) holding `config.json`, `model.safetensors` and optionally `tokenizer.json`.
+ */
 export interface LoadTransformerOptions {
   /** `config.json`: a parsed object, its text, or its bytes. */
-  config: object | string | Uint8Array | ArrayBuffer;
+  config?: object | string | Uint8Array | ArrayBuffer;
   /** `model.safetensors` bytes (F32, F16 or BF16 tensors). */
-  weights: Uint8Array | ArrayBuffer;
+  weights?: Uint8Array | ArrayBuffer;
+  /** `tokenizer.json` (object, text or bytes; byte-level BPE, see `loadTokenizer`) or a loaded Tokenizer: becomes `lm.tokenizer`. */
+  tokenizer?: object | string | Uint8Array | ArrayBuffer | Tokenizer;
+  /**
+   * A model folder instead of `config` / `weights`: a URL (`http(s):`, `file:`; a URL object or a string) or, in
+   * Node and Deno, a file-system path. Its `config.json` and `model.safetensors` are read (node:fs for files,
+   * fetch otherwise), and `tokenizer.json` when present.
+   */
+  dir?: string | URL;
 }
 
 /** Eviction applied to every layer's KV cache after the prefill (see `evictKV`). */
@@ -69,6 +82,26 @@ export interface GenerateOptions {
   eviction?: GenerateEviction;
 }
 
+/** Options of `lm.prefill` and `lm.session`. */
+export interface SessionOptions {
+  /**
+   * Queries kept per layer for eviction scoring: the last `window` tokens' post-RoPE queries (default 32), updated
+   * by every append until the session is evicted. `evict` scores with at most this many; 0: the session cannot evict.
+   */
+  window?: number;
+  /** Tokens per KV head to reserve in each layer's cache (default: the prefill's length + 64); caches grow by doubling past it. */
+  capacity?: number;
+}
+
+/** Options of `session.append`. */
+export interface AppendOptions {
+  /** `'all'` (default): logits of every appended token, `[n][vocab]`; `'last'`: of the last one only, `[vocab]`. */
+  logits?: 'all' | 'last';
+}
+
+/** Default observation window of eviction (the last prompt queries scored with). */
+const DEFAULT_WINDOW = 32;
+
 const GENERATE_KEYS = ['maxNewTokens', 'temperature', 'topK', 'seed', 'stopTokens', 'eviction'];
 const EVICTION_KEYS = ['method', 'compression', 'keepTokens', 'allocation', 'window', 'kernel', 'sinks', 'alpha', 'beta'];
 
@@ -87,19 +120,40 @@ interface PassState {
 }
 
 /**
- * Loads a Llama-family causal LM (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM) onto `rt`.
- * The config is checked first (ModelConfigError), then the safetensors header (SafetensorsError), then
+ * Loads a Llama-family causal LM (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM) onto `rt`: from
+ * `{ config, weights, tokenizer? }`, from a folder `{ dir }`, or the bundled model by name (`'tiny'`: the
+ * package's `models/tiny/`, read from disk in Node and Deno and fetched next to the package's code in browsers).
+ * A model file that cannot be read is a ModelFileError naming the file and where it was looked for; a tokenizer
+ * (given, or `tokenizer.json` in the folder) becomes `lm.tokenizer`. The config is checked first (ModelConfigError), then the safetensors header (SafetensorsError), then
  * every tensor the config implies, by its Hugging Face name and shape, before anything is uploaded
  * (ModelWeightsError naming the tensor: missing, wrong shape, or left over). Rejects, never throws.
  */
-export async function loadTransformer(rt: Runtime, options: LoadTransformerOptions): Promise<Transformer> {
+export async function loadTransformer(rt: Runtime, source: LoadTransformerOptions | BundledModel): Promise<Transformer> {
   if (!(rt instanceof Runtime)) throw new ArgumentError('loadTransformer: the first argument must be a Runtime from createRuntime()');
-  if (options === null || typeof options !== 'object') throw new ArgumentError('loadTransformer: options { config, weights } are required');
-  checkKeys('loadTransformer', 'options', options, ['config', 'weights']);
-  if (options.config === undefined) throw new ArgumentError('loadTransformer: config (config.json as an object, text or bytes) is required');
-  if (options.weights === undefined) throw new ArgumentError('loadTransformer: weights (model.safetensors bytes) are required');
-  const config = parseTransformerConfig(options.config);
-  const st = parseSafetensors(options.weights);
+  let options: LoadTransformerOptions;
+  let hint = '';
+  if (typeof source === 'string') {
+    if (!(BUNDLED_MODELS as readonly string[]).includes(source)) {
+      throw new ArgumentError(`loadTransformer: ${JSON.stringify(source)} is not a bundled model (bundled: ${BUNDLED_MODELS.join(', ')}); give { dir } for a model folder`);
+    }
+    options = { dir: bundledModelUrl(source) };
+    hint = `: the bundled model ${JSON.stringify(source)} is read from the package's models/${source}/ folder (in a bundle of your own, serve that folder and pass { dir: its URL })`;
+  } else options = source;
+  if (options === null || typeof options !== 'object') throw new ArgumentError("loadTransformer: give options { config, weights } or { dir }, or a bundled model's name ('tiny')");
+  checkKeys('loadTransformer', 'options', options, ['config', 'weights', 'tokenizer', 'dir']);
+  let { config: cfg, weights, tokenizer: tok } = options;
+  if (options.dir !== undefined) {
+    if (typeof options.dir !== 'string' && !(options.dir instanceof URL)) throw new ArgumentError(`loadTransformer: dir must be a path or URL, got ${describe(options.dir)}`);
+    if (cfg !== undefined || weights !== undefined) throw new ArgumentError('loadTransformer: give either dir or config and weights, not both');
+    const dir = await folderUrl(options.dir);
+    cfg = await readModelFile(dir, 'config.json', false, hint);
+    weights = await readModelFile(dir, 'model.safetensors', false, hint);
+    tok ??= await readModelFile(dir, 'tokenizer.json', true, hint);
+  }
+  if (cfg === undefined) throw new ArgumentError('loadTransformer: config (config.json as an object, text or bytes) is required');
+  if (weights === undefined) throw new ArgumentError('loadTransformer: weights (model.safetensors bytes) are required');
+  const config = parseTransformerConfig(cfg);
+  const st = parseSafetensors(weights);
   const plan = weightPlan(config);
   for (const [name, shape] of plan) {
     const e = st.entries.get(name);
@@ -113,7 +167,19 @@ export async function loadTransformer(rt: Runtime, options: LoadTransformerOptio
     if (plan.has(name) || name === 'lm_head.weight' || name.endsWith('.rotary_emb.inv_freq')) continue;
     throw new ModelWeightsError(name, `tensor ${JSON.stringify(name)} is not used by a ${config.architecture} with this config (a config/weights mismatch?)`);
   }
-  return new Transformer(rt, config, st);
+  let tokenizer: Tokenizer | undefined;
+  if (tok !== undefined) {
+    tokenizer = isTokenizer(tok) ? tok : loadTokenizer(tok);
+    if (tokenizer.vocabSize > config.vocabSize) {
+      throw new ModelConfigError('vocab_size', `the tokenizer has ${tokenizer.vocabSize} ids, more than vocab_size ${config.vocabSize}`);
+    }
+  }
+  return new Transformer(rt, config, st, tokenizer);
+}
+
+function isTokenizer(x: unknown): x is Tokenizer {
+  const t = x as Tokenizer;
+  return typeof t?.encode === 'function' && typeof t?.decode === 'function' && typeof t?.vocabSize === 'number';
 }
 
 /** Every tensor name the config implies, with its shape. */
@@ -205,6 +271,8 @@ export class Generation implements AsyncIterableIterator<number> {
 export class Transformer {
   /** The checked config. */
   readonly config: TransformerConfig;
+  /** The model's tokenizer, when one was given or found next to the weights (the bundled model has one). */
+  readonly tokenizer?: Tokenizer;
   private readonly embedHost: Float32Array;
   private readonly layers: LayerWeights[] = [];
   private readonly finalNorm: Tensor;
@@ -214,8 +282,9 @@ export class Transformer {
   private disposed = false;
 
   /** @internal Use loadTransformer. */
-  constructor(/** The runtime the weights live on. */ readonly runtime: Runtime, config: TransformerConfig, st: Safetensors) {
+  constructor(/** The runtime the weights live on. */ readonly runtime: Runtime, config: TransformerConfig, st: Safetensors, tokenizer?: Tokenizer) {
     this.config = config;
+    if (tokenizer) this.tokenizer = tokenizer;
     const rt = runtime;
     const up = (name: string, shape: number[]): Tensor => {
       const t = rt.tensor(st.f32(name), shape);
@@ -284,6 +353,43 @@ export class Transformer {
     return new Generation((g) => this.run(g, prompt, options));
   }
 
+  /**
+   * Runs `tokens` through every layer into a new session's per-layer KV caches and resolves to the session:
+   * `session.logits` is the next-token distribution after the last token; `session.append` continues the
+   * sequence, `session.evict` compresses the caches (scored with the last `window` queries, kept here),
+   * `session.fork()` copies it. Dispose the session when done. Token ids out of range reject with ArgumentError.
+   */
+  async prefill(tokens: readonly number[] | Int32Array | Uint32Array, options: SessionOptions = {}): Promise<LMSession> {
+    this.check();
+    const ids = readTokens('prefill', tokens, this.config.vocabSize);
+    const session = this.session({ ...options, capacity: options.capacity ?? ids.length + 64 });
+    try {
+      await session.append(ids, { logits: 'last' });
+    } catch (e) {
+      session.dispose();
+      throw e;
+    }
+    return session;
+  }
+
+  /** A new, empty session (no tokens yet): its first `append` is the prefill. See `prefill`. */
+  session(options: SessionOptions = {}): LMSession {
+    this.check();
+    if (options === null || typeof options !== 'object') throw new ArgumentError('session: options must be an object { window?, capacity? }');
+    checkKeys('session', 'options', options, ['window', 'capacity']);
+    const window = options.window ?? DEFAULT_WINDOW;
+    if (typeof window !== 'number' || !Number.isInteger(window) || window < 0) {
+      throw new ArgumentError(`session: window must be a non-negative integer (0: the session cannot evict), got ${describe(window)}`);
+    }
+    const capacity = options.capacity ?? 64;
+    if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0) {
+      throw new ArgumentError(`session: capacity must be a non-negative integer, got ${describe(capacity)}`);
+    }
+    const c = this.config, rt = this.runtime;
+    const caches = this.layers.map(() => rt.createKVCache({ numKvHeads: c.numKvHeads, headDim: c.headDim, capacity: Math.max(16, capacity) }));
+    return new LMSession(this, caches, window, this.internals());
+  }
+
   /** Frees the device weights; later calls throw DisposedError. Idempotent. */
   dispose(): void {
     if (this.disposed) return;
@@ -304,65 +410,50 @@ export class Transformer {
   private async *run(g: Generation, prompt: readonly number[] | Int32Array | Uint32Array, options: GenerateOptions):
     AsyncGenerator<number, void, undefined> {
     this.check();
-    const c = this.config, rt = this.runtime;
+    const c = this.config;
     const ids = readTokens('generate', prompt, c.vocabSize);
     const o = checkGenerate(options, c.vocabSize);
+    let window = 0;
+    if (o.eviction) {
+      window = Math.min(o.eviction.window ?? DEFAULT_WINDOW, ids.length - 1);
+      if (window < 1) throw new ArgumentError('generate: eviction needs a prompt of at least 2 tokens (the observation window is the last prompt queries)');
+    }
     // room for the prompt and the first tokens; the cache doubles when full, so a large maxNewTokens allocates nothing up front
-    const caches = this.layers.map(() => rt.createKVCache({ numKvHeads: c.numKvHeads, headDim: c.headDim, capacity: Math.max(16, ids.length + Math.min(o.maxNewTokens, 64)) }));
-    const lengths = () => caches.map((k) => k.lengths);
+    const session = await this.prefill(ids, { window, capacity: ids.length + Math.min(o.maxNewTokens, 64) });
     try {
-      const state: PassState = { caches, queries: o.eviction ? [] : undefined };
-      let window = 0;
-      if (o.eviction) {
-        window = Math.min(o.eviction.window ?? 32, ids.length - 1);
-        if (window < 1) throw new ArgumentError('generate: eviction needs a prompt of at least 2 tokens (the observation window is the last prompt queries)');
-      }
-      let logits = await this.scoped(async () => {
-        const t = await this.pass(ids, 0, state, 'last', window);
-        try {
-          return await t.read();
-        } finally {
-          t.dispose();
-        }
-      });
-      if (o.eviction) {
-        const e = o.eviction;
-        const wo = await this.outputProjections();
-        const budget = e.compression !== undefined ? { compression: e.compression } : { keepTokens: e.keepTokens };
-        const { selections } = await evictKV(rt, e.method, caches.map((cache, l) => ({
-          q: state.queries![l], wo: wo[l], numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, cache, window,
-          ...(e.kernel !== undefined ? { kernel: e.kernel } : {}), ...(e.sinks !== undefined ? { sinks: e.sinks } : {}),
-        })), {
-          ...budget,
-          ...(e.allocation !== undefined ? { allocation: e.allocation } : {}),
-          ...(e.alpha !== undefined ? { alpha: e.alpha } : {}),
-          ...(e.beta !== undefined ? { beta: e.beta } : {}),
-        });
-        g.selections = selections;
-      }
-      g.cacheLengths = lengths();
+      let logits = session.logits!;
+      if (o.eviction) g.selections = await session.evict({ ...o.eviction, window });
+      g.cacheLengths = session.cacheLengths;
       const rand = seededRandom(o.seed);
-      let pos = ids.length;
       for (let i = 0; i < o.maxNewTokens; i++) {
         const tok = pick(logits, o.temperature, o.topK, rand);
         g.logits = logits;
         yield tok;
         if (i === o.maxNewTokens - 1 || o.stopTokens.includes(tok)) break;
         this.check();
-        logits = await this.scoped(async () => {
-          const t = await this.pass(Int32Array.of(tok), pos, { caches }, 'last');
-          try {
-            return await t.read();
-          } finally {
-            t.dispose();
-          }
-        });
-        pos++;
-        g.cacheLengths = lengths();
+        logits = await session.append(Int32Array.of(tok), { logits: 'last' });
+        g.cacheLengths = session.cacheLengths;
       }
     } finally {
-      for (const k of caches) k.dispose();
+      session.dispose();
     }
+  }
+
+  /** @internal What a session needs of the model: one pass, the o_proj weights, the checks. */
+  private internals(): ModelInternals {
+    return {
+      check: () => this.check(),
+      outputProjections: () => this.outputProjections(),
+      step: (ids, start, caches, rows, window) => this.scoped(async () => {
+        const state: PassState = { caches, queries: window > 0 ? [] : undefined };
+        const t = await this.pass(ids, start, state, rows, window);
+        try {
+          return { logits: await t.read(), queries: state.queries };
+        } finally {
+          t.dispose();
+        }
+      }),
+    };
   }
 
   /** Each layer's o_proj weight transposed, [numHeads * headDim][hidden] (evictKV's `wo`), read once. */
@@ -473,6 +564,191 @@ export class Transformer {
   }
 }
 
+/** @internal What an LMSession needs of its model. */
+interface ModelInternals {
+  check(): void;
+  outputProjections(): Promise<Float32Array[]>;
+  /** One pass of `ids` at positions start.. appending to `caches`; the last min(window, n) queries per layer when window > 0. */
+  step(ids: Int32Array, start: number, caches: KVCache[], rows: 'all' | 'last', window: number): Promise<{ logits: Float32Array; queries?: Float32Array[] }>;
+}
+
+/**
+ * A sequence in progress on a Transformer: every layer's KV cache, the next-token logits, and the last `window`
+ * queries of each layer (what eviction scores with). Made by `lm.prefill(tokens)` (or `lm.session()` then
+ * `append`).
+ *
+ * ```ts
+ * const s = await lm.prefill(context);            // s.logits: the next-token distribution
+ * const a = s.fork();                             // an independent copy of the caches
+ * await a.evict({ method: 'defensivekv', compression: 0.8 });   // a's caches keep 20 %
+ * const logits = await a.append(question);        // [question.length][vocab], causal over cache + question
+ * a.dispose(); s.dispose();
+ * ```
+ *
+ * Appending n tokens is one pass through the model at positions `position .. position + n - 1` (rt.decode over
+ * the cache, causal among the new tokens), so it gives what `lm.forward` gives on the whole sequence (with no
+ * eviction), up to float rounding. After `evict`, later tokens attend only to what each KV head kept, at their
+ * original positions.
+ */
+export class LMSession {
+  /** Logits `[vocab]` after the last token: the next-token distribution (undefined before the first append). */
+  logits?: Float32Array;
+  /** The latest eviction's per-layer selections (indices into the tokens each KV head held before it). */
+  selections?: KVSelection[];
+  private pos = 0;
+  private queries?: Float32Array[];
+  private qRows = 0;
+  private evictedFlag = false;
+  private closed = false;
+
+  /** @internal Use lm.prefill or lm.session. */
+  constructor(/** The model this session runs on. */ readonly model: Transformer, private readonly caches: KVCache[],
+    /** Queries kept per layer for eviction (the session option `window`). */ readonly window: number,
+    private readonly m: ModelInternals) {}
+
+  /** Tokens in the sequence so far (the position the next token gets), evicted ones included. */
+  get position(): number {
+    return this.pos;
+  }
+
+  /** Tokens each KV head of each layer holds, `[layer][kvHead]`. */
+  get cacheLengths(): number[][] {
+    this.check();
+    return this.caches.map((k) => k.lengths);
+  }
+
+  /** Every layer's KV cache (read-only use: `cache.read()`, `lengths`; the session owns and disposes them). */
+  get layerCaches(): readonly KVCache[] {
+    this.check();
+    return this.caches;
+  }
+
+  /** True once `evict` ran: the caches are compacted and cannot be evicted again. */
+  get evicted(): boolean {
+    return this.evictedFlag;
+  }
+
+  /** True after dispose(). */
+  get disposed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Appends `tokens` (ids in 0..vocab-1) to the sequence: one pass through every layer against the caches, which
+   * grow by the new keys and values. Resolves to the logits of every appended token (`[n][vocab]`, row i predicts
+   * the token after tokens[i]) or, with `{ logits: 'last' }`, of the last one (`[vocab]`). Sets `logits`.
+   */
+  async append(tokens: readonly number[] | Int32Array | Uint32Array, options: AppendOptions = {}): Promise<Float32Array> {
+    this.check();
+    this.m.check();
+    const vocab = this.model.config.vocabSize;
+    const ids = readTokens('append', tokens, vocab);
+    if (options === null || typeof options !== 'object') throw new ArgumentError('append: options must be an object { logits? }');
+    checkKeys('append', 'options', options, ['logits']);
+    const rows = options.logits ?? 'all';
+    if (rows !== 'all' && rows !== 'last') throw new ArgumentError(`append: logits must be 'all' or 'last', got ${describe(rows)}`);
+    const track = this.window > 0 && !this.evictedFlag;
+    const w = track ? Math.min(this.window, ids.length) : 0;
+    const { logits, queries } = await this.m.step(ids, this.pos, this.caches, rows, w);
+    this.pos += ids.length;
+    if (queries) this.keepQueries(queries, w);
+    this.logits = rows === 'last' ? logits : logits.slice(logits.length - vocab);
+    return logits;
+  }
+
+  /**
+   * Compresses every layer's cache with `evictKV` (the method, budget and options of `generate`'s `eviction`),
+   * scored with the last min(eviction.window ?? 32, window, position - 1) queries and each layer's o_proj (value
+   * weighting). Query-agnostic: only what the session holds is seen. Resolves to the per-layer selections. The
+   * caches must be dense (not evicted before): a second evict is an ArgumentError, as are a session made with
+   * window 0 and one of fewer than 2 tokens. Budget out of range (compression outside [0, 1], keepTokens over the
+   * length): typed errors from evictKV.
+   */
+  async evict(eviction: GenerateEviction): Promise<KVSelection[]> {
+    this.check();
+    this.m.check();
+    const e = checkEviction('evict', eviction);
+    if (this.evictedFlag) throw new ArgumentError('evict: this session was evicted already (eviction scores a dense cache; fork before evicting to try several)');
+    if (!this.queries || this.qRows === 0) throw new ArgumentError('evict: the session keeps no queries (made with window 0, or empty): nothing to score with');
+    if (e.window !== undefined && e.window > this.qRows) {
+      throw new ArgumentError(`evict: eviction.window ${e.window} is more than the ${this.qRows} queries this session keeps (its window option)`);
+    }
+    const w = Math.min(e.window ?? DEFAULT_WINDOW, this.qRows, this.pos - 1);
+    if (w < 1) throw new ArgumentError('evict: eviction needs at least 2 tokens (the observation window is the last queries)');
+    const c = this.model.config, hd = c.headDim, nH = c.numHeads;
+    const q = this.queries.map((all) => {
+      if (w === this.qRows) return all;
+      const out = new Float32Array(nH * w * hd);
+      for (let h = 0; h < nH; h++) out.set(all.subarray((h * this.qRows + this.qRows - w) * hd, (h * this.qRows + this.qRows) * hd), h * w * hd);
+      return out;
+    });
+    const wo = await this.m.outputProjections();
+    const budget = e.compression !== undefined ? { compression: e.compression } : { keepTokens: e.keepTokens };
+    const { selections } = await evictKV(this.model.runtime, e.method, this.caches.map((cache, l) => ({
+      q: q[l], wo: wo[l], numHeads: nH, numKvHeads: c.numKvHeads, headDim: hd, cache, window: w,
+      ...(e.kernel !== undefined ? { kernel: e.kernel } : {}), ...(e.sinks !== undefined ? { sinks: e.sinks } : {}),
+    })), {
+      ...budget,
+      ...(e.allocation !== undefined ? { allocation: e.allocation } : {}),
+      ...(e.alpha !== undefined ? { alpha: e.alpha } : {}),
+      ...(e.beta !== undefined ? { beta: e.beta } : {}),
+    });
+    this.evictedFlag = true;
+    this.queries = undefined;
+    this.qRows = 0;
+    this.selections = selections;
+    return selections;
+  }
+
+  /** An independent copy: its own caches (copied on the device), queries, logits and position. Dispose both. */
+  fork(): LMSession {
+    this.check();
+    const caches: KVCache[] = [];
+    try {
+      for (const k of this.caches) caches.push(k.clone());
+    } catch (e) {
+      for (const k of caches) k.dispose();
+      throw e;
+    }
+    const f = new LMSession(this.model, caches, this.window, this.m);
+    f.pos = this.pos;
+    f.logits = this.logits;
+    f.queries = this.queries?.map((x) => x.slice());
+    f.qRows = this.qRows;
+    f.evictedFlag = this.evictedFlag;
+    f.selections = this.selections;
+    return f;
+  }
+
+  /** Frees the caches; later calls throw DisposedError. Idempotent. */
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const k of this.caches) k.dispose();
+  }
+
+  private check(): void {
+    if (this.closed) throw new DisposedError('LM session');
+  }
+
+  /** Keeps the last `window` rows of (old queries ++ new `n`-row queries) per layer, [numHeads][rows][headDim]. */
+  private keepQueries(fresh: Float32Array[], n: number): void {
+    const c = this.model.config, hd = c.headDim, nH = c.numHeads;
+    const old = this.qRows, rows = Math.min(this.window, old + n), fromOld = rows - n;
+    this.queries = fresh.map((q, l) => {
+      if (fromOld <= 0) return q;
+      const prev = this.queries![l];
+      const out = new Float32Array(nH * rows * hd);
+      for (let h = 0; h < nH; h++) {
+        out.set(prev.subarray((h * old + old - fromOld) * hd, (h * old + old) * hd), h * rows * hd);
+        out.set(q.subarray(h * n * hd, (h + 1) * n * hd), (h * rows + fromOld) * hd);
+      }
+      return out;
+    });
+    this.qRows = rows;
+  }
+}
+
 /** Checked generate options with defaults. */
 interface GenerateConfig {
   maxNewTokens: number;
@@ -504,19 +780,27 @@ function checkGenerate(options: GenerateOptions, vocab: number): GenerateConfig 
   if (!Array.isArray(stop) || stop.some((t) => typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab)) {
     throw new ArgumentError(`${op}: stopTokens must be an array of token ids in 0..${vocab - 1}`);
   }
-  let eviction: GenerateEviction | undefined;
-  if (o.eviction !== undefined) {
-    const e = o.eviction as Record<string, unknown>;
-    if (e === null || typeof e !== 'object') throw new ArgumentError(`${op}: eviction must be an object { method, compression | keepTokens, ... }`);
-    checkKeys(op, 'eviction', e, EVICTION_KEYS);
-    if (!KV_METHODS.includes(e.method as KVMethod)) throw new ArgumentError(`${op}: eviction.method must be one of ${KV_METHODS.join(', ')}, got ${describe(e.method)}`);
-    if ((e.compression === undefined) === (e.keepTokens === undefined)) throw new ArgumentError(`${op}: eviction needs exactly one of compression and keepTokens`);
-    if (e.window !== undefined && (typeof e.window !== 'number' || !Number.isInteger(e.window) || e.window < 1)) {
-      throw new ArgumentError(`${op}: eviction.window must be a positive integer, got ${describe(e.window)}`);
-    }
-    eviction = e as unknown as GenerateEviction;
-  }
+  const eviction = o.eviction === undefined ? undefined : checkEviction(op, o.eviction);
   return { maxNewTokens, temperature, topK, seed, stopTokens: stop as number[], eviction };
+}
+
+/** Checks an eviction options object (names, method, one budget, window); the budget's range is checked by evictKV. */
+function checkEviction(op: string, eviction: unknown): GenerateEviction {
+  const e = eviction as Record<string, unknown>;
+  if (e === null || typeof e !== 'object') throw new ArgumentError(`${op}: eviction must be an object { method, compression | keepTokens, ... }`);
+  checkKeys(op, 'eviction', e, EVICTION_KEYS);
+  if (!KV_METHODS.includes(e.method as KVMethod)) throw new ArgumentError(`${op}: eviction.method must be one of ${KV_METHODS.join(', ')}, got ${describe(e.method)}`);
+  if ((e.compression === undefined) === (e.keepTokens === undefined)) throw new ArgumentError(`${op}: eviction needs exactly one of compression and keepTokens`);
+  if (e.compression !== undefined && (typeof e.compression !== 'number' || !(e.compression >= 0 && e.compression <= 1))) {
+    throw new ArgumentError(`${op}: eviction.compression must be a number in [0, 1] (the fraction removed), got ${describe(e.compression)}`);
+  }
+  if (e.keepTokens !== undefined && (typeof e.keepTokens !== 'number' || !Number.isInteger(e.keepTokens) || e.keepTokens < 0)) {
+    throw new ArgumentError(`${op}: eviction.keepTokens must be a non-negative integer, got ${describe(e.keepTokens)}`);
+  }
+  if (e.window !== undefined && (typeof e.window !== 'number' || !Number.isInteger(e.window) || e.window < 1)) {
+    throw new ArgumentError(`${op}: eviction.window must be a positive integer, got ${describe(e.window)}`);
+  }
+  return e as unknown as GenerateEviction;
 }
 
 /** The next token from one row of logits: argmax at temperature 0, else a seeded draw from softmax(logits / T) over the topK. */
