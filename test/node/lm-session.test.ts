@@ -1,0 +1,407 @@
+// Language-model sessions, model folders and lm-eval (src/lm/model.ts, src/lm/files.ts, src/lm/eval.ts):
+// - session.append over the cache gives lm.forward's logits on the whole sequence; forks are independent;
+//   evict leaves caches at the budget; bad input is a typed error;
+// - loadTransformer from a folder ({ dir }) and the bundled 'tiny' (skipped until its weights are committed),
+//   a missing file is a ModelFileError naming the file and where it looked;
+// - pcpress lm-eval on a small random model with the bundled tokenizer and held-out text: sane JSON.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  createRuntime, loadTransformer, evaluateLMEviction, retrievalPrompts, loadTokenizer, ArgumentError, DisposedError,
+  ModelFileError, ValidationError, type Runtime, type Transformer,
+} from 'pcpress';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const fixture = path.join(root, 'test/fixtures/lm/llama');
+const tinyDir = path.join(root, 'models/tiny');
+const tinyWeights = fs.existsSync(path.join(tinyDir, 'model.safetensors'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pcpress-lm-'));
+
+/** A safetensors file of F32 tensors. */
+function safetensors(tensors: Record<string, { shape: number[]; data: Float32Array }>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + t.data.byteLength] };
+    off += t.data.byteLength;
+  }
+  let h = JSON.stringify(header);
+  h += ' '.repeat((8 - (h.length % 8)) % 8);
+  const hb = new TextEncoder().encode(h);
+  const out = new Uint8Array(8 + hb.length + off);
+  new DataView(out.buffer).setUint32(0, hb.length, true);
+  out.set(hb, 8);
+  let at = 8 + hb.length;
+  for (const t of Object.values(tensors)) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+/** A random Llama (tied embeddings) of vocab 1024 in `dir`, with the bundled tokenizer and held-out text: a model folder as lm-eval reads it. */
+function randomModelDir(dir: string, c = { hidden: 32, inter: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 8 }): void {
+  let s = 12345;
+  const rand = (n: number, scale: number) => Float32Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return ((s / 2 ** 32) * 2 - 1) * scale;
+  });
+  const H = c.hidden, qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, V = 1024;
+  const t: Record<string, { shape: number[]; data: Float32Array }> = { 'model.embed_tokens.weight': { shape: [V, H], data: rand(V * H, 0.5) } };
+  for (let l = 0; l < c.layers; l++) {
+    const p = `model.layers.${l}.`;
+    t[`${p}input_layernorm.weight`] = { shape: [H], data: new Float32Array(H).fill(1) };
+    t[`${p}post_attention_layernorm.weight`] = { shape: [H], data: new Float32Array(H).fill(1) };
+    t[`${p}self_attn.q_proj.weight`] = { shape: [qd, H], data: rand(qd * H, 0.3) };
+    t[`${p}self_attn.k_proj.weight`] = { shape: [kvd, H], data: rand(kvd * H, 0.3) };
+    t[`${p}self_attn.v_proj.weight`] = { shape: [kvd, H], data: rand(kvd * H, 0.3) };
+    t[`${p}self_attn.o_proj.weight`] = { shape: [H, qd], data: rand(H * qd, 0.3) };
+    t[`${p}mlp.gate_proj.weight`] = { shape: [c.inter, H], data: rand(c.inter * H, 0.3) };
+    t[`${p}mlp.up_proj.weight`] = { shape: [c.inter, H], data: rand(c.inter * H, 0.3) };
+    t[`${p}mlp.down_proj.weight`] = { shape: [H, c.inter], data: rand(H * c.inter, 0.3) };
+  }
+  t['model.norm.weight'] = { shape: [H], data: new Float32Array(H).fill(1) };
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({
+    architectures: ['LlamaForCausalLM'], hidden_size: H, intermediate_size: c.inter, num_hidden_layers: c.layers,
+    num_attention_heads: c.heads, num_key_value_heads: c.kvHeads, head_dim: c.headDim, vocab_size: V, tie_word_embeddings: true,
+    rms_norm_eps: 1e-5, rope_theta: 10000, max_position_embeddings: 2048,
+  }));
+  fs.writeFileSync(path.join(dir, 'model.safetensors'), safetensors(t));
+  fs.copyFileSync(path.join(tinyDir, 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
+  fs.copyFileSync(path.join(tinyDir, 'heldout.txt'), path.join(dir, 'heldout.txt'));
+}
+
+/** Largest |a - b| over each row of `vocab`, relative to the row's largest |b|. */
+function rowError(a: Float32Array, b: Float32Array, vocab: number): number {
+  let worst = 0;
+  for (let r = 0; r * vocab < b.length; r++) {
+    let d = 0, m = 0;
+    for (let j = r * vocab; j < (r + 1) * vocab; j++) {
+      d = Math.max(d, Math.abs(a[j] - b[j]));
+      m = Math.max(m, Math.abs(b[j]));
+    }
+    worst = Math.max(worst, d / m);
+  }
+  return worst;
+}
+
+const randomDir = path.join(tmp, 'random');
+let rt: Runtime;
+let lm: Transformer;
+
+beforeAll(async () => {
+  randomModelDir(randomDir);
+  // one thread: see src/lm/cli.ts (a threaded prefill then a multi-row split-K decode traps as of b7acb25)
+  rt = await createRuntime({ backend: 'wasm', threads: 1 });
+  lm = await loadTransformer(rt, { dir: fixture });
+});
+
+afterAll(() => {
+  lm?.dispose();
+  rt?.destroy();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const prompt = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 97);
+
+describe('LMSession', () => {
+  it('append over the cache gives forward\'s logits on the whole sequence (multi-token, causal among the new tokens)', async () => {
+    const full = await lm.forward(prompt);
+    const V = lm.config.vocabSize;
+    const s = await lm.prefill(prompt.slice(0, 17));
+    try {
+      expect(s.position).toBe(17);
+      expect(rowError(s.logits!, full.subarray(16 * V, 17 * V), V)).toBeLessThan(1e-5);
+      const a = await s.append(prompt.slice(17, 30));
+      expect(a.length).toBe(13 * V);
+      expect(rowError(a, full.subarray(17 * V, 30 * V), V)).toBeLessThan(1e-5);
+      const b = await s.append(Int32Array.from(prompt.slice(30, 31)));
+      expect(rowError(b, full.subarray(30 * V, 31 * V), V)).toBeLessThan(1e-5);
+      const c = await s.append(prompt.slice(31), { logits: 'last' });
+      expect(c.length).toBe(V);
+      expect(rowError(c, full.subarray(39 * V), V)).toBeLessThan(1e-5);
+      expect(s.logits).toEqual(c);
+      expect(s.position).toBe(40);
+      expect(s.cacheLengths).toEqual([[40, 40], [40, 40]]);
+      // an empty session's first append is a prefill
+      const e = lm.session();
+      const all = await e.append(prompt);
+      expect(rowError(all, full, V)).toBeLessThan(1e-5);
+      e.dispose();
+      // a wrong row would be caught
+      expect(rowError(a.subarray(0, V), full.subarray(18 * V, 19 * V), V)).toBeGreaterThan(1e-2);
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('fork is independent: appends and evictions of one do not change the other', async () => {
+    const V = lm.config.vocabSize;
+    const s = await lm.prefill(prompt.slice(0, 20));
+    const f = s.fork();
+    try {
+      expect(f.position).toBe(20);
+      expect(f.logits).toEqual(s.logits);
+      const x = await f.append([1, 2, 3]);
+      await f.evict({ method: 'snapkv', keepTokens: 8, window: 4 });
+      expect(f.evicted).toBe(true);
+      expect(s.evicted).toBe(false);
+      expect(s.cacheLengths).toEqual([[20, 20], [20, 20]]);
+      // the original continues as if the fork never happened
+      const y = await s.append(prompt.slice(20, 25));
+      const ref = await lm.forward(prompt.slice(0, 25));
+      expect(rowError(y, ref.subarray(20 * V), V)).toBeLessThan(1e-5);
+      const ref2 = await lm.forward([...prompt.slice(0, 20), 1, 2, 3]);
+      expect(rowError(x, ref2.subarray(20 * V), V)).toBeLessThan(1e-5);
+      // a fork of an evicted session keeps the compacted caches; disposing it leaves the parent usable
+      const g = f.fork();
+      expect(g.cacheLengths).toEqual(f.cacheLengths);
+      const g1 = await g.append([5]), f1 = await f.append([5]);
+      expect(g1).toEqual(f1);
+      g.dispose();
+      f.dispose();
+      expect(f.disposed).toBe(true);
+      await s.append([7]);
+    } finally {
+      s.dispose();
+      f.dispose();
+    }
+  });
+
+  it('evict leaves every cache at its budget', async () => {
+    const s = await lm.prefill(prompt);
+    try {
+      const a = s.fork();
+      await a.evict({ method: 'snapkv', keepTokens: 9, window: 4 });
+      expect(a.cacheLengths).toEqual([[9, 9], [9, 9]]);
+      expect(a.position).toBe(40);
+      const logits = await a.append([3, 4], { logits: 'last' });
+      expect(logits.length).toBe(97);
+      expect(a.cacheLengths).toEqual([[11, 11], [11, 11]]);
+      a.dispose();
+      const b = s.fork();
+      await b.evict({ method: 'defensivekv', compression: 0.5, window: 4 });
+      for (const l of b.cacheLengths) expect(l.reduce((x, y) => x + y, 0)).toBe(20 * 2);
+      b.dispose();
+      const c = s.fork();
+      await c.evict({ method: 'layer-defensivekv', compression: 0.75, window: 8 });
+      expect(c.cacheLengths.flat().reduce((x, y) => x + y, 0)).toBe(10 * 2 * 2);
+      c.dispose();
+      for (const method of ['streamingllm', 'h2o', 'tova', 'knorm', 'pyramidkv', 'adakv', 'criticalkv', 'prefixkv'] as const) {
+        const d = s.fork();
+        await d.evict({ method, keepTokens: 12, window: 4 });
+        expect(d.cacheLengths.flat().reduce((x, y) => x + y, 0), method).toBe(12 * 2 * 2);
+        d.dispose();
+      }
+      // the queries kept roll with appends: evicting after an append scores the latest window
+      const e = s.fork();
+      await e.append([1, 2, 3, 4, 5, 6]);
+      await e.evict({ method: 'snapkv', keepTokens: 10, window: 4 });
+      expect(e.cacheLengths).toEqual([[10, 10], [10, 10]]);
+      e.dispose();
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('bad input: typed errors', async () => {
+    await expect(lm.prefill([1, 97])).rejects.toThrow(ArgumentError);
+    await expect(lm.prefill([1, -1])).rejects.toThrow(/token 1 is -1/);
+    await expect(lm.prefill([])).rejects.toThrow(ArgumentError);
+    const s = await lm.prefill(prompt.slice(0, 10));
+    await expect(s.append([1000])).rejects.toThrow(ArgumentError);
+    await expect(s.append([1], { logits: 'some' as 'all' })).rejects.toThrow(ArgumentError);
+    await expect(s.evict({ method: 'nope' as 'snapkv', compression: 0.5 })).rejects.toThrow(/method must be one of/);
+    await expect(s.evict({ method: 'snapkv', compression: 1.5 })).rejects.toThrow(ArgumentError);
+    await expect(s.evict({ method: 'snapkv', compression: 0.5, keepTokens: 3 })).rejects.toThrow(/exactly one/);
+    await expect(s.evict({ method: 'snapkv', keepTokens: 11 })).rejects.toThrow(ValidationError);
+    await expect(s.evict({ method: 'snapkv', keepTokens: 5, window: 64 })).rejects.toThrow(/more than the 10 queries/);
+    await s.evict({ method: 'snapkv', keepTokens: 5, window: 4 });
+    await expect(s.evict({ method: 'snapkv', keepTokens: 3 })).rejects.toThrow(/evicted already/);
+    s.dispose();
+    await expect(s.append([1])).rejects.toThrow(DisposedError);
+    expect(() => s.fork()).toThrow(DisposedError);
+    const n = await lm.prefill([1, 2, 3], { window: 0 });
+    await expect(n.evict({ method: 'snapkv', keepTokens: 2 })).rejects.toThrow(/keeps no queries/);
+    n.dispose();
+    expect(() => lm.session({ window: -1 })).toThrow(ArgumentError);
+    expect(() => lm.session({ windw: 3 } as object)).toThrow(ArgumentError);
+  });
+
+  it('KVCache.clone copies a compacted cache into independent buffers', async () => {
+    const c = rt.createKVCache({ numKvHeads: 2, headDim: 4, capacity: 2 });
+    const kv = (n: number, b: number) => Float32Array.from({ length: 2 * n * 4 }, (_, i) => b + i);
+    c.append(kv(5, 0), kv(5, 100));
+    c.compact([Int32Array.of(0, 2, 4), Int32Array.of(1)]);
+    const d = c.clone();
+    expect(await d.read()).toEqual(await c.read());
+    expect(d.position).toBe(5);
+    d.append(kv(1, 1000), kv(1, 2000));
+    expect(c.lengths).toEqual([3, 1]);
+    expect(d.lengths).toEqual([4, 2]);
+    const cd = await d.read();
+    expect(Array.from(cd.positions)).toEqual([0, 2, 4, 5, 1, 5]);
+    c.dispose();
+    expect((await d.read()).keys.length).toBe(6 * 4);
+    d.dispose();
+    expect(() => d.clone()).toThrow(DisposedError);
+  });
+});
+
+describe('model folders', () => {
+  it('loadTransformer({ dir }) reads config, weights and tokenizer (path, file URL, URL object); lm.tokenizer is set', async () => {
+    for (const dir of [randomDir, `file://${randomDir}`, new URL(`file://${randomDir}/`)]) {
+      const m = await loadTransformer(rt, { dir });
+      expect(m.config.vocabSize).toBe(1024);
+      expect(m.tokenizer?.vocabSize).toBe(1024);
+      expect(m.tokenizer?.decode(m.tokenizer.encode('And God said'))).toBe('And God said');
+      m.dispose();
+    }
+    const noTok = await loadTransformer(rt, { dir: fixture });
+    expect(noTok.tokenizer).toBeUndefined();
+    noTok.dispose();
+    // a tokenizer given with the bytes
+    const m = await loadTransformer(rt, {
+      config: fs.readFileSync(path.join(randomDir, 'config.json')), weights: fs.readFileSync(path.join(randomDir, 'model.safetensors')),
+      tokenizer: loadTokenizer(fs.readFileSync(path.join(tinyDir, 'tokenizer.json'))),
+    });
+    expect(m.tokenizer?.eosTokenId).toBe(1023);
+    m.dispose();
+  });
+
+  it('a missing file is a ModelFileError naming it and where it looked', async () => {
+    const dir = path.join(tmp, 'no-weights');
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(randomDir, 'config.json'), path.join(dir, 'config.json'));
+    const err = await loadTransformer(rt, { dir }).catch((e) => e);
+    expect(err).toBeInstanceOf(ModelFileError);
+    expect(err.file).toBe('model.safetensors');
+    expect(err.location).toBe(path.join(dir, 'model.safetensors'));
+    expect(err.message).toContain(path.join(dir, 'model.safetensors'));
+    const none = await loadTransformer(rt, { dir: path.join(tmp, 'nowhere') }).catch((e) => e);
+    expect(none).toBeInstanceOf(ModelFileError);
+    expect(none.file).toBe('config.json');
+    // a vocabulary larger than the model's is refused
+    await expect(loadTransformer(rt, { dir: fixture, tokenizer: fs.readFileSync(path.join(tinyDir, 'tokenizer.json')) })).rejects.toThrow(ValidationError);
+    await expect(loadTransformer(rt, { config: fs.readFileSync(path.join(fixture, 'config.json')), weights: fs.readFileSync(path.join(fixture, 'model.safetensors')), tokenizer: fs.readFileSync(path.join(tinyDir, 'tokenizer.json')) }))
+      .rejects.toThrow(/more than vocab_size 97/);
+    await expect(loadTransformer(rt, 'huge' as 'tiny')).rejects.toThrow(/not a bundled model/);
+    await expect(loadTransformer(rt, { dir: randomDir, config: {} })).rejects.toThrow(/either dir or config/);
+  });
+
+  it.runIf(!tinyWeights)("'tiny' without models/tiny/model.safetensors: a ModelFileError that says where it looked", async () => {
+    const err = await loadTransformer(rt, 'tiny').catch((e) => e);
+    expect(err).toBeInstanceOf(ModelFileError);
+    expect(['config.json', 'model.safetensors']).toContain(err.file);
+    expect(err.location).toBe(path.join(tinyDir, err.file));
+    expect(err.message).toMatch(/bundled model "tiny"/);
+  });
+
+  it.skipIf(!tinyWeights)("loadTransformer(rt, 'tiny') loads the bundled model (skipped until models/tiny/model.safetensors is committed)", async () => {
+    const m = await loadTransformer(rt, 'tiny');
+    try {
+      expect(m.config).toMatchObject({ numLayers: 5, hiddenSize: 256, numHeads: 8, numKvHeads: 2, headDim: 64, vocabSize: 1024 });
+      expect(m.tokenizer?.vocabSize).toBe(1024);
+      const ids = [1023, ...m.tokenizer!.encode('In the beginning')];
+      const out: number[] = [];
+      for await (const t of m.generate(ids, { maxNewTokens: 8 })) out.push(t);
+      expect(out.length).toBe(8);
+    } finally {
+      m.dispose();
+    }
+  });
+});
+
+describe('lm-eval', () => {
+  const cli = (...args: string[]) => spawnSync('node', [path.join(root, 'dist/cli.js'), 'lm-eval', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+
+  it('pcpress lm-eval --json on 4 prompts and 2 methods: every row, sane fields', () => {
+    const r = cli('--model', randomDir, '--prompts', '4', '--texts', '2', '--methods', 'snapkv,defensivekv', '--budgets', '0.2,0.5', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout);
+    expect(res.model).toMatchObject({ layers: 2, vocab: 1024, backend: 'wasm' });
+    expect(res.protocol).toMatchObject({ prompts: 4, niahPrompts: 2, kvPrompts: 2, texts: 2, methods: ['snapkv', 'defensivekv'], budgets: [0.2, 0.5] });
+    expect(res.protocol.contextTokens.min).toBeGreaterThanOrEqual(400);
+    expect(res.protocol.contextTokens.max).toBeLessThanOrEqual(1700);
+    expect(res.rows.map((x: { method: string; budget: number }) => `${x.method}@${x.budget}`))
+      .toEqual(['full@1', 'snapkv@0.2', 'snapkv@0.5', 'defensivekv@0.2', 'defensivekv@0.5']);
+    for (const row of res.rows) {
+      expect(row.accuracy).toBeGreaterThanOrEqual(0);
+      expect(row.accuracy).toBeLessThanOrEqual(1);
+      expect(row.correct).toBe(Math.round(row.accuracy * 4));
+      expect(row.loss).toBeGreaterThan(0);
+      expect(row.perplexity).toBeCloseTo(Math.exp(row.loss), 6);
+      expect(row.lossIncrease).toBeCloseTo(row.loss - res.rows[0].loss, 9);
+      // the caches held the budget (the window's 32 tokens are pinned, well under 20 % of 500+ tokens)
+      if (row.method !== 'full') expect(row.kept).toBeCloseTo(row.budget, 2);
+    }
+    expect(res.rows[0].lossIncrease).toBe(0);
+    expect(res.comparison).toHaveLength(1);
+    expect(res.comparison[0]).toMatchObject({ method: 'defensivekv', budget: 0.2, bestBaseline: 'snapkv' });
+    expect(res.notes.length).toBeGreaterThan(0);
+    expect(res.timing.seconds).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/lm-eval: retrieval 4\/4/);
+  });
+
+  it('prints a table without --json; bad flags are errors', () => {
+    const r = cli('--model', randomDir, '--prompts', '2', '--texts', '1', '--methods', 'streamingllm', '--budgets', '0.2');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/streamingllm\s+\|/);
+    expect(r.stdout).toMatch(/full cache: accuracy/);
+    const bad = cli('--model', randomDir, '--methods', 'snapkv,nope');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/unknown method "nope"/);
+    const range = cli('--model', randomDir, '--budgets', '0.2,1.5');
+    expect(range.status).toBe(1);
+    expect(range.stderr).toMatch(/budget "1.5" is out of range/);
+    const flag = cli('--model', randomDir, '--prompt', '3');
+    expect(flag.status).toBe(1);
+    expect(flag.stderr).toMatch(/unknown flag --prompt/);
+    const missing = cli('--model', path.join(tmp, 'nowhere'));
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/ModelFileError: heldout.txt: not found/);
+  });
+
+  it('evaluateLMEviction: typed errors for bad options; prompts in the training formats', async () => {
+    const m = await loadTransformer(rt, { dir: randomDir });
+    const heldout = fs.readFileSync(path.join(randomDir, 'heldout.txt'), 'utf8');
+    try {
+      await expect(evaluateLMEviction(m, { heldout, methods: ['snapkv', 'bogus' as 'snapkv'] })).rejects.toThrow(/unknown method "bogus"/);
+      await expect(evaluateLMEviction(m, { heldout, budgets: [0] })).rejects.toThrow(ArgumentError);
+      await expect(evaluateLMEviction(m, { heldout, budgets: [1] })).rejects.toThrow(/out of range/);
+      await expect(evaluateLMEviction(m, { heldout, prompts: -1 })).rejects.toThrow(ArgumentError);
+      await expect(evaluateLMEviction(m, { heldout, prompts: 0, texts: 0 })).rejects.toThrow(/nothing to evaluate/);
+      await expect(evaluateLMEviction(m, { heldout: '' })).rejects.toThrow(ArgumentError);
+      await expect(evaluateLMEviction(m, { heldout, promts: 3 } as never)).rejects.toThrow(ArgumentError);
+      await expect(evaluateLMEviction(lm, { heldout })).rejects.toThrow(/no tokenizer/);
+    } finally {
+      m.dispose();
+    }
+    const tok = loadTokenizer(fs.readFileSync(path.join(tinyDir, 'tokenizer.json')));
+    const ps = retrievalPrompts(heldout, tok, 6, 3);
+    expect(retrievalPrompts(heldout, tok, 6, 3)).toEqual(ps);
+    expect(ps.map((p) => p.kind)).toEqual(['niah', 'kv', 'niah', 'kv', 'niah', 'kv']);
+    for (const p of ps) {
+      const n = tok.encode(p.context).length;
+      expect(n).toBeGreaterThanOrEqual(450);
+      expect(n).toBeLessThanOrEqual(1650);
+      if (p.kind === 'niah') {
+        expect(p.answer).toMatch(/^[1-9][0-9]{6}$/);
+        const name = /for ([A-Z][a-z]+)\?/.exec(p.question)![1];
+        expect(p.question).toBe(`\nQuestion: What is the special magic number for ${name}?\nAnswer:`);
+        expect(p.context).toContain(`The special magic number for ${name} is ${p.answer}.`);
+        expect(heldout).toContain(p.context.split('\n').find((l) => !l.startsWith('The special magic number'))!);
+      } else {
+        expect(p.answer).toMatch(/^[1-9][0-9]{4}$/);
+        const key = /value of ([a-z]{6})\?/.exec(p.question)![1];
+        expect(p.question).toBe(`\nQuestion: What is the value of ${key}?\nAnswer:`);
+        expect(p.context.split('\n')).toContain(`${key}: ${p.answer}`);
+        expect(p.context.split('\n').every((l) => /^[a-z]{6}: [1-9][0-9]{4}$/.test(l))).toBe(true);
+      }
+    }
+  });
+});
