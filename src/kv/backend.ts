@@ -94,7 +94,7 @@ export async function windowPass(rt: Runtime, s: PassSizes, q: Float32Array, k: 
       const tp = keep(impl.allocF32(Math.max(1, 3 * s.hq * s.C))), ta = keep(impl.allocF32(KV_SCORE_ARGS));
       new Int32Array(impl.ex.memory.buffer, ta.ptr, KV_SCORE_ARGS).set([tq.ptr, tk.ptr, tl.ptr, tr.ptr, to.ptr, tp.ptr, ts.ptr,
         s.hq, s.hkv, s.nq, s.R, s.n, s.d, s.C, s.ks, lse ? 1 : 0]);
-      if (threaded) pool.run(TaskKind.kvScore, ta.ptr, s.hq);
+      if (threaded) pool.run(TaskKind.kvScore, ta.ptr, s.hq, 2 + Math.floor((s.hq * s.R * s.n * s.d) / (1 << 21)));
       else ex.kvScoreTasks(ta.ptr, 0, s.hq, 0);
       ex.kvScoreCombine(ta.ptr);
       return { rows: impl.read(tr), planes: impl.read(to) };

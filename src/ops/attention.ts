@@ -404,6 +404,12 @@ export const MAX_CHUNKS = 32;
 const COMBINE_ROWS = 16;
 /** Calls with fewer multiply-adds (rows x keys x headDim, twice) than this stay on the calling thread. */
 const POOL_MIN_WORK = 1 << 19;
+/**
+ * Threads a call may wake beyond 2: one per this many multiply-adds. Waking a thread costs tens of
+ * microseconds, so small calls (decode over a short cache) use a few threads, not all of a big machine's:
+ * on a 16-core host decode at 1,024 tokens ran slower on 16 threads than on 1 while 2 gave 1.5x.
+ */
+const WORK_PER_EXTRA_THREAD = 1 << 22;
 
 /**
  * @internal How a wasm attention call is cut into tasks: KV heads x tiles of ROWS_PER_TASK query rows x
@@ -458,12 +464,13 @@ function wasmAttention(be: WasmBackend, q: WasmStorage, k: WasmStorage, v: WasmS
       partials ? partials.ptr : 0]);
     new Float32Array(mem, args.ptr + 4 * 12, 1)[0] = p.scale;
     const pool = be.pool;
-    const threaded = pool !== undefined && part.tasks > 1 && 2 * p.numHeads * p.seqQ * maxLen * p.headDim >= POOL_MIN_WORK;
-    if (threaded) pool.run(TaskKind.attention, args.ptr, part.tasks);
+    const work = 2 * p.numHeads * p.seqQ * maxLen * p.headDim;
+    const threaded = pool !== undefined && part.tasks > 1 && work >= POOL_MIN_WORK;
+    if (threaded) pool.run(TaskKind.attention, args.ptr, part.tasks, 2 + Math.floor(work / WORK_PER_EXTRA_THREAD));
     else ex.attentionTasks(args.ptr, 0, part.tasks, scratch.ptr);
     if (partials) {
       const rows = p.numHeads * p.seqQ;
-      if (threaded && rows > COMBINE_ROWS) pool.run(TaskKind.attentionCombine, args.ptr, Math.ceil(rows / COMBINE_ROWS));
+      if (threaded && rows > 4 * COMBINE_ROWS) pool.run(TaskKind.attentionCombine, args.ptr, Math.ceil(rows / COMBINE_ROWS), 2 + Math.floor(rows / 256));
       else ex.attentionCombine(args.ptr, 0, rows, scratch.ptr);
     }
   } catch (e) {

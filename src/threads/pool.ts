@@ -35,17 +35,20 @@ export class ThreadPoolError extends PcpressError {
   }
 }
 
-// Control block layout (Int32 indices): generation, stop flag, workers done, error flag, next task, task
-// count, task kind, argument pointer, dead worker (slot, 0 = none), then a table of matmul tasks. Threads
-// take tasks in turn (Atomics.add on NEXT), so a thread the OS delays does not hold the others up; a call
-// returns when every worker has checked in, so no worker is ever still reading the table when the next
-// call writes it.
-const GEN = 0, STOP = 1, DONE = 2, ERR = 3, NEXT = 4, COUNT = 5, KIND = 6, ARGS = 7, DEAD = 8, TASKS = 12;
+// Control block layout (Int32 indices): (unused), stop flag, workers done, error flag, next task, task
+// count, task kind, argument pointer, dead worker (slot, 0 = none), then a table of matmul tasks, then one
+// wake cell per worker slot. A call wakes only the workers it uses (a bump + notify of their cells; the
+// others sleep on), and threads take tasks in turn (Atomics.add on NEXT), so a thread the OS delays does
+// not hold the others up; a call returns when every woken worker has checked in, so no worker is ever
+// still reading the table or the argument block when the next call writes or frees it.
+const STOP = 1, DONE = 2, ERR = 3, NEXT = 4, COUNT = 5, KIND = 6, ARGS = 7, DEAD = 8, TASKS = 12;
 /** Arguments of one matmul task in the table (matmulTask's arguments without the scratch pointer). */
 const TASK_ARGS = 17;
 /** Most matmul tasks one call may hand out (other kinds read their arguments from memory: no limit). */
 export const MAX_TASKS = 256;
-const CTL_INTS = TASKS + TASK_ARGS * MAX_TASKS;
+/** First wake cell (worker slot s waits on WAKE + s; slots 1..63). */
+const WAKE = TASKS + TASK_ARGS * MAX_TASKS;
+const CTL_INTS = WAKE + 64;
 
 /**
  * The workers' whole program (plain JS, run from a string: no file to locate or bundle). The first
@@ -66,10 +69,11 @@ const kernel = (post, d) => {
     return;
   }
   post({ type: 'ready' });
-  let gen = 0;
+  const cell = ${WAKE} + d.slot;
+  let seen = 0;
   for (;;) {
-    Atomics.wait(ctl, ${GEN}, gen);
-    gen = Atomics.load(ctl, ${GEN});
+    Atomics.wait(ctl, cell, seen);
+    seen = Atomics.load(ctl, cell);
     if (Atomics.load(ctl, ${STOP}) !== 0) return;
     const count = Atomics.load(ctl, ${COUNT}), kind = Atomics.load(ctl, ${KIND}), args = Atomics.load(ctl, ${ARGS});
     for (;;) {
@@ -316,21 +320,26 @@ export class ThreadPool {
 
   /**
    * Runs tasks 0..count-1 of `kind` (the kernel module's runTask) with the argument block at `args` on
-   * the pool's threads, the calling thread included, each thread taking the next task when it is free.
+   * at most `maxThreads` of the pool's threads (and never more than there are tasks), the calling thread
+   * included, each thread taking the next task when it is free; the workers left out are not woken. Which
+   * thread runs which task never changes a result: the kernels' tasks are fixed by the call's shapes.
    * Returns when all are done; throws ThreadPoolError if a kernel trapped or a worker died (then the pool
    * is broken: this and every later call throw).
    */
-  run(kind: number, args: number, count: number): void {
+  run(kind: number, args: number, count: number, maxThreads = this.threads): void {
     this.check();
-    const ctl = this.ctl, workers = this.threads - 1;
+    const ctl = this.ctl;
+    const workers = kind === KIND_DIE ? 1 : Math.max(0, Math.min(this.threads, count, Math.floor(maxThreads)) - 1);
     Atomics.store(ctl, COUNT, count);
     Atomics.store(ctl, KIND, kind);
     Atomics.store(ctl, ARGS, args);
     Atomics.store(ctl, NEXT, 0);
     Atomics.store(ctl, DONE, 0);
     Atomics.store(ctl, ERR, 0);
-    Atomics.add(ctl, GEN, 1);
-    Atomics.notify(ctl, GEN);
+    for (let s = 1; s <= workers; s++) {
+      Atomics.add(ctl, WAKE + s, 1);
+      Atomics.notify(ctl, WAKE + s);
+    }
     let failed: unknown;
     if (kind !== KIND_DIE) {
       for (;;) {
@@ -387,8 +396,10 @@ export class ThreadPool {
     this.destroyed = true;
     this.release();
     Atomics.store(this.ctl, STOP, 1);
-    Atomics.add(this.ctl, GEN, 1);
-    Atomics.notify(this.ctl, GEN);
+    for (let s = 1; s < this.threads; s++) {
+      Atomics.add(this.ctl, WAKE + s, 1);
+      Atomics.notify(this.ctl, WAKE + s);
+    }
     this.handle.terminate();
   }
 }
