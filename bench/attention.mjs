@@ -322,7 +322,7 @@ const PEERS = { ortMha: 'ort MHA', ortGqa: 'ort GQA' };
  * GroupQueryAttention) at the same N on every row, and pcpress 2 threads / 1 thread >= 1.6x on prefill at
  * 2048 (both sampled in turn in the 2-thread child). Returns [{ text, value, met }].
  */
-function threadTargets(runs) {
+export function threadTargets(runs) {
   const out = [];
   for (const [t, r] of Object.entries(runs ?? {})) {
     for (const kind of ['prefill', 'decode']) {
@@ -344,7 +344,7 @@ function threadTargets(runs) {
   return out;
 }
 
-function threadsSection(runs, targets) {
+export function threadsSection(runs, targets) {
   const md = ['## wasm with N threads each (Node; each N in its own child process)', ''];
   md.push('- pcpress: `createRuntime({ backend: \'wasm\', threads: N })`; prefill splits KV heads x 64-row query tiles, decode splits the cache into ' +
     'chunks of 512+ keys (split-K) and combines them in a fixed order, so every N gives the same bits. Timed on resident tensors: the call + copying the output out.');
