@@ -344,6 +344,7 @@ export function threadTargets(runs) {
   return out;
 }
 
+/** The markdown section of the N-thread runs ({ N: benchAttentionThreads result }) and their targets. */
 export function threadsSection(runs, targets) {
   const md = ['## wasm with N threads each (Node; each N in its own child process)', ''];
   md.push('- pcpress: `createRuntime({ backend: \'wasm\', threads: N })`; prefill splits KV heads x 64-row query tiles, decode splits the cache into ' +
