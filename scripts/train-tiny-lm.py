@@ -61,6 +61,9 @@ CONFIG = dict(
 )
 QUICK = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, head_dim=16)
+# What two CPU cores can train in about an hour (Debian's torch 1.13 has no fused attention): 0.9 M parameters.
+SMALL = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
+             num_key_value_heads=2, head_dim=32)
 
 
 # ---------------------------------------------------------------- text
@@ -454,6 +457,10 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--workers', type=int, default=min(8, os.cpu_count() or 1))
     ap.add_argument('--quick', action='store_true', help='a small model and short rows: a smoke test')
+    ap.add_argument('--small', action='store_true', help='the 0.9 M-parameter model a CPU can train (see SMALL)')
+    ap.add_argument('--curriculum', help='row lengths and their shares of the time, e.g. 256:0.35,512:0.35,1024:0.3 '
+                    '(the batch shrinks so each step sees --batch x --seq tokens); default: --seq throughout')
+    ap.add_argument('--threads', type=int, default=0, help='torch CPU threads (default: torch\'s choice)')
     ap.add_argument('--tokenizer-only', action='store_true')
     ap.add_argument('--text', help='the output of `bible -l 100000 gen1:1-rev22:21`, where bible is not installed')
     ap.add_argument('--tokenizer', help='reuse this tokenizer.json instead of training one')
@@ -492,7 +499,11 @@ def main():
     if args.tokenizer_only:
         return
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = dict(CONFIG)
+    if args.small:
+        cfg.update(SMALL)
     if args.quick:
         cfg.update(QUICK)
         args.seq = min(args.seq, 256)
@@ -510,8 +521,10 @@ def main():
     other = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.1}, {'params': other, 'weight_decay': 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
-    loader = torch.utils.data.DataLoader(Rows(tok, text_ids, verses, args.seq, args.seed), batch_size=args.batch,
-                                         num_workers=args.workers, pin_memory=device == 'cuda')
+    phases = [(args.seq, 1.0)]
+    if args.curriculum:
+        phases = [(int(a), float(b)) for a, b in (x.split(':') for x in args.curriculum.split(','))]
+    step_tokens = args.batch * args.seq
     use_bf16 = device == 'cuda'
     budget = args.minutes * 60
     warm = 100
@@ -521,7 +534,14 @@ def main():
     start = time.time()
     last_save = start
     step, tokens = 0, 0
-    for rows, wts in loader:
+    phase_end = 0.0
+    for seq, share in phases:
+      phase_end += share
+      loader = torch.utils.data.DataLoader(Rows(tok, text_ids, verses, seq, args.seed + int(phase_end * 1000)),
+                                           batch_size=max(1, step_tokens // seq), num_workers=args.workers,
+                                           pin_memory=device == 'cuda')
+      print(f'phase: rows of {seq} tokens, batch {max(1, step_tokens // seq)}, until {phase_end:.2f} of the time', flush=True)
+      for rows, wts in loader:
         rows = rows.to(device, non_blocking=True)
         wts = wts.to(device, non_blocking=True)
         elapsed = time.time() - start
@@ -549,7 +569,7 @@ def main():
         if time.time() - last_save > 90:
             save_model(args.out, model, cfg)
             last_save = time.time()
-        if elapsed >= budget:
+        if elapsed >= budget * min(1.0, phase_end):
             break
     train_s = time.time() - start
     log['train_seconds'] = round(train_s, 1)
@@ -560,7 +580,7 @@ def main():
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(p.half().float())
-    held_budget = 1500 if not args.quick else 180
+    held_budget = (1500 if not args.quick else 180) if max(p[0] for p in phases) >= 2048 else max(p[0] for p in phases) - 100
     for name, v, b in (('train_verses', verses, held_budget), ('heldout_verses', held_verses, held_budget),
                        ('heldout_short', held_verses, 300)):
         acc = eval_retrieval(model, tok, v, device, 40 if not args.quick else 6, 12345, b)
