@@ -10,6 +10,8 @@ import llamaRef from '../fixtures/lm/llama/reference.json' with { type: 'bytes' 
 import qwenWeights from '../fixtures/lm/qwen2/model.safetensors' with { type: 'bytes' };
 import qwenConfig from '../fixtures/lm/qwen2/config.json' with { type: 'bytes' };
 import qwenRef from '../fixtures/lm/qwen2/reference.json' with { type: 'bytes' };
+import tinyTokenizer from '../../models/tiny/tokenizer.json' with { type: 'bytes' };
+import tokenizerVectors from '../fixtures/lm/tokenizer-vectors.json' with { type: 'bytes' };
 import { check, expectError, type Case, type CaseContext, type Pkg } from './util.js';
 
 /** Logits tolerance: relative to the largest |logit| of the row (and Frobenius over the whole matrix). */
@@ -349,6 +351,57 @@ export const lmCases: Case[] = [
         lm.dispose();
       }
       await expectError(() => lm.forward([1]), pc.DisposedError, 'forward after dispose');
+    },
+  },
+  {
+    op: 'lm',
+    name: 'sessions: prefill + multi-token append equal forward; a fork is independent (caches copied on the device); evict keeps the budget',
+    async run({ pc, rt }) {
+      const lm = await load(pc, rt, LLAMA);
+      try {
+        const V = LLAMA.ref.vocab, tokens = LLAMA.ref.prompts[2].tokens, N = tokens.length, cut = Math.floor(N / 2);
+        const full = await lm.forward(tokens);
+        const s = await lm.prefill(tokens.slice(0, cut));
+        const f = s.fork();
+        const rest = await s.append(tokens.slice(cut));
+        const e1 = logitError(rest, full.subarray(cut * V), V), e0 = logitError(s.logits!, full.subarray((N - 1) * V), V);
+        check(e1.rowMax <= 1e-4 && e0.rowMax <= 1e-4, `append over the cache vs forward: ${e1.rowMax} (rows), ${e0.rowMax} (last)`);
+        // the fork still holds the first half only: continuing it differently gives forward's logits of that sequence
+        const other = [...tokens.slice(0, cut), 1, 2, 3];
+        const fo = await f.append([1, 2, 3]);
+        const e2 = logitError(fo, (await lm.forward(other)).subarray(cut * V), V);
+        check(e2.rowMax <= 1e-4 && f.position === cut + 3 && s.position === N, `fork: error ${e2.rowMax}, positions ${f.position} / ${s.position}`);
+        await f.evict({ method: 'snapkv', keepTokens: 4, window: 2 });
+        const held = (x: { cacheLengths: number[][] }) => x.cacheLengths.flat().join();
+        check(held(f) === '4,4,4,4', `fork evicted to 4: ${JSON.stringify(f.cacheLengths)}`);
+        check(s.cacheLengths.every((l) => l.every((n) => n === N)), `original untouched by the fork's eviction: ${JSON.stringify(s.cacheLengths)}`);
+        const after = await f.append([5], { logits: 'last' });
+        check(after.length === V && after.every(Number.isFinite) && held(f) === '5,5,5,5', 'append after eviction');
+        await expectError(() => f.evict({ method: 'snapkv', keepTokens: 2 }), pc.ArgumentError, 'a second evict');
+        const oob = await expectError(() => s.append([V]), pc.ArgumentError, 'append: token out of range');
+        check(oob.message.includes(String(V)), `the error names the id: ${oob.message}`);
+        f.dispose();
+        s.dispose();
+        await expectError(() => s.append([1]), pc.DisposedError, 'append after dispose');
+      } finally {
+        lm.dispose();
+      }
+    },
+  },
+  {
+    op: 'lm',
+    name: 'tokenizer: the bundled tiny tokenizer.json encodes and decodes exactly as the training script\'s Python Tokenizer',
+    async run({ pc }) {
+      const tk = pc.loadTokenizer(bytes(tinyTokenizer));
+      const v = json(bytes(tokenizerVectors)) as { vocabSize: number; eosTokenId: number; encode: { text: string; ids: number[]; decoded: string }[]; decode: { ids: number[]; text: string }[] };
+      check(tk.vocabSize === v.vocabSize && tk.eosTokenId === v.eosTokenId, `vocabSize ${tk.vocabSize}, eos ${tk.eosTokenId}`);
+      for (const e of v.encode) {
+        const got = tk.encode(e.text);
+        check(got.join() === e.ids.join(), `encode ${JSON.stringify(e.text.slice(0, 40))}: [${got.slice(0, 12)}...] vs Python [${e.ids.slice(0, 12)}...]`);
+        check(tk.decode(e.ids) === e.decoded, `decode of ${JSON.stringify(e.text.slice(0, 40))}`);
+      }
+      for (const d of v.decode) check(tk.decode(d.ids) === d.text, `decode [${d.ids.slice(0, 8)}...]`);
+      await expectError(() => Promise.resolve().then(() => pc.loadTokenizer({ model: { type: 'Unigram' } })), pc.TokenizerError, 'a Unigram tokenizer');
     },
   },
 ];
