@@ -39,6 +39,15 @@ export async function buildLmDemo() {
     name: MODEL.name, about: MODEL.about, tokenizer: MODEL.tokenizer, prompts: examplePrompts(dir), window: MODEL.window, maxNewTokens: MODEL.maxNewTokens,
   };
   fs.writeFileSync(path.join(out, 'model', 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  // The bundled model where loadTransformer(rt, 'tiny') looks from the page (lm.js at the root: <root>/models/tiny/),
+  // once its weights are in the checkout.
+  const tiny = path.join(root, 'models', 'tiny');
+  if (fs.existsSync(path.join(tiny, 'model.safetensors'))) {
+    fs.mkdirSync(path.join(out, 'models', 'tiny'), { recursive: true });
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) {
+      if (fs.existsSync(path.join(tiny, f))) fs.copyFileSync(path.join(tiny, f), path.join(out, 'models', 'tiny', f));
+    }
+  }
   return out;
 }
 
