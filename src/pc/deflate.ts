@@ -175,8 +175,9 @@ interface Parsed extends DeflateStreamInfo {
 
 function parse(bytes: Uint8Array, limits: Required<DecodeLimits>, what: string): Parsed {
   if (!(bytes instanceof Uint8Array)) throw new ArgumentError(`${what}: expected a Uint8Array`);
+  // the kind first: a short stream of another kind (or format) is that, not a truncated deflate stream
+  if (bytes.length > 0) checkMagic(bytes, [STREAM_DEFLATE], what);
   if (bytes.length < 14) throw new TruncatedDataError(`${what}: ${bytes.length} bytes is too short for a deflate stream`);
-  checkMagic(bytes, [STREAM_DEFLATE], what);
   const pos = { p: 1 };
   const width = getVarint(bytes, pos, what), height = getVarint(bytes, pos, what);
   if (pos.p + 4 > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its header`);

@@ -90,6 +90,10 @@ export async function compressAuto(image: PcImage, options: AutoCompressOptions 
   for (const k of Object.keys(options)) {
     if (!['models', 'fallback', 'tileSize', 'packHistograms', 'workers', 'png'].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
   }
+  if (options.png !== undefined && !(options.png instanceof Uint8Array)) throw new ArgumentError(`${what}: png must be the PNG file's bytes (a Uint8Array)`);
+  if (options.png !== undefined && options.fallback === false) {
+    throw new ArgumentError(`${what}: png is only read by the deflate fallback, which fallback: false turns off`);
+  }
   checkPhoto(image, what);
   const given = checkModels(options.models, what);
   const models: AutoModel[] = given ?? [
@@ -195,6 +199,8 @@ export interface PhotoEvaluateResult {
  */
 export function evaluatePhoto(model: PhotoModel, images: PcImage[], options: { tileSize?: number } = {}): PhotoEvaluateResult {
   const what = 'evaluatePhoto';
+  if (options === null || typeof options !== 'object') throw new ArgumentError(`${what}: options must be an object`);
+  for (const k of Object.keys(options)) if (k !== 'tileSize') throw new ArgumentError(`${what}: unknown option "${k}"`);
   if (!isPhotoModel(model)) throw new ArgumentError(`${what}: expected a photo model from loadPhotoModel()`);
   if (!Array.isArray(images) || images.length === 0) throw new ArgumentError(`${what}: expected a non-empty array of images`);
   const opts: PhotoCompressOptions = { fallback: false, ...(options.tileSize === undefined ? {} : { tileSize: options.tileSize }) };

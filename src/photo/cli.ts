@@ -92,7 +92,7 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
         throw new ArgumentError(`compress: model ${named.id} codes ${named.width}x${named.height}x${named.channels} images; ${input} is ${img.width}x${img.height}x${img.channels}`);
       }
       const png = raw[0] === 0x89 && raw[1] === 0x50 ? raw : undefined;
-      const r = await compressAuto(img, { models: named ? [named] : undefined, tileSize, workers, fallback: !flags['no-fallback'], png });
+      const r = await compressAuto(img, { models: named ? [named] : undefined, tileSize, workers, fallback: !flags['no-fallback'], ...(flags['no-fallback'] ? {} : { png }) });
       const ms = performance.now() - t;
       const dest = out ?? `${input}.pcx`;
       await (await fsPromises()).writeFile(dest, r.bytes);

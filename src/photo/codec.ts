@@ -258,6 +258,13 @@ function checkOptions(options: PhotoCompressOptions, what: string, extra: readon
     if (!['tileSize', 'packHistograms', 'fallback', 'png', ...extra].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
   }
   if (options.fallback !== undefined && typeof options.fallback !== 'boolean') throw new ArgumentError(`${what}: fallback must be a boolean`);
+  if (options.packHistograms !== undefined && typeof options.packHistograms !== 'boolean') {
+    throw new ArgumentError(`${what}: packHistograms must be a boolean, got ${JSON.stringify(options.packHistograms)}`);
+  }
+  if (options.png !== undefined && !(options.png instanceof Uint8Array)) throw new ArgumentError(`${what}: png must be the PNG file's bytes (a Uint8Array)`);
+  if (options.png !== undefined && options.fallback === false) {
+    throw new ArgumentError(`${what}: png is only read by the deflate fallback, which fallback: false turns off`);
+  }
 }
 
 /**

@@ -72,4 +72,24 @@ describe('input bounds and options (node)', () => {
     file.set(header, 8);
     expect(() => pc.parseSafetensors(file)).toThrow(/not a safetensors dtype/);
   });
+  it('photo options are checked, never ignored: packHistograms must be a boolean, png needs the fallback, evaluatePhoto knows its options', async () => {
+    const model = await pc.loadPhotoModel();
+    const img = { width: 20, height: 10, channels: 3, data: Uint8Array.from({ length: 600 }, (_, i) => (i * 29) % 256) };
+    const png = pc.writePng(img);
+    for (const v of ['no', 0, 1, null]) expect(() => pc.compressPhoto(img, model, { packHistograms: v } as never), String(v)).toThrow(pc.ArgumentError);
+    expect(() => pc.compressPhoto(img, model, { png, fallback: false })).toThrow(/fallback/);
+    expect(() => pc.compressPhoto(img, model, { png: [1, 2] } as never)).toThrow(pc.ArgumentError);
+    await expect(pc.compressAuto(img, { png, fallback: false })).rejects.toThrow(/fallback/);
+    await expect(pc.compressAuto(img, { png: 'x' } as never)).rejects.toBeInstanceOf(pc.ArgumentError);
+    expect(() => pc.evaluatePhoto(model, [img], { tile: 16 } as never)).toThrow(/unknown option "tile"/);
+    // the accepted forms still work
+    expect(pc.decompressPhoto(pc.compressPhoto(img, model, { packHistograms: false, png }), model).data).toEqual(img.data);
+    expect(pc.evaluatePhoto(model, [img], { tileSize: 16 }).roundTrip).toBe(true);
+  });
+
+  it('a short stream of another kind is named by its kind before the deflate parser calls it truncated', () => {
+    expect(() => pc.decompressDeflate(Uint8Array.of(0xb1, 1, 2))).toThrow(pc.FormatVersionError);
+    expect(() => pc.decompressDeflate(Uint8Array.of(0x00, 1, 2))).toThrow(pc.CorruptDataError);
+    expect(() => pc.decompressDeflate(Uint8Array.of(0xb8, 1, 2))).toThrow(pc.TruncatedDataError);
+  });
 });
