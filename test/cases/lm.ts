@@ -390,6 +390,30 @@ export const lmCases: Case[] = [
   },
   {
     op: 'lm',
+    name: "the bundled model 'tiny' is found next to the package's code (read from disk in Node and Deno, fetched in browsers): it loads with its tokenizer, or, before its weights are committed, a ModelFileError says which file and where",
+    async run({ pc, rt }) {
+      let lm: Awaited<ReturnType<typeof pc.loadTransformer>> | undefined;
+      try {
+        lm = await pc.loadTransformer(rt, 'tiny');
+      } catch (e) {
+        check(e instanceof pc.ModelFileError, `expected the model or a ModelFileError, got ${e}`);
+        const f = e as InstanceType<typeof pc.ModelFileError>;
+        check((f.file === 'config.json' || f.file === 'model.safetensors') && f.location.replace(/\\/g, '/').endsWith(`models/tiny/${f.file}`),
+          `ModelFileError for ${f.file} at ${f.location}`);
+        return;
+      }
+      try {
+        check(lm.config.vocabSize === 1024 && lm.tokenizer?.vocabSize === 1024, `tiny: vocab ${lm.config.vocabSize}, tokenizer ${lm.tokenizer?.vocabSize}`);
+        const out: number[] = [];
+        for await (const t of lm.generate([1023, ...lm.tokenizer!.encode('And God said')], { maxNewTokens: 4 })) out.push(t);
+        check(out.length === 4 && out.every((t) => t >= 0 && t < 1024), `tiny generated [${out}]`);
+      } finally {
+        lm.dispose();
+      }
+    },
+  },
+  {
+    op: 'lm',
     name: 'tokenizer: the bundled tiny tokenizer.json encodes and decodes exactly as the training script\'s Python Tokenizer',
     async run({ pc }) {
       const tk = pc.loadTokenizer(bytes(tinyTokenizer));
