@@ -9,11 +9,17 @@
 // as vec4 along the stored rows when those rows are a multiple of 4 long (VEC_A / VEC_B), element by
 // element otherwise. Every load and store is bounds-checked, so any m, k, n works. Transposition only
 // changes how the tiles are loaded.
+//
+// B_F16: B holds IEEE half values, two per u32 (element j in the low half of word j / 2 when j is
+// even, the high half when odd; rows may straddle words), unpacked with unpack2x16float (core WGSL: no
+// shader-f16 feature, so it runs on every adapter) and multiplied in f32 exactly as the f32 path does.
+// B is bound as u32 words in both cases (bitcast to f32 when B_F16 is off: free) so one shader serves both.
 
 override TRANS_A: bool = false; // A stored k x m
 override TRANS_B: bool = false; // B stored n x k
 override VEC_A: bool = false;   // stored rows of A have a multiple of 4 elements
 override VEC_B: bool = false;
+override B_F16: bool = false;   // B is f16, two per u32 (see above)
 override WG_X: u32 = 16u;       // invocations along n (tile width 4 WG_X)
 override WG_Y: u32 = 16u;       // invocations along m (tile height 4 WG_Y)
 
@@ -34,7 +40,7 @@ struct Params {
 
 // Buffers are allocated in multiples of 16 bytes, so vec4 views cover every element.
 @group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> B: array<vec4<u32>>; // f32 bits, or f16 pairs with B_F16
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
 @group(0) @binding(3) var<uniform> P: Params;
 
@@ -55,13 +61,27 @@ fn loadA4(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
   return v;
 }
 
+// Element j of B as f32: a bitcast word, or one half of word j / 2 with B_F16.
+fn loadB1(j: u32) -> f32 {
+  if (B_F16) { return unpack2x16float(B[j >> 3u][(j >> 1u) & 3u])[j & 1u]; }
+  return bitcast<f32>(B[j >> 2u][j & 3u]);
+}
+
 fn loadB4(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0);
   if (r >= rows || c >= cols) { return v; }
   let i = base + r * cols + c;
-  if (VEC_B) { return B[i >> 2u]; }
+  if (VEC_B) {
+    // i is a multiple of 4: four halves are words i / 2 and i / 2 + 1, one half of a vec4 of words
+    if (B_F16) {
+      let w = B[i >> 3u];
+      let p = select(w.xy, w.zw, (i & 4u) != 0u);
+      return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y));
+    }
+    return bitcast<vec4<f32>>(B[i >> 2u]);
+  }
   for (var t = 0u; t < 4u; t++) {
-    if (c + t < cols) { let j = i + t; v[t] = B[j >> 2u][j & 3u]; }
+    if (c + t < cols) { v[t] = loadB1(i + t); }
   }
   return v;
 }

@@ -14,7 +14,7 @@
 export { createRuntime, detectEngine, Runtime } from './runtime.js';
 export type { BackendChoice, RuntimeOptions, RuntimeInfo, TensorInput } from './runtime.js';
 export { Tensor } from './tensor.js';
-export type { MatmulOptions, PackBOptions } from './ops/matmul.js';
+export type { MatmulOptions, PackBOptions, PackedDType } from './ops/matmul.js';
 export { PackedB } from './ops/matmul.js';
 export { ThreadPoolError } from './threads/pool.js';
 export type { AttentionOptions, DecodeOptions, AttentionResult } from './ops/attention.js';
@@ -35,5 +35,6 @@ export {
 export const version = '0.1.0';
 export * from './kv/index.js';
 export * from './lm/index.js';
+export type { WeightDType, TransformerInfo } from './lm/model.js';
 export * from './pc/index.js';
 export * from './photo/index.js';

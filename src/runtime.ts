@@ -284,9 +284,11 @@ export class Runtime {
    * Keeps b, the right-hand operand op(B) of later matmuls (k x n; stored n x k with transposeB), in the
    * kernel's layout: pass the result as rt.matmul's b as often as needed, then dispose() it. On wasm B is
    * packed once instead of inside every call (same result bits); on WebGPU it holds the plain buffer.
-   * b is copied (a Tensor b stays usable). Bad input throws synchronously, as rt.tensor does.
+   * b is copied (a Tensor b stays usable). Bad input throws synchronously, as rt.tensor does. With
+   * `dtype: 'f16'` b is f16 (a Uint16Array of half bits, or a Float32Array rounded to f16): WebGPU keeps it
+   * 16-bit on the device (`packed.storage === 'f16'`), wasm converts it to f32 (`'f32'`).
    */
-  packB(b: TensorInput, options: PackBOptions): PackedB {
+  packB(b: TensorInput | Uint16Array, options: PackBOptions): PackedB {
     return packBOp(this.impl, b, options);
   }
 

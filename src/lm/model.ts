@@ -2,14 +2,15 @@
 // safetensors file and a Hugging Face config, forward (prefill) and token-by-token generation with
 // per-layer KV caches and optional eviction after the prefill.
 //
-// The model sits above the ops: every step is an rt.* call on device tensors (rt.matmul with
-// transposeB for the HF [out, in] weights, rt.rmsNorm with the fused residual, rt.transpose between
+// The model sits above the ops: every step is an rt.* call on device tensors (rt.matmul on the HF
+// [out, in] weights packed once by rt.packB with transposeB, rt.rmsNorm with the fused residual, rt.transpose between
 // token-major rows and the head-major layout of rt.rope / rt.attention, rt.rope, rt.attention for
 // the prefill, rt.decode over rt.createKVCache caches, rt.siluMul, rt.add for biases), so it runs on
 // wasm and WebGPU alike. Only the embedding gather and the sampling run in JS.
 //
-// Weights are uploaded once as f32 device tensors (F16 / BF16 files are converted exactly on load);
-// keeping f16 weights in f16 (a shader-f16 path) is future work.
+// Linear weights are packed once at load (rt.packB): F16 tensors stay f16 on WebGPU (two halves per u32,
+// unpacked in the matmul shader; weightDtype 'auto'), everything else is f32 (BF16 / F16 converted exactly;
+// wasm has no f16 arithmetic). Norm weights and biases are f32 device tensors.
 import { ArgumentError, DisposedError } from '../errors.js';
 import type { KVCache } from '../kvcache.js';
 import { evictKV } from '../kv/index.js';
@@ -18,6 +19,7 @@ import { KV_METHODS } from '../kv/types.js';
 import { seededRandom } from '../random.js';
 import { Runtime } from '../runtime.js';
 import { Tensor } from '../tensor.js';
+import type { PackedB } from '../ops/matmul.js';
 import { checkKeys, describe } from '../validate.js';
 import { parseTransformerConfig, type TransformerConfig } from './config.js';
 import { ModelConfigError, ModelWeightsError } from './errors.js';
@@ -42,6 +44,34 @@ export interface LoadTransformerOptions {
    * fetch otherwise), and `tokenizer.json` when present.
    */
   dir?: string | URL;
+  /**
+   * How the linear layers' weights (q/k/v/o, gate/up/down, lm_head) are held: `'auto'` (default) keeps F16 tensors
+   * as f16 where the backend computes with them (WebGPU: 16-bit on the device, half the memory; wasm: converted
+   * to f32 at load, same values) and F32 / BF16 ones as f32; `'f32'` converts everything to f32; `'f16'` rounds
+   * every linear weight to f16 (F32 and BF16 too: lossy; a value past 65504 is a ModelWeightsError). See `lm.info`.
+   */
+  weightDtype?: WeightDType;
+}
+
+/** `loadTransformer`'s `weightDtype`. */
+export type WeightDType = 'auto' | 'f32' | 'f16';
+
+/** What a loaded model holds and where (`lm.info`). */
+export interface TransformerInfo {
+  /** The backend the weights live on. */
+  backend: 'wasm' | 'webgpu';
+  /** The `weightDtype` asked for (default `'auto'`). */
+  weightDtype: WeightDType;
+  /** The linear layers' values: all f16, all f32, or some of each (`'auto'` on a file mixing dtypes). */
+  linearDtype: 'f16' | 'f32' | 'mixed';
+  /** How the linear layers' weights are stored on the device: `'f16'` (WebGPU), `'f32'` (wasm converts f16 at load), or `'mixed'`. */
+  linearStorage: 'f16' | 'f32' | 'mixed';
+  /** Bytes every weight takes on the device: the linear layers, norms, biases and lm_head. */
+  weightBytes: number;
+  /** Of these, the linear layers (lm_head included). */
+  linearBytes: number;
+  /** Bytes of the f32 embedding table kept in JS for the token gather. */
+  hostBytes: number;
 }
 
 /** Eviction applied to every layer's KV cache after the prefill (see `evictKV`). */
@@ -105,12 +135,12 @@ const DEFAULT_WINDOW = 32;
 const GENERATE_KEYS = ['maxNewTokens', 'temperature', 'topK', 'seed', 'stopTokens', 'eviction'];
 const EVICTION_KEYS = ['method', 'compression', 'keepTokens', 'allocation', 'window', 'kernel', 'sinks', 'alpha', 'beta'];
 
-/** One decoder layer's device weights. */
+/** One decoder layer's device weights (linear weights packed once, [out, in] with transposeB). */
 interface LayerWeights {
   inNorm: Tensor; postNorm: Tensor;
-  q: Tensor; k: Tensor; v: Tensor; o: Tensor;
+  q: PackedB; k: PackedB; v: PackedB; o: PackedB;
   qb?: Tensor; kb?: Tensor; vb?: Tensor; ob?: Tensor;
-  gate: Tensor; up: Tensor; down: Tensor;
+  gate: PackedB; up: PackedB; down: PackedB;
 }
 
 /** Per-layer state a forward pass may fill: the KV caches, and the post-RoPE queries when eviction needs them. */
@@ -140,7 +170,11 @@ export async function loadTransformer(rt: Runtime, source: LoadTransformerOption
     hint = `: the bundled model ${JSON.stringify(source)} is read from the package's models/${source}/ folder (in a bundle of your own, serve that folder and pass { dir: its URL })`;
   } else options = source;
   if (options === null || typeof options !== 'object') throw new ArgumentError("loadTransformer: give options { config, weights } or { dir }, or a bundled model's name ('tiny')");
-  checkKeys('loadTransformer', 'options', options, ['config', 'weights', 'tokenizer', 'dir']);
+  checkKeys('loadTransformer', 'options', options, ['config', 'weights', 'tokenizer', 'dir', 'weightDtype']);
+  const weightDtype = options.weightDtype ?? 'auto';
+  if (weightDtype !== 'auto' && weightDtype !== 'f32' && weightDtype !== 'f16') {
+    throw new ArgumentError(`loadTransformer: weightDtype must be 'auto', 'f32' or 'f16', got ${describe(options.weightDtype)}`);
+  }
   let { config: cfg, weights, tokenizer: tok } = options;
   if (options.dir !== undefined) {
     if (typeof options.dir !== 'string' && !(options.dir instanceof URL)) throw new ArgumentError(`loadTransformer: dir must be a path or URL, got ${describe(options.dir)}`);
@@ -174,7 +208,7 @@ export async function loadTransformer(rt: Runtime, source: LoadTransformerOption
       throw new ModelConfigError('vocab_size', `the tokenizer has ${tokenizer.vocabSize} ids, more than vocab_size ${config.vocabSize}`);
     }
   }
-  return new Transformer(rt, config, st, tokenizer);
+  return new Transformer(rt, config, st, tokenizer, weightDtype);
 }
 
 function isTokenizer(x: unknown): x is Tokenizer {
@@ -276,13 +310,16 @@ export class Transformer {
   private readonly embedHost: Float32Array;
   private readonly layers: LayerWeights[] = [];
   private readonly finalNorm: Tensor;
-  private readonly lmHead: Tensor;
-  private readonly owned: Tensor[] = [];
+  private readonly lmHead: PackedB;
+  private readonly owned: (Tensor | PackedB)[] = [];
+  /** Weight types and the bytes they take (see TransformerInfo). */
+  readonly info: TransformerInfo;
   private woHost?: Float32Array[];
   private disposed = false;
 
   /** @internal Use loadTransformer. */
-  constructor(/** The runtime the weights live on. */ readonly runtime: Runtime, config: TransformerConfig, st: Safetensors, tokenizer?: Tokenizer) {
+  constructor(/** The runtime the weights live on. */ readonly runtime: Runtime, config: TransformerConfig, st: Safetensors, tokenizer?: Tokenizer,
+    weightDtype: WeightDType = 'auto') {
     this.config = config;
     if (tokenizer) this.tokenizer = tokenizer;
     const rt = runtime;
@@ -290,6 +327,22 @@ export class Transformer {
       const t = rt.tensor(st.f32(name), shape);
       this.owned.push(t);
       return t;
+    };
+    const linear: PackedB[] = [];
+    // A Linear weight [out][in] as op(B) = W^T (k = in, n = out), packed once; f16 per weightDtype.
+    const pack = (name: string, out: number, inF: number, host?: Float32Array): PackedB => {
+      const f16 = weightDtype === 'f16' || (weightDtype === 'auto' && st.entries.get(name)!.dtype === 'F16');
+      const src = f16 && st.entries.get(name)!.dtype === 'F16' ? st.f16Bits(name) : host ?? st.f32(name);
+      let w: PackedB;
+      try {
+        w = rt.packB(src, { k: inF, n: out, transposeB: true, ...(f16 ? { dtype: 'f16' as const } : {}) });
+      } catch (e) {
+        if (e instanceof ArgumentError && f16) throw new ModelWeightsError(name, `tensor ${JSON.stringify(name)} does not fit f16 (weightDtype 'f16'): ${e.message}`);
+        throw e;
+      }
+      this.owned.push(w);
+      linear.push(w);
+      return w;
     };
     try {
       const c = config, H = c.hiddenSize, qd = c.numHeads * c.headDim, kvd = c.numKvHeads * c.headDim, I = c.intermediateSize;
@@ -299,29 +352,37 @@ export class Transformer {
         this.layers.push({
           inNorm: up(`${p}input_layernorm.weight`, [H]),
           postNorm: up(`${p}post_attention_layernorm.weight`, [H]),
-          q: up(`${p}self_attn.q_proj.weight`, [qd, H]),
-          k: up(`${p}self_attn.k_proj.weight`, [kvd, H]),
-          v: up(`${p}self_attn.v_proj.weight`, [kvd, H]),
-          o: up(`${p}self_attn.o_proj.weight`, [H, qd]),
+          q: pack(`${p}self_attn.q_proj.weight`, qd, H),
+          k: pack(`${p}self_attn.k_proj.weight`, kvd, H),
+          v: pack(`${p}self_attn.v_proj.weight`, kvd, H),
+          o: pack(`${p}self_attn.o_proj.weight`, H, qd),
           qb: c.qkvBias ? up(`${p}self_attn.q_proj.bias`, [qd]) : undefined,
           kb: c.qkvBias ? up(`${p}self_attn.k_proj.bias`, [kvd]) : undefined,
           vb: c.qkvBias ? up(`${p}self_attn.v_proj.bias`, [kvd]) : undefined,
           ob: c.oBias ? up(`${p}self_attn.o_proj.bias`, [H]) : undefined,
-          gate: up(`${p}mlp.gate_proj.weight`, [I, H]),
-          up: up(`${p}mlp.up_proj.weight`, [I, H]),
-          down: up(`${p}mlp.down_proj.weight`, [H, I]),
+          gate: pack(`${p}mlp.gate_proj.weight`, I, H),
+          up: pack(`${p}mlp.up_proj.weight`, I, H),
+          down: pack(`${p}mlp.down_proj.weight`, H, I),
         });
       }
       this.finalNorm = up('model.norm.weight', [H]);
-      this.lmHead = c.tieWordEmbeddings ? (() => {
-        const t = rt.tensor(this.embedHost, [c.vocabSize, H]);
-        this.owned.push(t);
-        return t;
-      })() : up('lm_head.weight', [c.vocabSize, H]);
+      this.lmHead = c.tieWordEmbeddings
+        ? pack('model.embed_tokens.weight', c.vocabSize, H, this.embedHost)
+        : pack('lm_head.weight', c.vocabSize, H);
     } catch (e) {
       for (const t of this.owned) t.dispose();
       throw e;
     }
+    const kinds = (f: (w: PackedB) => 'f16' | 'f32') => {
+      const s = new Set(linear.map(f));
+      return s.size === 1 ? [...s][0] : 'mixed';
+    };
+    const linearBytes = linear.reduce((x, w) => x + w.bytes, 0);
+    const otherBytes = this.owned.reduce((x, t) => x + (t instanceof Tensor ? t.size * 4 : 0), 0);
+    this.info = {
+      backend: rt.backend, weightDtype, linearDtype: kinds((w) => w.dtype), linearStorage: kinds((w) => w.storage),
+      weightBytes: linearBytes + otherBytes, linearBytes, hostBytes: this.embedHost.byteLength,
+    };
   }
 
   /**
@@ -459,16 +520,9 @@ export class Transformer {
   /** Each layer's o_proj weight transposed, [numHeads * headDim][hidden] (evictKV's `wo`), read once. */
   private async outputProjections(): Promise<Float32Array[]> {
     if (this.woHost) return this.woHost;
-    const c = this.config, rt = this.runtime;
     const out: Float32Array[] = [];
-    for (const L of this.layers) {
-      const t = rt.transpose(L.o, { shape: [c.hiddenSize, c.numHeads * c.headDim] });
-      try {
-        out.push(await t.read());
-      } finally {
-        t.dispose();
-      }
-    }
+    // packed as op(B) = W^T: k = numHeads * headDim rows, n = hidden columns, which is wo's layout
+    for (const L of this.layers) out.push(await L.o.read());
     this.woHost = out;
     return out;
   }
@@ -509,7 +563,7 @@ export class Transformer {
         } else {
           h = keep(rt.rmsNorm(resid, L.inNorm, { rows: S, cols: H, eps: c.rmsNormEps }));
         }
-        const proj = (w: Tensor, b: Tensor | undefined, heads: number): Tensor => {
+        const proj = (w: PackedB, b: Tensor | undefined, heads: number): Tensor => {
           let y = keep(rt.matmul(h, w, { m: S, k: H, n: heads * hd, transposeB: true }));
           if (b) y = keep(rt.add(y, b));
           // [S][heads][hd] -> [heads][S][hd] (the same memory when S = 1)

@@ -72,6 +72,17 @@ export class Safetensors {
     return this.entries.has(name);
   }
 
+  /** The F16 tensor `name`'s half bits as a new Uint16Array (for f16 weights on the device); SafetensorsError when absent or not F16. */
+  f16Bits(name: string): Uint16Array {
+    const e = this.entries.get(name);
+    if (!e) throw new SafetensorsError(`no tensor named ${JSON.stringify(name)}`, name);
+    if (e.dtype !== 'F16') throw new SafetensorsError(`tensor ${JSON.stringify(name)} is ${e.dtype}, not F16`, name);
+    const src = this.bytes.subarray(e.byteOffset, e.byteOffset + e.byteLength);
+    const out = new Uint16Array(e.byteLength / 2);
+    for (let i = 0; i < out.length; i++) out[i] = src[2 * i] | (src[2 * i + 1] << 8);
+    return out;
+  }
+
   /** The tensor `name` as a new Float32Array (F16 / BF16 converted exactly); SafetensorsError when absent. */
   f32(name: string): Float32Array {
     const e = this.entries.get(name);

@@ -5,6 +5,7 @@ import { Tensor, type BackendImpl } from '../tensor.js';
 import type { WasmBackend, WasmStorage } from '../backends/wasm.js';
 import type { WebGpuBackend, GpuStorage } from '../backends/webgpu.js';
 import { checkBool, checkInt, checkKeys, describe } from '../validate.js';
+import { floatToHalf, halfToFloat } from '../half.js';
 import { runOp } from './add.js';
 
 /** Options of `rt.matmul`. */
@@ -142,12 +143,12 @@ export function matmulTensors(backend: BackendImpl, a: Tensor, b: Tensor, o: Mat
   return new Tensor(backend, gpuMatmul(backend, a.data() as GpuStorage, b.data() as GpuStorage, p), p.shape);
 }
 
-/** Checks that buffers fit the backend before anything is allocated. */
-export function checkMatmulLimits(backend: BackendImpl, aLen: number, bLen: number, o: MatmulOptions): void {
+/** Checks that buffers fit the backend before anything is allocated (`bWords`: 4-byte words b's buffer takes, default bLen). */
+export function checkMatmulLimits(backend: BackendImpl, aLen: number, bLen: number, o: MatmulOptions, bWords = bLen): void {
   const p = planMatmul(aLen, bLen, o);
   if (backend.kind === 'webgpu') {
     backend.checkBindable(OP, 'a', aLen);
-    backend.checkBindable(OP, 'b', bLen);
+    backend.checkBindable(OP, 'b', bWords);
     backend.checkBindable(OP, 'c', p.batch * p.m * p.n);
     const maxGroups = backend.device.limits.maxComputeWorkgroupsPerDimension;
     const z = prod(p.dims);
@@ -249,7 +250,8 @@ function gpuTile(m: number): [number, number] {
   return m <= 16 ? [64, 4] : [16, 16];
 }
 
-function gpuMatmul(be: WebGpuBackend, a: GpuStorage, b: GpuStorage, p: Plan): GpuStorage {
+/** `bF16`: b holds f16 values two per u32 (a PackedB with storage 'f16'; one matrix, so B's offsets are 0). */
+function gpuMatmul(be: WebGpuBackend, a: GpuStorage, b: GpuStorage, p: Plan, bF16 = false): GpuStorage {
   const c = be.alloc(p.batch * p.m * p.n);
   if (p.batch === 0) return c;
   // vec4 loads along a stored matrix's rows when its row length is a multiple of 4.
@@ -257,7 +259,7 @@ function gpuMatmul(be: WebGpuBackend, a: GpuStorage, b: GpuStorage, p: Plan): Gp
   const [wx, wy] = gpuTile(p.m);
   const pipeline = be.pipeline('matmul', shader, {
     TRANS_A: p.ta ? 1 : 0, TRANS_B: p.tb ? 1 : 0, VEC_A: rowA % 4 === 0 ? 1 : 0, VEC_B: rowB % 4 === 0 ? 1 : 0,
-    WG_X: wx, WG_Y: wy,
+    B_F16: bF16 ? 1 : 0, WG_X: wx, WG_Y: wy,
   });
   // Params: m, k, n, strideC, rank, 3 x pad, then per batch dim, innermost first: (size, strideA, strideB, 0).
   const u = new Array<number>(8 + 4 * GPU_MAX_RANK).fill(0);
@@ -269,7 +271,10 @@ function gpuMatmul(be: WebGpuBackend, a: GpuStorage, b: GpuStorage, p: Plan): Gp
   return c;
 }
 
-/** Options of `rt.packB`: the shape of op(B), as later given to rt.matmul. */
+/** Element type of a packed B: `'f32'`, or `'f16'` (IEEE half values, see PackBOptions.dtype). */
+export type PackedDType = 'f32' | 'f16';
+
+/** Options of `rt.packB`: the shape of op(B), as later given to rt.matmul, and the values' type. */
 export interface PackBOptions {
   /** Rows of op(B). */
   k: number;
@@ -277,6 +282,15 @@ export interface PackBOptions {
   n: number;
   /** B is stored n x k (row-major), e.g. a PyTorch Linear weight [out][in], and used transposed. */
   transposeB?: boolean;
+  /**
+   * `'f32'` (default): b is a Float32Array or a Tensor. `'f16'`: B's values are IEEE halves, given as a Uint16Array
+   * of their bits (e.g. an F16 safetensors tensor) or as a Float32Array rounded to the nearest f16 (ties to even;
+   * a finite value past 65504 is an ArgumentError). On WebGPU they stay 16-bit on the device, two per u32, and the
+   * kernel unpacks them with `unpack2x16float` (core WGSL, no `shader-f16` needed) and accumulates in f32: half
+   * the memory and memory traffic of B. Wasm has no f16 arithmetic: there they are converted to f32 at packing
+   * (`packed.storage` says which), with the same values, so results agree across backends.
+   */
+  dtype?: PackedDType;
 }
 
 /**
@@ -284,7 +298,7 @@ export interface PackBOptions {
  * with `rt.packB(b, { k, n })`, use it as `rt.matmul(a, packed, { m, k, n })` as often as needed, then
  * `dispose()`. On wasm B is packed once into the micro-kernel's column slivers, so each matmul skips the
  * packing (results are bit for bit those of the unpacked B). On WebGPU it holds the plain buffer (the WGSL
- * kernel reads B in place), so it is a convenience there, not a speed-up.
+ * kernel reads B in place), as f32 or, with `dtype: 'f16'`, as halves two per u32.
  */
 export class PackedB {
   /** Rows of op(B). */
@@ -295,76 +309,140 @@ export class PackedB {
   readonly transposeB: boolean;
   /** True when the storage holds the wasm packed layout (false on WebGPU: the buffer as given). */
   readonly packed: boolean;
-  private storage: Tensor | undefined;
+  /** The values' type as packed (`dtype` option): with `'f16'` every value is an f16, whatever the storage. */
+  readonly dtype: PackedDType;
+  /** How the values are held on the device: `'f16'` (WebGPU, two per u32) or `'f32'` (wasm always, WebGPU for f32). */
+  readonly storage: PackedDType;
+  /** Bytes the packed copy takes on the device (the wasm layout pads n to a multiple of 8). */
+  readonly bytes: number;
+  private store: Tensor | undefined;
 
   /** @internal */
-  constructor(readonly backend: BackendImpl, storage: Tensor, k: number, n: number, transposeB: boolean, packed: boolean) {
-    this.storage = storage;
+  constructor(readonly backend: BackendImpl, store: Tensor, k: number, n: number, transposeB: boolean, packed: boolean,
+    dtype: PackedDType = 'f32', storage: PackedDType = 'f32', bytes = store.size * 4) {
+    this.store = store;
     this.k = k;
     this.n = n;
     this.transposeB = transposeB;
     this.packed = packed;
+    this.dtype = dtype;
+    this.storage = storage;
+    this.bytes = bytes;
   }
 
   /** True after dispose(). */
   get disposed(): boolean {
-    return this.storage === undefined;
+    return this.store === undefined;
   }
 
-  /** @internal The storage; throws DisposedError if disposed. */
+  /** @internal The storage (u32 words of f16 pairs when storage is 'f16'); throws DisposedError if disposed. */
   data(): Tensor {
-    if (!this.storage) throw new DisposedError('packed matrix');
-    return this.storage;
+    if (!this.store) throw new DisposedError('packed matrix');
+    return this.store;
+  }
+
+  /**
+   * Copies op(B) back as a new k x n row-major Float32Array (f16 values as their exact f32), whatever the
+   * layout: B transposed when it was packed with transposeB. Rejects with DisposedError after dispose().
+   */
+  async read(): Promise<Float32Array> {
+    const t = this.data();
+    const raw = await t.read();
+    const { k, n } = this;
+    if (this.packed) {
+      // wasm layout (assembly/matmul.ts packBWhole): panel pc (KC rows of op(B)) at pc * nPad, sliver of
+      // columns j0..j0+NR at pc * nPad + j0 * kc, element (kk, j) of the sliver at kk * NR + (j - j0).
+      const out = new Float32Array(k * n), nPad = Math.ceil(n / NR) * NR;
+      for (let pc = 0; pc < k; pc += KC) {
+        const kc = Math.min(KC, k - pc);
+        for (let j = 0; j < n; j++) {
+          const j0 = j - (j % NR), base = pc * nPad + j0 * kc + (j - j0);
+          for (let kk = 0; kk < kc; kk++) out[(pc + kk) * n + j] = raw[base + kk * NR];
+        }
+      }
+      return out;
+    }
+    const vals = this.storage === 'f16' ? halfToFloat(new Uint16Array(raw.buffer, raw.byteOffset, k * n)) : raw.subarray(0, k * n);
+    if (!this.transposeB) return vals.slice();
+    const out = new Float32Array(k * n);
+    for (let j = 0; j < n; j++) for (let kk = 0; kk < k; kk++) out[kk * n + j] = vals[j * k + kk];
+    return out;
   }
 
   /** Frees the packed copy; further use throws DisposedError. Idempotent. */
   dispose(): void {
-    this.storage?.dispose();
-    this.storage = undefined;
+    this.store?.dispose();
+    this.store = undefined;
   }
 }
 
+/** K block of the wasm kernel's packed layout (assembly/matmul.ts KC). */
+const KC = 256;
+
 const PACK_OP = 'packB';
 
-/** @internal rt.packB: validates, copies b in (Float32Array) or reads it on the device (Tensor), packs once. */
+/** @internal rt.packB: validates, copies b in (Float32Array / Uint16Array) or reads it on the device (Tensor), packs once. */
 export function packBOp(be: BackendImpl, b: unknown, o: PackBOptions): PackedB {
   if (o === null || typeof o !== 'object') throw new ShapeError(`${PACK_OP}: options { k, n } are required`);
-  checkKeys(PACK_OP, 'options', o, ['k', 'n', 'transposeB']);
+  checkKeys(PACK_OP, 'options', o, ['k', 'n', 'transposeB', 'dtype']);
   const k = checkInt(PACK_OP, 'k', o.k), n = checkInt(PACK_OP, 'n', o.n), tb = checkBool(PACK_OP, 'transposeB', o.transposeB);
+  const dtype = o.dtype ?? 'f32';
+  if (dtype !== 'f32' && dtype !== 'f16') throw new ArgumentError(`${PACK_OP}: dtype must be 'f32' or 'f16', got ${describe(o.dtype)}`);
   let len: number;
   if (b instanceof Tensor) {
+    if (dtype === 'f16') throw new DTypeError(`${PACK_OP}: dtype 'f16' takes b from the host (a Uint16Array of half bits or a Float32Array to round), not a Tensor (device tensors are f32)`);
     if (b.backend !== be) throw new ArgumentError(`${PACK_OP}: b is a Tensor of another runtime`);
     len = b.data().length;
   } else if (b instanceof Float32Array) {
     len = b.length;
+  } else if (b instanceof Uint16Array) {
+    if (dtype !== 'f16') throw new DTypeError(`${PACK_OP}: a Uint16Array b holds f16 bits: pass dtype: 'f16'`);
+    len = b.length;
   } else {
-    throw new DTypeError(`${PACK_OP}: b must be a Float32Array or a Tensor, got ${describe(b)}`);
+    throw new DTypeError(`${PACK_OP}: b must be a Float32Array or a Tensor${dtype === 'f16' ? ' (or, with dtype \'f16\', a Uint16Array of half bits)' : ''}, got ${describe(b)}`);
   }
   if (len !== k * n) throw new ShapeError(`${PACK_OP}: b has ${len} elements, expected ${k * n} (${tb ? `${n}x${k}` : `${k}x${n}`})`);
   be.check();
+  let src: Float32Array | Tensor = b as Float32Array | Tensor;
+  if (dtype === 'f16') {
+    const bits = b instanceof Uint16Array ? b : floatToHalf(b as Float32Array, (i, v) => {
+      throw new ArgumentError(`${PACK_OP}: b[${i}] is ${v}, beyond the largest f16 (65504): it would round to infinity (pack it as f32)`);
+    });
+    if (be.kind === 'webgpu') {
+      const words = Math.ceil(len / 2);
+      be.checkBindable(PACK_OP, 'b', words);
+      const s = be.alloc(words);
+      // writeBuffer takes whole 4-byte words: an odd count gets one zero half of padding
+      const even = len % 2 ? new Uint16Array(len + 1) : bits;
+      if (even !== bits) even.set(bits);
+      if (len) be.device.queue.writeBuffer(s.buffer, 0, even.buffer as ArrayBuffer, even.byteOffset, even.length * 2);
+      return new PackedB(be, new Tensor(be, s, [words]), k, n, tb, false, 'f16', 'f16', words * 4);
+    }
+    src = halfToFloat(bits);
+  }
   if (be.kind === 'webgpu') {
     be.checkBindable(PACK_OP, 'b', len);
-    const t = b instanceof Tensor ? new Tensor(be, copyGpu(be, b.data() as GpuStorage), [len]) : new Tensor(be, be.upload(b as Float32Array), [len]);
-    return new PackedB(be, t, k, n, tb, false);
+    const t = src instanceof Tensor ? new Tensor(be, copyGpu(be, src.data() as GpuStorage), [len]) : new Tensor(be, be.upload(src), [len]);
+    return new PackedB(be, t, k, n, tb, false, dtype, 'f32');
   }
   const floats = be.ex.matmulPackedFloats(k, n);
   const dst = new Tensor(be, be.allocF32(floats), [floats]);
   try {
-    if (b instanceof Tensor) {
-      be.ex.matmulPackB((b.data() as WasmStorage).ptr, k, n, tb ? 1 : 0, (dst.data() as WasmStorage).ptr);
+    if (src instanceof Tensor) {
+      be.ex.matmulPackB((src.data() as WasmStorage).ptr, k, n, tb ? 1 : 0, (dst.data() as WasmStorage).ptr);
     } else {
-      const src = be.upload(b as Float32Array);
+      const tmp = be.upload(src);
       try {
-        be.ex.matmulPackB(src.ptr, k, n, tb ? 1 : 0, (dst.data() as WasmStorage).ptr);
+        be.ex.matmulPackB(tmp.ptr, k, n, tb ? 1 : 0, (dst.data() as WasmStorage).ptr);
       } finally {
-        be.release(src);
+        be.release(tmp);
       }
     }
   } catch (e) {
     dst.dispose();
     throw e;
   }
-  return new PackedB(be, dst, k, n, tb, true);
+  return new PackedB(be, dst, k, n, tb, true, dtype, 'f32');
 }
 
 function copyGpu(be: WebGpuBackend, s: GpuStorage): GpuStorage {
@@ -382,7 +460,7 @@ function copyGpu(be: WebGpuBackend, s: GpuStorage): GpuStorage {
 export function matmulPackedOp(be: BackendImpl, a: unknown, packed: PackedB, o: MatmulOptions): Tensor | Promise<Float32Array> {
   return runOp(be, OP, [['a', a]], ([aLen]) => {
     if (packed.backend !== be) throw new ArgumentError(`${OP}: b is a PackedB of another runtime`);
-    packed.data();
+    const store = packed.data();
     if (o === null || typeof o !== 'object') throw new ShapeError(`${OP}: options { m, k, n } are required`);
     checkKeys(OP, 'options', o, KNOWN);
     if (o.transposeB !== undefined && o.transposeB !== packed.transposeB) {
@@ -395,11 +473,11 @@ export function matmulPackedOp(be: BackendImpl, a: unknown, packed: PackedB, o: 
       throw new ShapeError(`${OP}: b was packed as ${packed.k}x${packed.n} (k x n), options say k ${describe(o.k)}, n ${describe(o.n)}`);
     }
     const opts = { ...o, transposeB: packed.transposeB };
-    checkMatmulLimits(be, aLen, packed.k * packed.n, opts);
+    checkMatmulLimits(be, aLen, packed.k * packed.n, opts, packed.storage === 'f16' ? store.size : packed.k * packed.n);
     return planMatmul(aLen, packed.k * packed.n, opts);
   }, ([ta], p) => {
     const store = packed.data().data();
-    if (be.kind === 'webgpu') return new Tensor(be, gpuMatmul(be, ta.data() as GpuStorage, store as GpuStorage, p), p.shape);
+    if (be.kind === 'webgpu') return new Tensor(be, gpuMatmul(be, ta.data() as GpuStorage, store as GpuStorage, p, packed.storage === 'f16'), p.shape);
     const transA = p.ta ? 1 : 0, mn = p.m * p.n;
     // every stride of B is 0 (one matrix), so the packed copy serves each product
     const c = wasmBatches(be, (ta.data() as WasmStorage).ptr, (store as WasmStorage).ptr, p, (pa, pb, pc, batch, sa) => {
