@@ -428,4 +428,63 @@ export const lmCases: Case[] = [
       await expectError(() => Promise.resolve().then(() => pc.loadTokenizer({ model: { type: 'Unigram' } })), pc.TokenizerError, 'a Unigram tokenizer');
     },
   },
+  {
+    op: 'lm',
+    name: `weightDtype: 'auto' keeps F16 tensors f16 (the f32 logits), 'f16' rounds every linear weight (PyTorch's logits within ${TOL}; about half the weight bytes on WebGPU, f32 on wasm); lm.info; typed errors`,
+    async run({ pc, rt }) {
+      const gpu = rt.backend === 'webgpu';
+      for (const f of FIXTURES) {
+        const infos: Record<string, InstanceType<typeof pc.Transformer>['info']> = {};
+        const logits: Record<string, Float32Array[]> = {};
+        for (const weightDtype of ['f32', 'auto', 'f16'] as const) {
+          const lm = await pc.loadTransformer(rt, { config: f.config, weights: f.weights, weightDtype });
+          try {
+            infos[weightDtype] = lm.info;
+            logits[weightDtype] = [];
+            for (const p of f.ref.prompts) {
+              const got = await lm.forward(p.tokens);
+              const e = logitError(got, p.logits, f.ref.vocab);
+              check(e.rowMax <= TOL && e.frob <= TOL, `${f.name} ${weightDtype}, ${p.tokens.length} tokens: error ${e.rowMax} (row max) / ${e.frob} (Frobenius) > ${TOL}`);
+              logits[weightDtype].push(got);
+            }
+          } finally {
+            lm.dispose();
+          }
+        }
+        const [i32, auto, i16] = [infos.f32, infos.auto, infos.f16];
+        const what = `${f.name} on ${rt.backend}`;
+        check(i32.backend === rt.backend && i32.weightDtype === 'f32' && auto.weightDtype === 'auto' && i16.weightDtype === 'f16', `${what}: info ${JSON.stringify(auto)}`);
+        check(i32.linearDtype === 'f32' && i32.linearStorage === 'f32', `${what} f32: ${JSON.stringify(i32)}`);
+        // both fixtures mix F16 with F32 / BF16 linear weights
+        check(auto.linearDtype === 'mixed' && auto.linearStorage === (gpu ? 'mixed' : 'f32'), `${what} auto: ${JSON.stringify(auto)}`);
+        check(i16.linearDtype === 'f16' && i16.linearStorage === (gpu ? 'f16' : 'f32'), `${what} f16: ${JSON.stringify(i16)}`);
+        if (gpu) {
+          const r = i16.linearBytes / i32.linearBytes;
+          check(r > 0.49 && r < 0.51, `${what}: f16 linear weights take ${i16.linearBytes} bytes, f32 ${i32.linearBytes} (ratio ${r})`);
+          check(i16.weightBytes < 0.55 * i32.weightBytes && auto.weightBytes < i32.weightBytes && auto.weightBytes > i16.weightBytes, `${what}: weight bytes f32 ${i32.weightBytes}, auto ${auto.weightBytes}, f16 ${i16.weightBytes}`);
+        } else {
+          check(i16.weightBytes === i32.weightBytes && auto.weightBytes === i32.weightBytes, `${what}: wasm holds f32 whatever the dtype (${i32.weightBytes}, ${auto.weightBytes}, ${i16.weightBytes})`);
+        }
+        check(i16.hostBytes === i32.hostBytes && i32.hostBytes > 0, `${what}: the embedding table stays f32 in JS`);
+        // F16 tensors converted exactly either way: 'auto' gives the f32 logits (up to the kernels' rounding)
+        logits.auto.forEach((x, i) => {
+          const e = logitError(x, logits.f32[i], f.ref.vocab);
+          check(e.rowMax <= 1e-5, `${what}: 'auto' and 'f32' logits differ by ${e.rowMax}`);
+        });
+      }
+      const e = await expectError(() => pc.loadTransformer(rt, { config: LLAMA.config, weights: LLAMA.weights, weightDtype: 'bf16' as never }), pc.ArgumentError, 'weightDtype bf16');
+      check(e.message.includes('weightDtype') && e.message.includes('bf16'), `the message names weightDtype and the value: ${e.message}`);
+      // an F32 weight past the f16 range cannot be held as f16
+      const { header, data } = splitSafetensors(LLAMA.weights);
+      const big = data.slice(), q = 'model.layers.0.self_attn.q_proj.weight';
+      check(header[q].dtype === 'F32', `${q} is F32 in the fixture`);
+      new DataView(big.buffer, big.byteOffset).setFloat32(header[q].data_offsets[0] + 12, 1e6, true);
+      const w = buildSafetensors(header, big);
+      const we = await expectError(() => pc.loadTransformer(rt, { config: LLAMA.config, weights: w, weightDtype: 'f16' }), pc.ModelWeightsError, 'a weight past 65504 as f16');
+      check((we as InstanceType<typeof pc.ModelWeightsError>).tensor === q, `the error names ${q}: ${we.message}`);
+      const lm = await pc.loadTransformer(rt, { config: LLAMA.config, weights: w, weightDtype: 'auto' });
+      check(lm.info.linearDtype === 'mixed', 'the same file loads with auto');
+      lm.dispose();
+    },
+  },
 ];

@@ -173,6 +173,90 @@ function packedCase(m: number, k: number, n: number, ta = false, tb = false, bat
   };
 }
 
+/** The value of IEEE half bits, computed in f64 from the format (independent of pcpress's conversion). */
+export function halfValue(h: number): number {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 31, m = h & 1023;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return e === 0 ? s * m * 2 ** -24 : s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** x rounded to the nearest f16 value (ties to even), in f64: the reference of packB's Float32Array rounding. */
+export function roundHalf(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  const ax = Math.abs(x);
+  const ulp = ax < 2 ** -14 ? 2 ** -24 : 2 ** (Math.floor(Math.log2(ax)) - 10);
+  const q = ax / ulp, f = Math.floor(q), r = q - f;
+  const n = r > 0.5 || (r === 0.5 && f % 2 === 1) ? f + 1 : f;
+  return Math.sign(x) * n * ulp;
+}
+
+/** Random finite f16 bits: mostly |x| in [2^-6, 2), some subnormals and zeros (which a GPU may flush: tiny next to the rest). */
+function randomHalfBits(rng: CaseContext['rng'], len: number): Uint16Array {
+  const h = new Uint16Array(len);
+  for (let i = 0; i < len; i++) {
+    const u = rng.next(), sign = rng.next() < 0.5 ? 0x8000 : 0, mant = rng.int(0, 1023);
+    h[i] = sign | (u < 0.01 ? mant : u < 0.02 ? 0 : (rng.int(9, 15) << 10) | mant);
+  }
+  return h;
+}
+
+/**
+ * B packed as f16 (`dtype: 'f16'`): from half bits or from a Float32Array rounded to f16, against an f64 reference
+ * computed from the f16 values; shapes with odd k and n put one u32 pair of halves across two rows of B. WebGPU keeps
+ * the halves on the device (storage 'f16', half the bytes), wasm converts them to f32: the same values either way.
+ * Outputs are poisoned (the runner's poisonOutputs), so an unwritten element fails the comparison.
+ */
+function packedF16Case(m: number, k: number, n: number, ta = false, tb = false, batch = 1, from: 'bits' | 'f32' = 'bits'): Case {
+  const tag = `${m}x${k}x${n}${ta ? ' tA' : ''}${tb ? ' tB' : ''}${batch > 1 ? ` batch ${batch}` : ''} from ${from === 'bits' ? 'half bits' : 'f32, rounded'}`;
+  return {
+    op: 'matmul',
+    name: `f16 packed B ${tag}`,
+    async run({ rt, rng, pc }: CaseContext) {
+      let stored: Float32Array, packed: InstanceType<typeof pc.PackedB>;
+      if (from === 'bits') {
+        const bits = randomHalfBits(rng, k * n);
+        stored = Float32Array.from(bits, halfValue);
+        packed = rt.packB(bits, { k, n, transposeB: tb, dtype: 'f16' });
+      } else {
+        const b = rng.f32(k * n);
+        stored = Float32Array.from(b, roundHalf);
+        packed = rt.packB(b, { k, n, transposeB: tb, dtype: 'f16' });
+      }
+      const gpu = rt.backend === 'webgpu';
+      check(packed.dtype === 'f16' && packed.storage === (gpu ? 'f16' : 'f32'), `${tag}: dtype ${packed.dtype}, storage ${packed.storage} on ${rt.backend}`);
+      check(gpu ? packed.bytes === Math.ceil((k * n) / 2) * 4 : packed.bytes >= k * n * 4, `${tag}: ${packed.bytes} bytes on ${rt.backend}`);
+      // read() gives op(B) (k x n) with the f16 values exactly
+      const opB = await packed.read();
+      for (let kk = 0; kk < k; kk++) {
+        for (let j = 0; j < n; j++) {
+          const want = stored[tb ? j * k + kk : kk * n + j], got = opB[kk * n + j];
+          if (!(got === want || (gpu && want !== 0 && Math.abs(want) < 2 ** -14 && got === 0))) {
+            throw new CheckFailed(`${tag}: read() element (${kk}, ${j}) is ${got}, expected the f16 value ${want}`);
+          }
+        }
+      }
+      for (let call = 0; call < 2; call++) {
+        const a = rng.f32(batch * m * k);
+        const opts = { m, k, n, transposeA: ta, batch };
+        const ref = matmulRef(a, stored, m, k, n, ta, tb, batch, false, true);
+        const got = await rt.matmul(a, packed, opts);
+        check(got instanceof Float32Array && got.length === batch * m * n, `${tag}: result length ${got.length}`);
+        checkClose(got, ref, TOL, `${tag} call ${call}`);
+        // the same values as an f32 B: the same products in f32 (bit for bit on wasm, the same kernel)
+        const plain = await rt.matmul(a, stored, { ...opts, transposeB: tb });
+        if (gpu) checkClose(got, plain, 1e-6, `${tag}: f16 and f32 B, call ${call}`);
+        else sameBits(got, plain, `${tag}: f16 and f32 B, call ${call}`);
+        const t = rt.tensor(a), c = rt.matmul(t, packed, opts);
+        checkClose(await c.read(), ref, TOL, `${tag}: tensors, call ${call}`);
+        t.dispose();
+        c.dispose();
+      }
+      packed.dispose();
+      await expectRejects(() => packed.read(), pc.DisposedError, 'read() after dispose');
+    },
+  };
+}
+
 export const matmulCases: Case[] = [
   shapeCase(1, 1, 1),
   shapeCase(37, 53, 29),
@@ -298,6 +382,46 @@ export const matmulCases: Case[] = [
       packed.dispose();
       packed.dispose();
       await expectRejects(() => rt.matmul(a1, packed, ok), pc.DisposedError, 'after dispose');
+    },
+  },
+  packedF16Case(5, 37, 29, false, true), // odd k and n: halves of one u32 straddle rows of B
+  packedF16Case(3, 17, 33), // odd k and n, B not transposed
+  packedF16Case(37, 53, 29, true, true, 1, 'f32'), // 16 x 16 tiles, both transposes, rounded from f32
+  packedF16Case(9, 64, 24, false, true), // rows of B a multiple of 4: vec4 loads of half pairs
+  packedF16Case(9, 12, 8, false, false, 3, 'f32'), // the batch folds into A's rows; vec4 loads
+  packedF16Case(9, 13, 7, true, true, 4), // one f16 B for each product of a transposed A
+  packedF16Case(5, 17, 2100, false, true), // wider than one N block
+  packedF16Case(8, 1024, 1024, false, true), // the decode shape of a 1024-wide linear layer
+  {
+    op: 'matmul',
+    name: 'f16 packed B: typed errors (bad dtype, wrong length, a Tensor or Uint16Array without dtype f16, a value past the f16 range)',
+    async run({ rt, pc }) {
+      const k = 5, n = 3, bits = new Uint16Array(k * n).fill(0x3c00), f = new Float32Array(k * n).fill(1);
+      names(expectThrows(() => rt.packB(f, { k, n, dtype: 'f8' } as never), pc.ArgumentError, 'dtype f8'), 'f8', 'packB dtype');
+      expectThrows(() => rt.packB(f, { k, n, dtype: 'F16' } as never), pc.ArgumentError, 'dtype F16 (the safetensors name)');
+      expectThrows(() => rt.packB(bits.subarray(1), { k, n, dtype: 'f16' }), pc.ShapeError, 'half bits one short');
+      expectThrows(() => rt.packB(new Uint16Array(k * n + 1), { k, n, dtype: 'f16' }), pc.ShapeError, 'half bits one long');
+      expectThrows(() => rt.packB(bits, { k, n }), pc.DTypeError, 'a Uint16Array without dtype f16');
+      expectThrows(() => rt.packB(bits, { k, n, dtype: 'f32' }), pc.DTypeError, 'a Uint16Array with dtype f32');
+      expectThrows(() => rt.packB(new Float64Array(k * n) as never, { k, n, dtype: 'f16' }), pc.DTypeError, 'a Float64Array with dtype f16');
+      const t = rt.tensor(f);
+      expectThrows(() => rt.packB(t, { k, n, dtype: 'f16' }), pc.DTypeError, 'a Tensor with dtype f16');
+      t.dispose();
+      const big = f.slice();
+      big[7] = 70000;
+      const e = expectThrows(() => rt.packB(big, { k, n, dtype: 'f16' }), pc.ArgumentError, 'a value past 65504');
+      check(e.message.includes('70000') && e.message.includes('[7]'), `the message names the value and index: ${e.message}`);
+      big[7] = 65519; // rounds to 65504, the largest f16
+      const ok = rt.packB(big, { k, n, dtype: 'f16' });
+      check((await ok.read())[7] === 65504, 'packB rounds 65519 to 65504, the largest f16');
+      ok.dispose();
+      const a = new Float32Array(2 * k).fill(1);
+      const p = rt.packB(bits, { k, n, dtype: 'f16', transposeB: true });
+      check(p.transposeB && p.dtype === 'f16', 'f16 with transposeB');
+      await expectRejects(() => rt.matmul(a, p, { m: 2, k, n, transposeB: false }), pc.ArgumentError, 'transposeB differs from the packing');
+      const c = await rt.matmul(a, p, { m: 2, k, n });
+      check(c.every((v) => v === k), `ones x ones: every element is k, got [${c}]`);
+      p.dispose();
     },
   },
   {
