@@ -17,7 +17,7 @@
 //   cdf(c) = sum_k W[k] CE[k][c] (<= 2^31),  cdfq(c) = floor(cdf(c) (2^24 - 4096) / 2^31) + 16 c,
 // which is strictly increasing (every frequency >= MINFREQ = 16) with cdfq(256) = 2^24 exactly. Encoder and
 // decoder run the same code; the decoder finds its symbol by binary search on cdfq (8 mixtures of M).
-import { PREC, ransQueue, ransQueueEncode, ransQueueReserve, ransDecInit, ransDecSlot, ransDecAdvance, ransDecConsumed, ransDecDead, MINFREQ } from "./rans";
+import { PREC, ransPut, ransFinish, ransQueue, ransQueueEncode, ransQueueReserve, ransDecInit, ransDecSlot, ransDecAdvance, ransDecConsumed, ransDecDead, MINFREQ } from "./rans";
 import { zalloc } from "./mem";
 
 const K: i32 = 256;
@@ -784,4 +784,378 @@ export function phCdf(slot: i32, x: i32, y: i32, out: usize): void {
   const s = condWeights(slot, x, y);
   const mp = unchecked(mM[s]), ce = unchecked(mCE[s]);
   for (let c = 0; c <= K; c++) store<u32>(out + (<usize>c << 2), cdfq(ce, mp, c));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adaptive mode (stream 0xB9): backward-adaptive context mixing over the same symbols z, bit by bit.
+// Each 8-bit symbol is coded MSB first as 8 binary decisions (node = 1, then node * 2 + bit). For each
+// decision, NH adaptive counters (selected by hashes of exact causal neighbour values and the node) and,
+// optionally, the PC's conditional (the exact binary split of its integer CDF at the node) are mixed by a
+// logistic mixer (integer weights, squash/stretch by integer tables), then refined by an adaptive
+// probability map; the final 12-bit probability is coded with rANS (frequencies p << 12 and 2^24 - (p << 12),
+// both >= 4096). Everything is integer arithmetic, reset at every tile, identical in encoder and decoder.
+
+const SQT: StaticArray<i32> = [1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994, 3348, 3607,
+  3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094];
+
+// @ts-ignore: decorator
+@inline function squash(d: i32): i32 {
+  if (d > 2047) d = 2047;
+  if (d < -2047) d = -2047;
+  const w = d & 127, i = (d >> 7) + 16;
+  return (unchecked(SQT[i]) * (128 - w) + unchecked(SQT[i + 1]) * w + 64) >> 7;
+}
+
+const NH: i32 = 11; // hashed contexts
+const NI: i32 = NH + 2; // + PC input + bias
+let cmReady = false;
+const stretchT = new StaticArray<i16>(4096);
+const dtT = new StaticArray<i32>(1024);
+
+function cmTables(): void {
+  if (cmReady) return;
+  let pi = 0;
+  for (let x = -2047; x <= 2047; x++) {
+    const v = squash(x);
+    for (let j = pi; j <= v; j++) unchecked(stretchT[j] = <i16>x);
+    pi = v + 1;
+  }
+  for (let j = pi; j < 4096; j++) unchecked(stretchT[j] = 2047);
+  for (let n = 0; n < 1024; n++) unchecked(dtT[n] = 131072 / (2 * n + 3));
+  cmReady = true;
+}
+
+// parameters (cmParams)
+let cmLimit: i32 = 127; // counter count limit (adaptation floor 1 / (limit + 1.5))
+let cmLr: i32 = 6; // mixer learning rate
+let cmTB: i32 = 20; // log2 entries per context table
+let cmMask: i32 = 0x7ff; // contexts used (bit i = context i)
+let cmApm: i32 = 1; // final APM on/off
+
+/** Experiment knobs of the adaptive mode (the stream's coder uses the defaults). */
+export function cmParams(limit: i32, lr: i32, tb: i32, mask: i32, apm: i32): void {
+  cmLimit = limit; cmLr = lr; cmTB = tb; cmMask = mask; cmApm = apm;
+}
+
+let cmTab: usize = 0; // u32[NH][2^TB] counters (p22 << 10 | count) ^ 2^31, so 0 = (1/2, 0)
+let cmTabBits: i32 = 0;
+let cmW: usize = 0; // i32[8 slots][256 nodes][NI] mixer weights (16.16)
+let cmA: usize = 0; // u16[8][256][33] APM
+const cmH = new StaticArray<u32>(16);
+const cmSt = new StaticArray<i32>(16);
+const cmIdx = new StaticArray<usize>(16);
+let cmBitsAcc: f64 = 0;
+let cmQ: usize = 0; // u16 queue: p12 | bit << 15
+let cmQCap: i32 = 0;
+let cmQn: i32 = 0;
+let cmUsePc: i32 = 0;
+// match model: the last position whose causal neighbourhood (whole pixels W, N, NW, NE, WW) hashed alike
+const MMBITS: i32 = 18;
+let mmTab: usize = 0; // i32[2^MMBITS]: position + 1
+let mmPtr: i32 = 0; // candidate position + 1 for the current pixel (0: none)
+let mmLen: i32 = 0; // pixels the candidate's run has matched
+let cmXf: i32 = 0;
+
+function cmReset(): void {
+  cmTables();
+  if (cmTabBits != cmTB) {
+    if (cmTab != 0) heap.free(cmTab);
+    cmTab = heap.alloc(<usize>NH << (<usize>cmTB + 2));
+    cmTabBits = cmTB;
+  }
+  memory.fill(cmTab, 0, <usize>NH << (<usize>cmTB + 2));
+  if (cmW == 0) cmW = heap.alloc(<usize>8 * 256 * NI * 4);
+  for (let i = 0; i < 8 * 256; i++) {
+    const w = cmW + <usize>i * NI * 4;
+    for (let j = 0; j < NI; j++) store<i32>(w + (<usize>j << 2), j < NH ? 16384 : j == NH ? 32768 : 0);
+  }
+  if (mmTab == 0) mmTab = heap.alloc(<usize>4 << MMBITS);
+  memory.fill(mmTab, 0, <usize>4 << MMBITS);
+  mmPtr = 0;
+  mmLen = 0;
+  if (cmA == 0) cmA = heap.alloc(<usize>8 * 256 * 33 * 2);
+  for (let i = 0; i < 8 * 256; i++) for (let j = 0; j < 33; j++) {
+    store<u16>(cmA + (<usize>(i * 33 + j) << 1), <u16>(squash((j - 16) * 128) * 16));
+  }
+}
+
+// raw sample of channel ch at (x, y) of the tile, 256 outside
+// @ts-ignore: decorator
+@inline function rv(ch: i32, x: i32, y: i32): u32 {
+  if (x < 0 || y < 0 || x >= tw) return 256;
+  return <u32>load<u8>(imgP + (<usize>y * <usize>tw + <usize>x) * <usize>tc + <usize>ch);
+}
+
+// whole pixel at (x, y) packed, 0xFFFFFFFF outside
+// @ts-ignore: decorator
+@inline function rpix(x: i32, y: i32): u32 {
+  if (x < 0 || y < 0 || x >= tw) return 0xffffffff;
+  const p = imgP + (<usize>y * <usize>tw + <usize>x) * <usize>tc;
+  let v: u32 = 0;
+  for (let c = 0; c < tc; c++) v = (v << 8) | <u32>load<u8>(p + <usize>c);
+  return v;
+}
+
+// symbol of slot s at (x, y), 0 outside
+// @ts-ignore: decorator
+@inline function zv(s: i32, x: i32, y: i32): u32 {
+  if (x < 0 || y < 0 || x >= tw) return 0;
+  return <u32>load<u8>(zP + (<usize>s * <usize>th + <usize>y) * <usize>tw + <usize>x);
+}
+
+// @ts-ignore: decorator
+@inline function hh(h: u32, v: u32): u32 {
+  h = (h ^ v) * 0x9E3779B1;
+  return h ^ (h >>> 15);
+}
+
+// @ts-ignore: decorator
+@inline function qz(z: u32): u32 {
+  return z < 4 ? z : z < 8 ? 4 : z < 16 ? 5 : z < 32 ? 6 : 7;
+}
+
+// Contexts of slot s at (x, y): hashes into cmH.
+function cmContexts(s: i32, x: i32, y: i32): void {
+  const ch = (tc >= 3 && cmXf == 1) ? (s == 0 ? 1 : s == 1 ? 0 : s) : s;
+  let cur: u32 = 0;
+  for (let j = 0; j < s; j++) cur = (cur << 8) | zv(j, x, y);
+  const W = rv(ch, x - 1, y), N = rv(ch, x, y - 1), NW = rv(ch, x - 1, y - 1), NE = rv(ch, x + 1, y - 1);
+  const WW = rv(ch, x - 2, y), NN = rv(ch, x, y - 2);
+  const b = <u32>(s + 1) * 0x1000193;
+  unchecked(cmH[0] = hh(b, 0));
+  unchecked(cmH[1] = hh(hh(hh(b + 1, W), N), cur));
+  unchecked(cmH[2] = hh(hh(hh(hh(hh(b + 2, W), N), NW), NE), cur));
+  unchecked(cmH[3] = hh(hh(hh(hh(b + 3, N), NN), NE), cur));
+  unchecked(cmH[4] = hh(hh(hh(hh(b + 4, W), WW), NW), cur));
+  unchecked(cmH[5] = hh(hh(hh(b + 5, rpix(x - 1, y)), rpix(x, y - 1)), cur));
+  const zW = zv(s, x - 1, y), zN = zv(s, x, y - 1), zNW = zv(s, x - 1, y - 1), zNE = zv(s, x + 1, y - 1);
+  unchecked(cmH[6] = hh(hh(hh(b + 6, zW), zN), cur));
+  let cq: u32 = 0;
+  for (let j = 0; j < s; j++) cq = (cq << 3) | qz(zv(j, x, y));
+  unchecked(cmH[7] = hh(hh(b + 7, (qz(zW) << 9) | (qz(zN) << 6) | (qz(zNW) << 3) | qz(zNE)), cq));
+  const pr = <u32>load<u8>(pP + (<usize>ch * <usize>th + <usize>y) * <usize>tw + <usize>x);
+  unchecked(cmH[8] = hh(hh(b + 8, pr), cur));
+  unchecked(cmH[9] = hh(hh(hh(hh(b + 9, rpix(x - 1, y)), rpix(x, y - 1)), rpix(x + 1, y - 1)), rpix(x - 1, y - 1)));
+  if (mmPtr > 0) {
+    const mp = mmPtr - 1, mx = mp % tw, my = mp / tw;
+    let ok: u32 = 1;
+    for (let j = 0; j < s; j++) if (zv(j, mx, my) != zv(j, x, y)) ok = 0;
+    const lb: u32 = mmLen == 0 ? 0 : mmLen < 4 ? 1 : mmLen < 8 ? 2 : mmLen < 16 ? 3 : mmLen < 32 ? 4 : 5;
+    unchecked(cmH[10] = hh(b + 10, (zv(s, mx, my) << 4) | (lb << 1) | ok));
+  } else unchecked(cmH[10] = hh(b + 10, 0xfffff));
+}
+
+// @ts-ignore: decorator
+@inline function mmHash(x: i32, y: i32): u32 {
+  return hh(hh(hh(hh(hh(0x5bd1e995, rpix(x - 1, y)), rpix(x, y - 1)), rpix(x - 1, y - 1)), rpix(x + 1, y - 1)), rpix(x - 2, y)) >>> (32 - MMBITS);
+}
+
+// After the pixel at (x, y) is coded (its samples in imgP): verify and advance the match, remember the
+// position under its neighbourhood's hash, and find a candidate for the next pixel.
+function mmUpdate(x: i32, y: i32): void {
+  const cur = y * tw + x;
+  if (mmPtr > 0) {
+    const mp = mmPtr - 1;
+    let eq = true;
+    for (let c = 0; c < tc; c++) {
+      if (load<u8>(imgP + <usize>mp * <usize>tc + <usize>c) != load<u8>(imgP + <usize>cur * <usize>tc + <usize>c)) { eq = false; break; }
+    }
+    if (eq) { if (mmLen < 65535) mmLen++; } else mmLen = 0;
+  }
+  store<i32>(mmTab + (<usize>mmHash(x, y) << 2), cur + 1);
+  let nx = x + 1, ny = y;
+  if (nx >= tw) { nx = 0; ny++; }
+  if (ny >= th) return;
+  if (mmLen > 0 && nx > 0 && (mmPtr % tw) != 0) {
+    mmPtr++;
+  } else {
+    mmLen = 0;
+    mmPtr = load<i32>(mmTab + (<usize>mmHash(nx, ny) << 2));
+  }
+}
+
+/**
+ * Codes (mode 0: ideal bits, 1: queue for encoding) or decodes (mode 2) the symbol of slot s at (x, y);
+ * z is the symbol when coding. Returns the symbol, or -1 when the decoder's stream is dead.
+ */
+function cmSymbol(s: i32, x: i32, y: i32, z: i32, mode: i32, xmin: u64): i32 {
+  cmContexts(s, x, y);
+  let mp = 0, ce: usize = 0;
+  if (cmUsePc) {
+    const sm = condWeights(s, x, y);
+    mp = unchecked(mM[sm]);
+    ce = unchecked(mCE[sm]);
+  }
+  const shift = <u32>(32 - cmTabBits);
+  let node = 1;
+  let lo = 0;
+  let clo: u32 = 0, chi: u32 = 1 << PREC;
+  const lim = cmLimit;
+  for (let k = 0; k < 8; k++) {
+    // counters
+    for (let i = 0; i < NH; i++) {
+      if (!((cmMask >> i) & 1)) { unchecked(cmSt[i] = 0); continue; }
+      const a = cmTab + ((<usize>i << <usize>cmTabBits) + <usize>((unchecked(cmH[i]) + <u32>node * 0x2545F491) >>> shift) << 2);
+      unchecked(cmIdx[i] = a);
+      const e = load<u32>(a) ^ 0x80000000;
+      unchecked(cmSt[i] = <i32>unchecked(stretchT[e >>> 20]));
+    }
+    // the PC's split at this node
+    const mid = lo + (128 >> k);
+    let cmid: u32 = 0;
+    if (cmUsePc) {
+      cmid = cdfq(ce, mp, mid);
+      let p1 = <i32>((<u64>(chi - cmid) << 12) / <u64>(chi - clo));
+      p1 = p1 < 1 ? 1 : p1 > 4095 ? 4095 : p1;
+      unchecked(cmSt[NH] = <i32>unchecked(stretchT[p1]));
+    } else unchecked(cmSt[NH] = 0);
+    unchecked(cmSt[NH + 1] = 256);
+    const wset = cmW + <usize>((s * 256 + node) * NI) * 4;
+    let dot: i64 = 0;
+    for (let i = 0; i < NI; i++) dot += <i64>unchecked(cmSt[i]) * <i64>load<i32>(wset + (<usize>i << 2));
+    let d = <i32>(dot >> 16);
+    d = d < -2047 ? -2047 : d > 2047 ? 2047 : d;
+    const pm = squash(d);
+    let p = pm;
+    let aIdx: usize = 0, aw = 0;
+    if (cmApm) {
+      const t = d + 2048, j = t >> 7;
+      aw = t & 127;
+      aIdx = cmA + (<usize>((s * 256 + node) * 33 + j) << 1);
+      const pa = (<i32>load<u16>(aIdx) * (128 - aw) + <i32>load<u16>(aIdx, 2) * aw) >> 11;
+      p = (pm + 3 * pa) >> 2;
+    }
+    p = p < 1 ? 1 : p > 4095 ? 4095 : p;
+    // the bit
+    let bit = 0;
+    const f1: u32 = <u32>p << 12, f0: u32 = (<u32>1 << PREC) - f1;
+    if (mode == 2) {
+      bit = ransDecSlot() >= f0 ? 1 : 0;
+      if (bit) ransDecAdvance(f0, f1); else ransDecAdvance(0, f0);
+      if (ransDecDead(xmin)) return -1;
+    } else {
+      bit = (z >> (7 - k)) & 1;
+      if (mode == 0) cmBitsAcc += <f64>12 - Math.log2(<f64>(bit ? p : 4096 - p));
+      else { store<u16>(cmQ + (<usize>cmQn << 1), <u16>(p | (bit << 15))); cmQn++; }
+    }
+    // updates
+    const err = ((bit << 12) - pm) * cmLr;
+    for (let i = 0; i < NI; i++) {
+      const q = wset + (<usize>i << 2);
+      store<i32>(q, load<i32>(q) + ((unchecked(cmSt[i]) * err) >> 14));
+    }
+    for (let i = 0; i < NH; i++) {
+      if (!((cmMask >> i) & 1)) continue;
+      const a = unchecked(cmIdx[i]);
+      const e = load<u32>(a) ^ 0x80000000;
+      const n = <i32>(e & 1023);
+      const pv = <i32>(e >>> 10);
+      const tgt = bit ? 4194303 : 0;
+      const np = pv + <i32>((<i64>(tgt - pv) * <i64>unchecked(dtT[n])) >> 16);
+      store<u32>(a, ((<u32>np << 10) | <u32>(n < lim ? n + 1 : n)) ^ 0x80000000);
+    }
+    if (cmApm) {
+      const tgt = bit << 16;
+      const a0 = <i32>load<u16>(aIdx), a1 = <i32>load<u16>(aIdx, 2);
+      store<u16>(aIdx, <u16>(a0 + (((tgt - a0) >> 6) * (128 - aw) >> 7)));
+      store<u16>(aIdx, <u16>(a1 + (((tgt - a1) >> 6) * aw >> 7)), 2);
+    }
+    if (cmUsePc) { if (bit) clo = cmid; else chi = cmid; }
+    if (bit) lo = mid;
+    node = (node << 1) | bit;
+  }
+  return node & 255;
+}
+
+/** Ideal code length (bits) of a tile (img: u8[h][w][c]) in the adaptive mode; usePc: mix in the PC model. */
+export function cmBits(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32, usePc: i32): f64 {
+  if (phSymbols(img, w, h, c, pred, xf) != 0) return -1;
+  cmReset();
+  cmUsePc = usePc;
+  cmXf = xf;
+  if (usePc) setOffsets(c);
+  cmBitsAcc = 0;
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    if (usePc) setPreds(x, y, pred);
+    for (let ch = 0; ch < c; ch++) cmSymbol(ch, x, y, <i32>zv(ch, x, y), 0, 0);
+    mmUpdate(x, y);
+  }
+  return cmBitsAcc;
+}
+
+function cmStart(w: i32, h: i32, c: i32, pred: i32, xf: i32, usePc: i32): void {
+  cmReset();
+  cmUsePc = usePc;
+  cmXf = xf;
+  if (usePc) setOffsets(c);
+  if (pred == 5) biasReset(c);
+}
+
+/**
+ * Encodes a tile (img: u8[h][w][c]) in the adaptive mode into dst (capacity cap) as one rANS stream
+ * starting at state x0. Returns the byte count, -1 if cap is too small, -2 for bad sizes.
+ */
+export function cmEncode(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32, usePc: i32, dst: usize, cap: i32, x0: u64): i32 {
+  if (phSymbols(img, w, h, c, pred, xf) != 0) return -2;
+  cmStart(w, h, c, pred, xf, usePc);
+  const n = w * h * c * 8;
+  if (n > cmQCap) {
+    if (cmQ != 0) heap.free(cmQ);
+    cmQ = heap.alloc(<usize>n << 1);
+    cmQCap = n;
+  }
+  cmQn = 0;
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    if (usePc) setPreds(x, y, pred);
+    for (let ch = 0; ch < c; ch++) cmSymbol(ch, x, y, <i32>zv(ch, x, y), 1, 0);
+    mmUpdate(x, y);
+  }
+  const maxw = (cap >> 2) + 2;
+  const words = heap.alloc(<usize>(maxw + 2) << 2), st = heap.alloc(8);
+  store<u64>(st, x0);
+  let nw = 0;
+  for (let j = cmQn - 1; j >= 0; j--) {
+    const e = <u32>load<u16>(cmQ + (<usize>j << 1));
+    const f1: u32 = (e & 4095) << 12, f0: u32 = (<u32>1 << PREC) - f1;
+    nw = (e >> 15) ? ransPut(load<u64>(st), f0, f1, words, nw, st) : ransPut(load<u64>(st), 0, f0, words, nw, st);
+    if (nw >= maxw) { heap.free(words); heap.free(st); return -1; }
+  }
+  const r = ransFinish(load<u64>(st), words, nw, dst, cap);
+  heap.free(words);
+  heap.free(st);
+  return r;
+}
+
+/**
+ * Decodes a tile of w x h x c in the adaptive mode from len bytes at src into img (u8[h][w][c]); xmin is
+ * the smallest start state. Returns 0 when every byte was consumed (the caller then checks ransDecState()),
+ * -1 for a malformed stream, -2 if the stream runs dry early or has bytes left, -3 for bad sizes.
+ */
+export function cmDecode(src: usize, len: i32, img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32, usePc: i32, xmin: u64): i32 {
+  if (w < 1 || h < 1 || c < 1 || c > MAXSLOT) return -3;
+  ensurePlanes(w, h, c);
+  if (ransDecInit(src, len) != 0) return -1;
+  imgP = img;
+  cmStart(w, h, c, pred, xf, usePc);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    for (let ch = 0; ch < c; ch++) {
+      const p = predictLive(img, x, y, ch, pred);
+      unchecked(predBuf[ch] = p);
+      store<u8>(pP + (<usize>ch * <usize>th + <usize>y) * <usize>tw + <usize>x, <u8>p);
+    }
+    for (let ch = 0; ch < c; ch++) {
+      const z = cmSymbol(ch, x, y, 0, 2, xmin);
+      if (z < 0) return -2;
+      store<u8>(zP + (<usize>ch * <usize>th + <usize>y) * <usize>tw + <usize>x, <u8>z);
+      unchecked(dBuf[ch] = pred == 0 ? z : unzig(z) & 255);
+    }
+    inverse(xf);
+    for (let ch = 0; ch < c; ch++) {
+      const v = (unchecked(eBuf[ch]) + unchecked(predBuf[ch])) & 255;
+      store<u8>(img + (<usize>y * <usize>tw + <usize>x) * <usize>tc + <usize>ch, <u8>v);
+      if (pred == 5) biasUpdate(ch, v, unchecked(predBuf[ch]));
+    }
+    mmUpdate(x, y);
+  }
+  return ransDecConsumed() ? 0 : -2;
 }
