@@ -6,13 +6,17 @@
 // PyTorch reference dump and with each other (max |x - y| / max |y|).
 // WebGPU (Node + Dawn, the adapter it finds: SwiftShader here): the same model on pcpress's WebGPU backend next to
 // its wasm backend. Memory: the K/V bytes the caches hold after the prefill at each eviction budget.
+// f16 weights (WebGPU): a linear layer's decode-shaped product (8x1024x1024, W [out][in] packed once by rt.packB
+// with transposeB) with B as f32 vs B as f16 (dtype 'f16': two halves per u32, unpack2x16float in the shader), and
+// the model loaded with weightDtype 'f32' vs 'f16' (weight bytes on the device, logits, decode tokens/s). On a
+// software adapter (SwiftShader) these times are not speed claims.
 //
 // MODEL below is the only line to change for another model folder (config.json + model.safetensors +
 // reference.json, and the .onnx export next to it). Today it is the tiny random Llama fixture, whose numbers
 // check the infrastructure: they are not the target measurement of issue 12 (a trained model).
 import fs from 'node:fs';
 import path from 'node:path';
-import { rng, median, maxRelDiff, fmt, markdownTable } from './lib.mjs';
+import { rng, median, maxRelDiff, fmt, markdownTable, randomF32, refMatmulF64 } from './lib.mjs';
 import { machineInfo, packageVersion, repoRoot } from './env.mjs';
 import { startOrt } from './onnx.mjs';
 
@@ -268,11 +272,83 @@ async function benchWebgpu({ quick, log, files }) {
     const same = gr.toks.join() === cr.toks.join();
     out.decode.push({ prompt: P, newTokens: N, tokensPerS: { webgpu: 1000 / median(gm), wasm: 1000 / median(cm) }, sameTokens: same, errVsWasm: same ? rowsErr(gr.rows, cr.rows) : null });
     log(`  webgpu decode P=${P} N=${N}: webgpu ${fmt(1000 / median(gm))} tok/s, wasm ${fmt(1000 / median(cm))} tok/s`);
+    out.f16Weights = await benchF16Weights(pc, gpu, { quick, log, files });
   } finally {
     lg.dispose();
     lc.dispose();
     gpu.destroy();
     cpu.destroy();
+  }
+  return out;
+}
+
+/**
+ * f16 weights on WebGPU: the skinny decode product (m 8, k = n = 1024; W [n][k] as a Linear weight) with W packed as
+ * f32 and as f16, interleaved; each sample times `calls` matmuls on a resident A and one read of the last C, so the
+ * per-call time is mostly the dispatches (a read waits for every queued one). Errors against f64 products of the
+ * values each packing holds (the f16 one against the f16-rounded W). Then the model with weightDtype 'f32' and 'f16'.
+ */
+async function benchF16Weights(pc, gpu, { quick, log, files }) {
+  const m = 8, k = 1024, n = 1024, calls = quick ? 4 : 8, samples = quick ? 5 : 11;
+  const w = randomF32(n * k, 21), a = randomF32(m * k, 22);
+  const packs = { f32: gpu.packB(w, { k, n, transposeB: true }), f16: gpu.packB(w, { k, n, transposeB: true, dtype: 'f16' }) };
+  const ta = gpu.tensor(a, [m, k]);
+  const out = { shape: { m, k, n }, calls, matmul: {}, model: {} };
+  try {
+    const time = async (p) => {
+      const t0 = performance.now();
+      let c;
+      for (let i = 0; i < calls; i++) {
+        c?.dispose();
+        c = gpu.matmul(ta, p, { m, k, n });
+      }
+      const r = await c.read();
+      c.dispose();
+      return { ms: (performance.now() - t0) / calls, r };
+    };
+    const ms = { f32: [], f16: [] }, last = {};
+    for (const name of ['f32', 'f16']) await time(packs[name]); // warm-up: pipelines, first touch
+    for (let s = 0; s < samples; s++) {
+      for (const name of ['f32', 'f16']) {
+        const t = await time(packs[name]);
+        ms[name].push(t.ms);
+        last[name] = t.r;
+      }
+    }
+    for (const name of ['f32', 'f16']) {
+      const p = packs[name];
+      const ref = refMatmulF64(a, await p.read(), m, k, n);
+      out.matmul[name] = {
+        storage: p.storage, bytes: p.bytes, medianMs: median(ms[name]), minMs: Math.min(...ms[name]),
+        bGBps: p.bytes / (median(ms[name]) * 1e6), errVsRef: maxRelDiff(last[name], ref), samplesMs: ms[name].map((x) => +x.toFixed(3)),
+      };
+      log(`  webgpu f16 weights: ${m}x${k}x${n} B ${name} (${p.storage}, ${p.bytes} bytes): ${fmt(out.matmul[name].medianMs)} ms/call, err ${fmt(out.matmul[name].errVsRef)}`);
+    }
+    // the same products with the rounded values: f16 vs f32 weights change the result by W's rounding only
+    out.matmul.f16VsF32 = maxRelDiff(last.f16, last.f32);
+  } finally {
+    ta.dispose();
+    packs.f32.dispose();
+    packs.f16.dispose();
+  }
+  const V = JSON.parse(new TextDecoder().decode(files.config)).vocab_size, ref = files.ref;
+  const P = 32, N = quick ? 8 : 16, prompt = tokens(P, V, 7 + P);
+  for (const weightDtype of ['f32', 'auto', 'f16']) {
+    const lm = await pc.loadTransformer(gpu, { config: files.config, weights: files.weights, weightDtype });
+    try {
+      const p0 = ref.prompts[ref.prompts.length - 1];
+      const err = maxRelDiff(await lm.forward(p0.tokens), Float32Array.from(p0.logits));
+      const dm = [];
+      let run;
+      for (let r = 0; r < 3; r++) {
+        run = await pcGreedy(lm, prompt, N);
+        if (r) dm.push(run.decodeMs / (N - 1));
+      }
+      out.model[weightDtype] = { info: lm.info, errVsReference: err, decodeTokensPerS: 1000 / median(dm), tokens: run.toks };
+      log(`  webgpu weightDtype ${weightDtype}: ${lm.info.weightBytes} weight bytes (${lm.info.linearStorage}), err ${fmt(err)}, decode ${fmt(1000 / median(dm))} tok/s`);
+    } finally {
+      lm.dispose();
+    }
   }
   return out;
 }
@@ -319,6 +395,11 @@ export async function run({ flags = [], log = console.log } = {}) {
   const gp = json.webgpu;
   if (gp) {
     if (!(gp.check.vsReference <= TOLERANCE) || !gp.check.greedy) failures.push(`webgpu: err ${fmt(gp.check.vsReference)} vs the reference, greedy ${gp.check.greedy}`);
+    const fw = gp.f16Weights;
+    if (fw) {
+      for (const [name, r] of Object.entries(fw.matmul)) if (typeof r === 'object' && !(r.errVsRef <= 1e-5)) failures.push(`webgpu ${name} weights matmul: err ${fmt(r.errVsRef)} vs its f64 reference`);
+      for (const [name, r] of Object.entries(fw.model)) if (!(r.errVsReference <= TOLERANCE)) failures.push(`webgpu weightDtype ${name}: err ${fmt(r.errVsReference)} vs the reference`);
+    }
     for (const r of gp.prefill) if (!(r.errVsWasm <= TOLERANCE)) failures.push(`webgpu prefill S=${r.S}: vs wasm ${fmt(r.errVsWasm)}`);
   }
   json.failures = failures;
@@ -373,6 +454,22 @@ export async function run({ flags = [], log = console.log } = {}) {
       ...gp.decode.map((r) => [`decode ${r.newTokens} after ${r.prompt}`, fmt(r.tokensPerS.webgpu), fmt(r.tokensPerS.wasm), `${fmt(r.tokensPerS.webgpu / r.tokensPerS.wasm)}x`, r.sameTokens ? fmt(r.errVsWasm) : 'tokens differ']),
     ]));
     md.push('');
+    const fw = gp.f16Weights;
+    if (fw) {
+      const { m: fm, k: fk, n: fn } = fw.shape, mm = fw.matmul;
+      md.push('### f16 weights on WebGPU', '');
+      md.push(`A linear layer's decode product, ${fm}x${fk}x${fn} (W [out][in] packed once by \`rt.packB\` with transposeB), W held as f32 vs as f16` +
+        ' (`dtype: \'f16\'`: two halves per u32, unpacked with `unpack2x16float`, f32 accumulation). Each sample: ' + fw.calls +
+        ' matmuls on a resident A, then one read; ms per call, median of interleaved samples. Error: max |x - ref| / max |ref| against' +
+        ` the f64 product of the values each one holds.${gp.software ? ' **Software adapter: these times are emulation on the CPU, not a speed claim.**' : ''}`, '');
+      md.push(markdownTable(['B', 'device bytes', 'ms / call (median)', 'fastest', 'B read GB/s', 'error vs f64'],
+        ['f32', 'f16'].map((name) => [name, mm[name].bytes.toLocaleString('en-US'), fmt(mm[name].medianMs), fmt(mm[name].minMs), fmt(mm[name].bGBps), fmt(mm[name].errVsRef)])));
+      md.push('', `f16 / f32 time: ${fmt(mm.f16.medianMs / mm.f32.medianMs)}x; the two results differ by ${fmt(mm.f16VsF32)} (W's rounding to f16).`, '');
+      md.push('The model with each `weightDtype` (`lm.info`; the fixture mixes F32, F16 and BF16 linear weights, so \'auto\' keeps only the F16 ones 16-bit):', '');
+      md.push(markdownTable(['weightDtype', 'linear weights', 'stored', 'weight bytes (device)', 'logits vs reference', 'decode tok/s'],
+        Object.entries(fw.model).map(([name, r]) => [name, r.info.linearDtype, r.info.linearStorage, r.info.weightBytes.toLocaleString('en-US'), fmt(r.errVsReference), fmt(r.decodeTokensPerS)])));
+      md.push('');
+    }
   }
   for (const [k, v] of Object.entries(json.notRun)) md.push(`- ${k}: not run: ${v}`);
   md.push(failures.length ? `**Checks failed:** ${failures.join('; ')}` : `All logit checks within ${TOLERANCE}; greedy tokens equal to the reference.`);
