@@ -13,7 +13,7 @@
 // wasm has no f16 arithmetic). Norm weights and biases are f32 device tensors.
 import { ArgumentError, DisposedError } from '../errors.js';
 import type { KVCache } from '../kvcache.js';
-import { evictKV } from '../kv/index.js';
+import { evictCache, evictKV } from '../kv/index.js';
 import type { KVAllocation, KVMethod, KVSelection } from '../kv/types.js';
 import { KV_METHODS } from '../kv/types.js';
 import { seededRandom } from '../random.js';
@@ -94,6 +94,13 @@ export interface GenerateEviction {
   alpha?: number;
   /** PyramidKV beta. */
   beta?: number;
+  /**
+   * Eviction during decoding too (generate only; default off): after every `every` generated tokens, each
+   * layer's cache is compacted back to the size the prefill eviction left (per KV head: that layer's mean kept
+   * count), re-scored by `evictCache` over what each head holds, with the queries of the tokens generated since the
+   * last eviction as the window (at most `window`). So the cache never exceeds the budget by more than `every`.
+   */
+  every?: number;
 }
 
 /** Options of `lm.generate`. */
@@ -133,7 +140,7 @@ export interface AppendOptions {
 const DEFAULT_WINDOW = 32;
 
 const GENERATE_KEYS = ['maxNewTokens', 'temperature', 'topK', 'seed', 'stopTokens', 'eviction'];
-const EVICTION_KEYS = ['method', 'compression', 'keepTokens', 'allocation', 'window', 'kernel', 'sinks', 'alpha', 'beta'];
+const EVICTION_KEYS = ['method', 'compression', 'keepTokens', 'allocation', 'window', 'kernel', 'sinks', 'alpha', 'beta', 'every'];
 
 /** One decoder layer's device weights (linear weights packed once, [out, in] with transposeB). */
 interface LayerWeights {
@@ -272,6 +279,8 @@ export class Generation implements AsyncIterableIterator<number> {
   cacheLengths: number[][] = [];
   /** The eviction's per-layer selections (after the prefill), when `eviction` was given. */
   selections?: KVSelection[];
+  /** The latest decode-time eviction's per-layer selections (`eviction.every`), once one ran. */
+  decodeSelections?: KVSelection[];
   /** The logits (`[vocabSize]`) the latest yielded token was chosen from: the next-token distribution after everything before it. */
   logits?: Float32Array;
   private readonly it: AsyncGenerator<number, void, undefined>;
@@ -483,8 +492,12 @@ export class Transformer {
     const session = await this.prefill(ids, { window, capacity: ids.length + Math.min(o.maxNewTokens, 64) });
     try {
       let logits = session.logits!;
-      if (o.eviction) g.selections = await session.evict({ ...o.eviction, window });
+      const { every, ...once } = o.eviction ?? { every: undefined };
+      if (o.eviction) g.selections = await session.evict({ ...(once as GenerateEviction), window });
       g.cacheLengths = session.cacheLengths;
+      // decode-time eviction keeps each layer at the mean per-head size the prefill eviction left
+      const keepPerLayer = every && g.selections ? g.selections.map((s) => Math.max(1, Math.round(s.total / s.numKvHeads))) : [];
+      let since = 0;
       const rand = seededRandom(o.seed);
       for (let i = 0; i < o.maxNewTokens; i++) {
         const tok = pick(logits, o.temperature, o.topK, rand);
@@ -493,6 +506,10 @@ export class Transformer {
         if (i === o.maxNewTokens - 1 || o.stopTokens.includes(tok)) break;
         this.check();
         logits = await session.append(Int32Array.of(tok), { logits: 'last' });
+        if (every && ++since >= every) {
+          since = 0;
+          g.decodeSelections = await session.evictLayers(keepPerLayer, { ...(once as GenerateEviction), window: Math.min(window, every) }) ?? g.decodeSelections;
+        }
         g.cacheLengths = session.cacheLengths;
       }
     } finally {
@@ -701,7 +718,7 @@ export class LMSession {
     checkKeys('append', 'options', options, ['logits']);
     const rows = options.logits ?? 'all';
     if (rows !== 'all' && rows !== 'last') throw new ArgumentError(`append: logits must be 'all' or 'last', got ${describe(rows)}`);
-    const track = this.window > 0 && !this.evictedFlag;
+    const track = this.window > 0;
     const w = track ? Math.min(this.window, ids.length) : 0;
     const { logits, queries } = await this.m.step(ids, this.pos, this.caches, rows, w);
     this.pos += ids.length;
@@ -722,11 +739,16 @@ export class LMSession {
     this.check();
     this.m.check();
     const e = checkEviction('evict', eviction);
-    if (this.evictedFlag) throw new ArgumentError('evict: this session was evicted already (eviction scores a dense cache; fork before evicting to try several)');
-    if (!this.queries || this.qRows === 0) throw new ArgumentError('evict: the session keeps no queries (made with window 0, or empty): nothing to score with');
-    if (e.window !== undefined && e.window > this.qRows) {
-      throw new ArgumentError(`evict: eviction.window ${e.window} is more than the ${this.qRows} queries this session keeps (its window option)`);
+    if (e.every !== undefined) throw new ArgumentError('evict: eviction.every is a generate option (evict compresses once per call)');
+    if (!this.queries || this.qRows === 0) {
+      throw new ArgumentError(this.evictedFlag
+        ? 'evict: no token was appended since the last eviction: nothing to score with'
+        : 'evict: the session keeps no queries (made with window 0, or empty): nothing to score with');
     }
+    if (e.window !== undefined && e.window > this.qRows) {
+      throw new ArgumentError(`evict: eviction.window ${e.window} is more than the ${this.qRows} queries this session keeps (its window option, or the tokens appended since the last eviction)`);
+    }
+    if (this.evictedFlag) return this.reEvict(e);
     const w = Math.min(e.window ?? DEFAULT_WINDOW, this.qRows, this.pos - 1);
     if (w < 1) throw new ArgumentError('evict: eviction needs at least 2 tokens (the observation window is the last queries)');
     const c = this.model.config, hd = c.headDim, nH = c.numHeads;
@@ -752,6 +774,47 @@ export class LMSession {
     this.qRows = 0;
     this.selections = selections;
     return selections;
+  }
+
+  /**
+   * A second (or later) eviction, of caches already compacted: each layer through `evictCache`, every KV head scored
+   * over what it holds now with the queries of the tokens appended since the last eviction (the last of them, at most
+   * the window). The budget is per head (`keepTokens`, or `compression` of each head's current length); layer-level
+   * allocations (PyramidKV, Layer-DefensiveKV) do not apply here.
+   */
+  private async reEvict(e: GenerateEviction, keepPerLayer?: readonly number[]): Promise<KVSelection[]> {
+    const w = Math.min(e.window ?? DEFAULT_WINDOW, this.qRows);
+    const c = this.model.config, hd = c.headDim, nH = c.numHeads;
+    const wo = await this.m.outputProjections();
+    const selections: KVSelection[] = [];
+    for (let l = 0; l < this.caches.length; l++) {
+      const all = this.queries![l];
+      let q = all;
+      if (w !== this.qRows) {
+        q = new Float32Array(nH * w * hd);
+        for (let h = 0; h < nH; h++) q.set(all.subarray((h * this.qRows + this.qRows - w) * hd, (h * this.qRows + this.qRows) * hd), h * w * hd);
+      }
+      selections.push(await evictCache(this.model.runtime, e.method, this.caches[l], {
+        numHeads: nH, q, wo: wo[l], window: w,
+        ...(keepPerLayer ? { keepTokens: keepPerLayer[l] } : e.compression !== undefined ? { compression: e.compression } : { keepTokens: e.keepTokens }),
+        ...(e.kernel !== undefined ? { kernel: e.kernel } : {}), ...(e.sinks !== undefined ? { sinks: e.sinks } : {}),
+      }));
+    }
+    this.queries = undefined;
+    this.qRows = 0;
+    this.selections = selections;
+    return selections;
+  }
+
+  /**
+   * @internal generate's decode-time eviction: compacts each layer l's evicted caches to keepPerLayer[l] tokens per
+   * KV head (method and options of `e`), when some head holds more; scored as `evict` re-scores.
+   */
+  async evictLayers(keepPerLayer: readonly number[], e: GenerateEviction): Promise<KVSelection[] | undefined> {
+    this.check();
+    if (!this.evictedFlag || !this.queries || this.qRows === 0) return undefined;
+    if (!this.caches.some((k, l) => k.lengths.some((n) => n > keepPerLayer[l]))) return undefined;
+    return this.reEvict(e, keepPerLayer);
   }
 
   /** An independent copy: its own caches (copied on the device), queries, logits and position. Dispose both. */
@@ -853,6 +916,9 @@ function checkEviction(op: string, eviction: unknown): GenerateEviction {
   }
   if (e.window !== undefined && (typeof e.window !== 'number' || !Number.isInteger(e.window) || e.window < 1)) {
     throw new ArgumentError(`${op}: eviction.window must be a positive integer, got ${describe(e.window)}`);
+  }
+  if (e.every !== undefined && (typeof e.every !== 'number' || !Number.isInteger(e.every) || e.every < 1)) {
+    throw new ArgumentError(`${op}: eviction.every must be a positive integer (generated tokens between evictions), got ${describe(e.every)}`);
   }
   return e as unknown as GenerateEviction;
 }

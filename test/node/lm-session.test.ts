@@ -95,8 +95,9 @@ let lm: Transformer;
 
 beforeAll(async () => {
   randomModelDir(randomDir);
-  // one thread: see src/lm/cli.ts (a threaded prefill then a multi-row split-K decode traps as of b7acb25)
-  rt = await createRuntime({ backend: 'wasm', threads: 1 });
+  // two threads: sessions run prefill and multi-row split-K decodes on the pool (17+ rows over 512+ keys once
+  // trapped there; test/node/threads.test.ts has that regression)
+  rt = await createRuntime({ backend: 'wasm', threads: 2 });
   lm = await loadTransformer(rt, { dir: fixture });
 });
 
@@ -208,6 +209,41 @@ describe('LMSession', () => {
     }
   });
 
+  it('decode-time eviction (generate eviction.every): caches stay within budget + every, StreamingLLM keeps sinks + the latest', async () => {
+    const collect = async (it: AsyncIterable<number>) => { const out: number[] = []; for await (const t of it) out.push(t); return out; };
+    const keep = 12, every = 5, sinks = 4;
+    const g = lm.generate(prompt, { maxNewTokens: 23, eviction: { method: 'streamingllm', keepTokens: keep, window: 4, sinks, every } });
+    let most = 0;
+    const toks: number[] = [];
+    for await (const t of g) {
+      toks.push(t);
+      most = Math.max(most, ...g.cacheLengths.flat());
+      expect(Math.min(...g.cacheLengths.flat())).toBeGreaterThanOrEqual(keep);
+    }
+    expect(toks).toHaveLength(23);
+    expect(most).toBeLessThanOrEqual(keep + every);
+    expect(most).toBeGreaterThan(keep); // it did grow between evictions
+    // the last decode-time eviction: of keep + every tokens per head, StreamingLLM keeps the sinks and the newest
+    const sel = g.decodeSelections!;
+    expect(sel).toHaveLength(2);
+    for (const s of sel) {
+      for (const k of s.keep) {
+        const n = keep + every;
+        expect(Array.from(k)).toEqual([...Array(sinks).keys(), ...Array.from({ length: keep - sinks }, (_, i) => n - (keep - sinks) + i)]);
+      }
+    }
+    // every past the last token: no decode-time eviction runs, the same tokens as the prefill eviction alone
+    const once = await collect(lm.generate(prompt, { maxNewTokens: 12, eviction: { method: 'snapkv', keepTokens: 8, window: 4 } }));
+    const late = lm.generate(prompt, { maxNewTokens: 12, eviction: { method: 'snapkv', keepTokens: 8, window: 4, every: 50 } });
+    expect(await collect(late)).toEqual(once);
+    expect(late.decodeSelections).toBeUndefined();
+    // and a method that scores (SnapKV) runs on the compacted caches without error, staying in budget
+    const snap = lm.generate(prompt, { maxNewTokens: 15, eviction: { method: 'snapkv', compression: 0.75, window: 4, every: 4 } });
+    for await (const _ of snap) expect(Math.max(...snap.cacheLengths.flat())).toBeLessThanOrEqual(10 + 4);
+    expect(snap.decodeSelections).toBeDefined();
+    await expect(collect(lm.generate(prompt, { maxNewTokens: 3, eviction: { method: 'snapkv', keepTokens: 8, every: 0 } }))).rejects.toThrow(/every must be a positive integer/);
+  });
+
   it('bad input: typed errors', async () => {
     await expect(lm.prefill([1, 97])).rejects.toThrow(ArgumentError);
     await expect(lm.prefill([1, -1])).rejects.toThrow(/token 1 is -1/);
@@ -221,7 +257,12 @@ describe('LMSession', () => {
     await expect(s.evict({ method: 'snapkv', keepTokens: 11 })).rejects.toThrow(ValidationError);
     await expect(s.evict({ method: 'snapkv', keepTokens: 5, window: 64 })).rejects.toThrow(/more than the 10 queries/);
     await s.evict({ method: 'snapkv', keepTokens: 5, window: 4 });
-    await expect(s.evict({ method: 'snapkv', keepTokens: 3 })).rejects.toThrow(/evicted already/);
+    await expect(s.evict({ method: 'snapkv', keepTokens: 3 })).rejects.toThrow(/no token was appended since the last eviction/);
+    await expect(s.evict({ method: 'snapkv', keepTokens: 3, every: 2 })).rejects.toThrow(/generate option/);
+    await s.append([1, 2, 3]);
+    await expect(s.evict({ method: 'snapkv', keepTokens: 3, window: 4 })).rejects.toThrow(/more than the 3 queries/);
+    await s.evict({ method: 'snapkv', keepTokens: 3, window: 2 });
+    expect(s.cacheLengths).toEqual([[3, 3], [3, 3]]);
     s.dispose();
     await expect(s.append([1])).rejects.toThrow(DisposedError);
     expect(() => s.fork()).toThrow(DisposedError);
