@@ -611,12 +611,19 @@ export function attentionTasks(args: usize, t0: i32, t1: i32, scratch: usize): v
   }
 }
 
+/** Output rows per task of the thread pool's combine (src/ops/attention.ts COMBINE_ROWS; the last task may have fewer). */
+export const ATTENTION_COMBINE_ROWS: i32 = 16;
+
 /**
  * Output rows [r0, r1) of numHeads x seqQ from the split-K partials of attentionTasks: the chunks'
- * maxima, sums and outputs combined in chunk order, then finished as with one chunk.
+ * maxima, sums and outputs combined in chunk order, then finished as with one chunk. r1 is clamped to
+ * numHeads x seqQ: a pool task covers ATTENTION_COMBINE_ROWS rows, and the last one may run past the
+ * end (68 rows = 4 full tasks and one of 4), where it would read past the partials and write past out
+ * and lse.
  */
 export function attentionCombine(args: usize, r0: i32, r1: i32, scratch: usize): void {
   setup(args, scratch);
+  r1 = min(r1, cNH * cSeqQ);
   const pad = gPad, pb = partBytes(), nch = cNCh;
   const acc = gO;
   for (let row = r0; row < r1; row++) {

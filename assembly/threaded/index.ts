@@ -6,7 +6,7 @@
 // gives the same bits whichever module and thread runs it. No Math/Mathf exp or log here: those read
 // tables from data segments (see assembly/mathx.ts); scripts/build.mjs checks the module has none.
 import { matmulRange, MATMUL_SCRATCH_BYTES, MATMUL_SCRATCH_B, MATMUL_SCRATCH_EDGE } from "../matmul";
-import { attentionTasks, attentionCombine, attentionScratchBytes } from "../attention";
+import { attentionTasks, attentionCombine, attentionScratchBytes, ATTENTION_COMBINE_ROWS } from "../attention";
 import { kvScoreTasks } from "../kv";
 
 /** Task kinds of runTask. */
@@ -33,8 +33,8 @@ export function runTask(kind: i32, args: usize, t: i32, slot: i32, scratch: usiz
   } else if (kind == KIND_ATTENTION) {
     attentionTasks(args, t, t + 1, scratch);
   } else if (kind == KIND_ATTENTION_COMBINE) {
-    // task t: 16 output rows
-    attentionCombine(args, t * 16, t * 16 + 16, scratch);
+    // task t: ATTENTION_COMBINE_ROWS output rows (attentionCombine stops at the last row)
+    attentionCombine(args, t * ATTENTION_COMBINE_ROWS, t * ATTENTION_COMBINE_ROWS + ATTENTION_COMBINE_ROWS, scratch);
   } else if (kind == KIND_KV_SCORE) {
     kvScoreTasks(args, t, t + 1, slot);
   } else {

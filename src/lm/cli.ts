@@ -42,8 +42,8 @@ export async function lmCommand(cmd: string, flags: Flags): Promise<number | und
   const model = str(flags, 'model', 'm');
   const dir = model === undefined ? bundledModelUrl('tiny') : await folderUrl(model);
   const heldout = new TextDecoder().decode(await readModelFile(dir, 'heldout.txt', false, ': lm-eval reads the held-out text next to the model'));
-  // One wasm thread: with 2 threads a threaded prefill followed by a split-K decode of several query rows over
-  // 512+ keys traps (memory access out of bounds) as of b7acb25; one thread is also what the timings assume.
+  // One wasm thread: what the timings in docs/lm.md assume. (It was also the workaround for a 2-thread trap in the
+  // split-K combine, e.g. 17 query rows over 512+ keys; fixed, regression in test/node/threads.test.ts.)
   const rt = await createRuntime({ backend: backend as BackendChoice, ...(backend === 'webgpu' ? {} : { threads: 1 }) });
   try {
     const lm = await loadTransformer(rt, model === undefined ? 'tiny' : { dir });

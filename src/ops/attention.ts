@@ -400,7 +400,7 @@ const ROWS_PER_TASK = 64;
 const CHUNK_KEYS = 512;
 /** Most split-K chunks per row: longer caches get longer chunks, so the partials stay O(headDim) per row. */
 export const MAX_CHUNKS = 32;
-/** Output rows per combine task (assembly/threaded/index.ts). */
+/** Output rows per combine task (ATTENTION_COMBINE_ROWS in assembly/attention.ts; the kernel clamps the last task). */
 const COMBINE_ROWS = 16;
 /** Calls with fewer multiply-adds (rows x keys x headDim, twice) than this stay on the calling thread. */
 const POOL_MIN_WORK = 1 << 19;

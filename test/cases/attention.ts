@@ -574,9 +574,101 @@ const threadsCase: Case = {
   },
 };
 
+/** Decodes of the threads edges case: [query rows, query heads per KV head, keys, headDim]. */
+function threadEdgeDecodes(): [number, number, number, number][] {
+  const keys = [511, 512, 513, 617, 1024, 1025], dims = [16, 64, 80, 128];
+  const list: [number, number, number, number][] = [];
+  // every query row count 1..40 at every GQA ratio (2 KV heads), keys and headDim cycling
+  for (let seqQ = 1; seqQ <= 40; seqQ++) {
+    for (const [gi, G] of [1, 2, 4].entries()) list.push([seqQ, G, keys[(seqQ + gi) % keys.length], dims[(seqQ + 2 * gi) % dims.length]]);
+  }
+  // the LM fixture's shape (4 query / 2 KV heads of 16) at the rows that first crossed 64 output rows, and
+  // caches past MAX_CHUNKS x 512 keys (chunks of 640 keys: 16385 keys = 26 chunks; 16384 = 32 chunks of 512)
+  list.push([17, 2, 617, 16], [17, 2, 1025, 16], [33, 1, 617, 16], [9, 4, 617, 16], [17, 2, 16385, 16], [17, 2, 16384, 16],
+    [9, 4, 16385, 64], [1, 4, 16385, 80], [33, 1, 16385, 128]);
+  return list;
+}
+
+/**
+ * The thread pool at the edges of its partition: split-K decode at every query row count 1..40 (the
+ * combine runs on the pool, 16 rows per task, once numHeads x seqQ > 64: 17 rows of 4 query heads made a
+ * last task run 12 rows past the partials, out and lse, corrupting the heap or trapping with "memory
+ * access out of bounds"), keys around the 512-key chunk and 32-chunk limits, GQA 1 / 2 / 4, headDim
+ * 16 / 64 / 80 / 128; prefill around the 64-row tile and with few rows over many keys (split-K prefill);
+ * KV scoring at window row counts around its 4-row blocks. 1, 2 and 3 threads: the same bits, and the
+ * f64 reference.
+ */
+const threadEdgesCase: Case = {
+  op: 'attention',
+  name: 'wasm threads edges: split-K decode at 1..40 query rows, keys 511..16385, GQA 1/2/4, headDim 16..128; prefill tiles; KV scoring rows: same bits on 1, 2, 3 threads, within 1e-5 of f64',
+  async run({ rt, rng, pc }) {
+    if (rt.backend !== 'wasm') return;
+    const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
+    if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) return;
+    const rts = [rt];
+    try {
+      if (rt.info.threads !== 1) rts[0] = await pc.createRuntime({ backend: 'wasm', threads: 1 });
+      rts.push(await pc.createRuntime({ backend: 'wasm', threads: 2 }), await pc.createRuntime({ backend: 'wasm', threads: 3 }));
+      type WithLse = { out: Float32Array; lse: Float32Array };
+      const agree = (outs: WithLse[], ref: { out: Float64Array; lse: Float64Array }, tag: string) => {
+        checkClose(outs[0].out, ref.out, TOL, tag);
+        checkLse(outs[0].lse, ref.lse, tag);
+        for (let i = 1; i < outs.length; i++) {
+          sameBits(outs[i].out, outs[0].out, `${tag}: ${i + 1} threads vs 1`);
+          sameBits(outs[i].lse, outs[0].lse, `${tag} lse: ${i + 1} threads vs 1`);
+        }
+      };
+      const KH = 2;
+      for (const [seqQ, G, L, D] of threadEdgeDecodes()) {
+        const H = KH * G, causal = (seqQ + L) % 2 === 0;
+        const tag = `decode ${seqQ} rows h${H}/${KH} cache ${L} d${D}${causal ? ' causal' : ''}`;
+        const caches = rts.map((r) => r.createKVCache({ numKvHeads: KH, headDim: D }));
+        const { k, v } = appendAll({ append: (kc, vc) => caches.forEach((c) => c.append(kc, vc)) }, rng, KH, D, [L]);
+        const q = rng.f32(H * seqQ * D);
+        const outs: WithLse[] = [];
+        for (let i = 0; i < 3; i++) outs.push(await rts[i].decode(q, caches[i], { numHeads: H, causal, returnLse: true }) as WithLse);
+        agree(outs, attentionRef(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, seqQ, causal }), tag);
+        caches.forEach((c) => c.dispose());
+      }
+      // prefill: few rows over many keys (one row tile: split-K, combined on the pool past 64 output rows),
+      // and full prefills around the 64-row tile (R = seqQ x group = 64, 65, 128, 132, 129)
+      const prefills: [number, number, number, number, boolean][] = [
+        [17, 2, 617, 16, false], [17, 2, 617, 16, true], [33, 1, 1025, 64, false], [9, 4, 513, 80, true], [40, 1, 511, 128, false],
+        [16, 4, 1024, 16, true], [1, 4, 16385, 16, false],
+        [64, 1, 64, 16, true], [65, 1, 65, 64, true], [64, 2, 64, 80, true], [33, 4, 33, 128, true], [129, 1, 129, 16, false],
+      ];
+      for (const [S, G, SK, D, causal] of prefills) {
+        const H = KH * G;
+        const tag = `prefill ${S} rows h${H}/${KH} keys ${SK} d${D}${causal ? ' causal' : ''}`;
+        const q = rng.f32(H * S * D), k = rng.f32(KH * SK * D), v = rng.f32(KH * SK * D);
+        const outs: WithLse[] = [];
+        for (const r of rts) outs.push(await r.attention(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, causal, returnLse: true }) as WithLse);
+        agree(outs, attentionRef(q, byHead(k, KH, SK, D), byHead(v, KH, SK, D), { numHeads: H, numKvHeads: KH, headDim: D, seqQ: S, causal }), tag);
+      }
+      // KV scoring: window rows in and around the kernel's blocks of 4, keys around 512, GQA 1 / 2 / 4
+      const scores: [number, number, number, number, 'snapkv' | 'h2o'][] = [
+        [1, 1, 617, 16, 'snapkv'], [3, 2, 513, 64, 'snapkv'], [5, 4, 511, 80, 'snapkv'], [17, 2, 617, 16, 'snapkv'],
+        [33, 1, 1025, 128, 'h2o'], [40, 4, 512, 16, 'h2o'], [16, 2, 1024, 80, 'snapkv'],
+      ];
+      for (const [w, G, n, d, method] of scores) {
+        const hq = KH * G, nq = Math.max(w, 8);
+        const tag = `scoreKV ${method} hq ${hq} hkv ${KH} N ${n} d ${d} window ${w}`;
+        const o = { q: rng.f32(hq * nq * d), k: rng.f32(KH * n * d), v: rng.f32(KH * n * d), numHeads: hq, numKvHeads: KH, headDim: d, window: w, compression: 0.5 };
+        const outs = [];
+        for (const r of rts) outs.push(await pc.scoreKV(r, method, o));
+        checkClose(outs[0].scores, pc.refScoreKV(method, o).scores, TOL, tag);
+        for (let i = 1; i < 3; i++) sameBits(outs[i].scores, outs[0].scores, `${tag}: ${i + 1} threads vs 1`);
+      }
+    } finally {
+      for (const r of rts) if (r !== rt) r.destroy();
+    }
+  },
+};
+
 export const attentionCases: Case[] = [
   ...prefill.map(prefillCase),
   threadsCase,
+  threadEdgesCase,
   {
     op: 'attention',
     name: 'random shape',

@@ -1,6 +1,7 @@
 // The wasm thread pool in Deno (Web Workers, the kernel workers started by a supervisor worker): attention
-// prefill and split-K decode give the same bits on 1, 2 and 3 threads at odd shapes, and a worker that
-// dies mid-call makes the call throw ThreadPoolError (broken) instead of hanging.
+// prefill and split-K decode give the same bits on 1, 2 and 3 threads at odd shapes (decode also at 17, 18,
+// 33 query rows, where the split-K combine runs on the pool), and a worker that dies mid-call makes the call
+// throw ThreadPoolError (broken) instead of hanging.
 // Run: npx deno test -A --no-check test/deno/   (after npm run build)
 import * as pc from '../../dist/index.js';
 
@@ -31,7 +32,9 @@ Deno.test({
           same(outs[i].lse, outs[0].lse, `prefill lse: ${i + 1} threads vs 1`);
         }
       }
-      for (const [H, KH, L, D, seqQ] of [[8, 2, 3001, 33, 1], [4, 1, 1500, 64, 3]] as const) {
+      // [4, 2, 617, 16, 17]: the LM fixture's heads at 17 rows = 68 output rows, the first count whose split-K
+      // combine ran a last pool task past the partials, out and lse (memory access out of bounds)
+      for (const [H, KH, L, D, seqQ] of [[8, 2, 3001, 33, 1], [4, 1, 1500, 64, 3], [4, 2, 617, 16, 17], [2, 2, 1025, 80, 33], [8, 2, 16385, 16, 9], [4, 2, 513, 128, 18]] as const) {
         const k = f32(KH * L * D), v = f32(KH * L * D), q = f32(H * seqQ * D);
         const outs: WithLse[] = [];
         for (const r of rts) {
@@ -40,7 +43,10 @@ Deno.test({
           outs.push(await r.decode(q, cache, { numHeads: H, causal: true, returnLse: true }) as WithLse);
           cache.dispose();
         }
-        for (let i = 1; i < 3; i++) same(outs[i].out, outs[0].out, `decode h${H}/${KH} cache ${L} d${D}: ${i + 1} threads vs 1`);
+        for (let i = 1; i < 3; i++) {
+          same(outs[i].out, outs[0].out, `decode h${H}/${KH} cache ${L} d${D} seqQ ${seqQ}: ${i + 1} threads vs 1`);
+          same(outs[i].lse, outs[0].lse, `decode lse h${H}/${KH} cache ${L} d${D} seqQ ${seqQ}: ${i + 1} threads vs 1`);
+        }
       }
     } finally {
       for (const r of rts) r.destroy();

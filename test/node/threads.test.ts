@@ -1,5 +1,7 @@
 // The wasm thread pool in Node: 'auto' and explicit counts, typed errors where threads cannot start,
-// workers that never keep the process alive, and destroy() ending the pool.
+// workers that never keep the process alive, and destroy() ending the pool; the split-K decode, prefill and
+// KV scoring partitions at their edges (query rows 1..40, keys around the chunk limits), bit for bit on 1, 2
+// and 3 threads and against an f64 reference, and the LM fixture's prefill 600 + append 17 on 2 threads.
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,6 +10,57 @@ import path from 'node:path';
 import * as pc from 'pcpress';
 
 const root = path.resolve(import.meta.dirname, '../..');
+
+type WithLse = { out: Float32Array; lse: Float32Array };
+const rand = pc.seededRandom(20261129);
+const f32 = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+/** Index of the first element whose bits differ (-1: none; 0 on a length mismatch). */
+function firstDiff(x: Float32Array, y: Float32Array): number {
+  if (x.length !== y.length) return 0;
+  const a = new Uint32Array(x.buffer, x.byteOffset, x.length), b = new Uint32Array(y.buffer, y.byteOffset, y.length);
+  return a.findIndex((v, i) => v !== b[i]);
+}
+
+/**
+ * f64 attention of q ([H][seqQ][D]) over KV heads of L tokens each (k, v: [KH][L][D]), query i at position
+ * L - seqQ + i (causal: sees keys <= its position); returns out and lse.
+ */
+function refAttention(q: Float32Array, k: Float32Array, v: Float32Array, H: number, KH: number, seqQ: number, L: number, D: number,
+  causal: boolean): { out: Float64Array; lse: Float64Array } {
+  const G = H / KH, scale = 1 / Math.sqrt(D);
+  const out = new Float64Array(H * seqQ * D), lse = new Float64Array(H * seqQ), s = new Float64Array(L);
+  for (let h = 0; h < H; h++) {
+    const kb = Math.floor(h / G) * L * D;
+    for (let i = 0; i < seqQ; i++) {
+      const qo = (h * seqQ + i) * D, n = causal ? Math.min(L, L - seqQ + i + 1) : L;
+      let m = -Infinity;
+      for (let j = 0; j < n; j++) {
+        let d = 0;
+        for (let x = 0; x < D; x++) d += q[qo + x] * k[kb + j * D + x];
+        s[j] = d * scale;
+        if (s[j] > m) m = s[j];
+      }
+      let l = 0;
+      for (let j = 0; j < n; j++) l += (s[j] = Math.exp(s[j] - m));
+      for (let j = 0; j < n; j++) {
+        const w = s[j] / l, vo = kb + j * D;
+        for (let x = 0; x < D; x++) out[qo + x] += w * v[vo + x];
+      }
+      lse[h * seqQ + i] = n > 0 ? m + Math.log(l) : -Infinity;
+    }
+  }
+  return { out, lse };
+}
+
+/** max |got - ref| / max(1, max |ref|). */
+function maxErr(got: Float32Array, ref: Float64Array): number {
+  let e = 0, r = 1;
+  for (let i = 0; i < ref.length; i++) {
+    e = Math.max(e, Math.abs(got[i] - ref[i]));
+    r = Math.max(r, Math.abs(ref[i]));
+  }
+  return e / r;
+}
 
 describe('wasm threads', () => {
   it("threads 'auto' (the default) runs on every available core, at most 16, and says so", async () => {
@@ -116,6 +169,156 @@ describe('wasm threads', () => {
     }
     expect(ids).toContain(10); // code
     expect(ids.filter((id) => id === 8 || id === 11 || id === 12)).toEqual([]); // start, data, data count
+  });
+
+  it('decode with 17 query rows of 4 query / 2 KV heads (headDim 16) over 617 keys: 2 threads run (no out-of-bounds trap) and equal 1 thread', async () => {
+    // the combine of the split-K partials runs on the pool in tasks of 16 rows once numHeads x seqQ > 64:
+    // 68 rows made the last task combine rows 64..79, reading past the partials and writing past out and lse
+    const [rt1, rt2] = await Promise.all([1, 2].map((threads) => pc.createRuntime({ backend: 'wasm', threads })));
+    try {
+      const k = f32(2 * 617 * 16), v = f32(2 * 617 * 16);
+      for (const seqQ of [17, 18, 19, 30]) {
+        const q = f32(4 * seqQ * 16);
+        const outs: WithLse[] = [];
+        for (const r of [rt1, rt2]) {
+          const cache = r.createKVCache({ numKvHeads: 2, headDim: 16 });
+          cache.append(k, v);
+          // repeated calls: a write past the outputs corrupts the heap, a later call traps
+          for (let rep = 0; rep < 3; rep++) outs.push(await r.decode(q, cache, { numHeads: 4, causal: true, returnLse: true }) as WithLse);
+          cache.dispose();
+        }
+        const ref = refAttention(q, k, v, 4, 2, seqQ, 617, 16, true);
+        expect(maxErr(outs[0].out, ref.out), `${seqQ} rows`).toBeLessThan(1e-5);
+        expect(maxErr(outs[0].lse, ref.lse), `${seqQ} rows lse`).toBeLessThan(1e-5);
+        for (const o of outs.slice(1)) {
+          expect(firstDiff(o.out, outs[0].out), `${seqQ} rows out`).toBe(-1);
+          expect(firstDiff(o.lse, outs[0].lse), `${seqQ} rows lse`).toBe(-1);
+        }
+      }
+    } finally {
+      rt1.destroy();
+      rt2.destroy();
+    }
+  });
+
+  it('split-K decode sweep: query rows 1..40 x GQA 1/2/4 x keys 511..1025 (and 16385) x headDim 16/64/80/128, same bits on 1, 2, 3 threads, f64 reference', async () => {
+    const rts = await Promise.all([1, 2, 3].map((threads) => pc.createRuntime({ backend: 'wasm', threads })));
+    try {
+      const KH = 2, keys = [511, 512, 513, 617, 1024, 1025], dims = [16, 64, 80, 128];
+      const cases: [number, number, number, number][] = [];
+      for (let seqQ = 1; seqQ <= 40; seqQ++) {
+        for (const [gi, G] of [1, 2, 4].entries()) {
+          for (const [ki, L] of keys.entries()) cases.push([seqQ, G, L, dims[(seqQ + gi + ki) % dims.length]]);
+        }
+      }
+      for (const seqQ of [1, 17, 33]) for (const G of [1, 2, 4]) cases.push([seqQ, G, 16385, 16]);
+      cases.push([17, 2, 16384, 64], [9, 4, 16385, 80], [33, 1, 16385, 128]);
+      // one cache per (keys, headDim) and runtime, shared by the cases (random input is the slow part here)
+      const made = new Map<string, { k: Float32Array; v: Float32Array; caches: pc.KVCache[] }>();
+      let checked = 0;
+      for (const [seqQ, G, L, D] of cases) {
+        const H = KH * G, causal = (seqQ + L + G) % 2 === 0;
+        const tag = `${seqQ} rows h${H}/${KH} keys ${L} d${D}${causal ? ' causal' : ''}`;
+        let kv = made.get(`${L} ${D}`);
+        if (!kv) {
+          const k = f32(KH * L * D), v = f32(KH * L * D);
+          kv = { k, v, caches: rts.map((r) => r.createKVCache({ numKvHeads: KH, headDim: D })) };
+          for (const c of kv.caches) c.append(k, v);
+          made.set(`${L} ${D}`, kv);
+        }
+        const { k, v } = kv, q = f32(H * seqQ * D);
+        const outs: WithLse[] = [];
+        for (let i = 0; i < 3; i++) outs.push(await rts[i].decode(q, kv.caches[i], { numHeads: H, causal, returnLse: true }) as WithLse);
+        for (let i = 1; i < 3; i++) {
+          expect(firstDiff(outs[i].out, outs[0].out), `${tag}: ${i + 1} threads vs 1`).toBe(-1);
+          expect(firstDiff(outs[i].lse, outs[0].lse), `${tag} lse: ${i + 1} threads vs 1`).toBe(-1);
+        }
+        // the f64 reference on the rows at and around the partition's edges (64 output rows, 16-row combine
+        // tasks, 64-row tiles) and on every long cache; the bit equality above covers the rest
+        if ([1, 16, 17, 32, 33, 40].includes(seqQ) || L > 2000) {
+          const ref = refAttention(q, k, v, H, KH, seqQ, L, D, causal);
+          expect(maxErr(outs[0].out, ref.out), tag).toBeLessThan(1e-5);
+          expect(maxErr(outs[0].lse, ref.lse), `${tag} lse`).toBeLessThan(1e-5);
+          checked++;
+        }
+      }
+      expect(checked).toBeGreaterThan(100);
+    } finally {
+      for (const r of rts) r.destroy();
+    }
+  });
+
+  it('prefill and KV scoring at the partition edges: same bits on 1, 2, 3 threads, f64 reference', async () => {
+    const rts = await Promise.all([1, 2, 3].map((threads) => pc.createRuntime({ backend: 'wasm', threads })));
+    try {
+      const KH = 2;
+      // few rows over many keys (one row tile: split-K, the combine on the pool past 64 output rows), and full
+      // causal prefills around the 64-row tile (R = seqQ x group)
+      const prefills: [number, number, number, number, boolean][] = [];
+      for (const S of [1, 15, 16, 17, 32, 33, 40]) for (const [gi, G] of [1, 2, 4].entries()) prefills.push([S, G, [513, 617, 1025][gi], [16, 80, 128, 64][(S + gi) % 4], S % 2 === 1]);
+      for (const [S, G] of [[64, 1], [65, 1], [32, 2], [33, 2], [64, 2], [16, 4], [17, 4], [33, 4], [129, 1]]) prefills.push([S, G, S, [16, 64, 80, 128][S % 4], true]);
+      prefills.push([17, 2, 16385, 16, false], [1, 4, 16385, 80, true]);
+      for (const [S, G, SK, D, causal] of prefills) {
+        const H = KH * G;
+        const tag = `prefill ${S} rows h${H}/${KH} keys ${SK} d${D}${causal ? ' causal' : ''}`;
+        const q = f32(H * S * D), k = f32(KH * SK * D), v = f32(KH * SK * D);
+        const outs: WithLse[] = [];
+        for (const r of rts) outs.push(await r.attention(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, causal, returnLse: true }) as WithLse);
+        for (let i = 1; i < 3; i++) {
+          expect(firstDiff(outs[i].out, outs[0].out), `${tag}: ${i + 1} threads vs 1`).toBe(-1);
+          expect(firstDiff(outs[i].lse, outs[0].lse), `${tag} lse: ${i + 1} threads vs 1`).toBe(-1);
+        }
+        const ref = refAttention(q, k, v, H, KH, S, SK, D, causal);
+        expect(maxErr(outs[0].out, ref.out), tag).toBeLessThan(1e-5);
+        expect(maxErr(outs[0].lse, ref.lse), `${tag} lse`).toBeLessThan(1e-5);
+      }
+      // KV scoring: one task per query head, window rows in and around the kernel's blocks of 4
+      for (const [w, G, n, d] of [[1, 1, 617, 16], [3, 2, 511, 64], [4, 4, 512, 80], [5, 1, 513, 128], [16, 2, 1024, 16], [17, 4, 617, 16], [33, 2, 1025, 80], [40, 1, 617, 128]]) {
+        for (const method of ['snapkv', 'h2o'] as const) {
+          const hq = KH * G, nq = Math.max(w, 8);
+          const tag = `scoreKV ${method} hq ${hq} N ${n} d ${d} window ${w}`;
+          const o = { q: f32(hq * nq * d), k: f32(KH * n * d), v: f32(KH * n * d), numHeads: hq, numKvHeads: KH, headDim: d, window: w, compression: 0.5 };
+          const outs = [];
+          for (const r of rts) outs.push((await pc.scoreKV(r, method, o)).scores);
+          for (let i = 1; i < 3; i++) expect(firstDiff(outs[i], outs[0]), `${tag}: ${i + 1} threads vs 1`).toBe(-1);
+          const ref = pc.refScoreKV(method, o).scores;
+          let e = 0, m = 0;
+          for (let j = 0; j < ref.length; j++) {
+            e = Math.max(e, Math.abs(outs[0][j] - ref[j]));
+            m = Math.max(m, Math.abs(ref[j]));
+          }
+          expect(e / Math.max(m, 1e-30), tag).toBeLessThan(1e-5);
+        }
+      }
+    } finally {
+      for (const r of rts) r.destroy();
+    }
+  });
+
+  it('the LM fixture (4 query / 2 KV heads of 16) on 2 threads: prefill 600 then append 17 (and 1000 then 17) equal 1 thread bit for bit', async () => {
+    const dir = path.join(root, 'test/fixtures/lm/llama');
+    const rts = await Promise.all([1, 2].map((threads) => pc.createRuntime({ backend: 'wasm', threads })));
+    try {
+      const lms = await Promise.all(rts.map((r) => pc.loadTransformer(r, { dir })));
+      const V = lms[0].config.vocabSize;
+      for (const [n0, n1] of [[600, 17], [600, 16], [600, 40], [1000, 17], [600, 33]]) {
+        const ids = Array.from({ length: n0 + n1 }, () => Math.floor(rand() * V));
+        const got: Float32Array[] = [];
+        for (const lm of lms) {
+          const s = await lm.prefill(ids.slice(0, n0));
+          try {
+            got.push(await s.append(ids.slice(n0)));
+          } finally {
+            s.dispose();
+          }
+        }
+        expect(got[1].length).toBe(n1 * V);
+        expect(firstDiff(got[1], got[0]), `prefill ${n0} + append ${n1}`).toBe(-1);
+      }
+      for (const lm of lms) lm.dispose();
+    } finally {
+      for (const r of rts) r.destroy();
+    }
   });
 
   it('kernel threads and photo workers share the cores: a default count leaves out what the other kind holds (at least 1)', async () => {
