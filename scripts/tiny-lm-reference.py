@@ -66,8 +66,8 @@ r = random.Random(2024)
 c, qa, ans = tr.niah_doc(r, verses, tok, 300)
 qtext = tok.decode(qa)
 prompt = [tok.eot] + c + tok.encode(qtext[:qtext.index('Answer: ') + len('Answer:')])
-cont, _ = fx.greedy(cfg, W, prompt, len(ans) + 2)
-ref['retrieval'] = {'prompt': prompt, 'answer': ans, 'continuation': cont,
+cont, margin = fx.greedy(cfg, W, prompt, len(ans) + 2)
+ref['retrieval'] = {'prompt': prompt, 'answer': ans, 'continuation': cont, 'minTop2Margin': round(margin, 4),
                     'solved': tok.decode(cont).strip().split('\n')[0] == ans}
 for s in ('And God said, Let there be light: and there was light.', 'Question: What is the value of abcdef?\nAnswer: 12345\n',
           "  they're   here;\n\n\tnot 3.14 ", 'caf\u00e9 \u00fcber \u4e2d\u6587'):
