@@ -58,7 +58,7 @@ const KNOWN_FLAGS: Record<string, string[]> = {
   eval: [...MODEL, 'data', 'limit'],
   'kv-synth': [...OUT, ...SYNTH],
   'kv-eval': ['input', 'budgets', 'methods', 'backend', 'json', ...SYNTH],
-  'lm-eval': ['json', 'prompts', 'texts', 'methods', 'budgets', 'backend', 'seed', ...MODEL],
+  'lm-eval': ['json', 'prompts', 'texts', 'methods', 'budgets', 'backend', 'threads', 'seed', ...MODEL],
 };
 
 /** Refuses flags the command does not read (a misspelt --max-pixel would otherwise do nothing). */

@@ -1,7 +1,7 @@
 /**
  * Command-line entry of the language-model tools (wired into src/cli.ts):
  *   pcpress lm-eval [--json] [--prompts N] [--texts N] [--methods a,b] [--budgets 0.1,0.2,0.5]
- *                   [--backend wasm|webgpu] [--model DIR] [--seed N]
+ *                   [--backend wasm|webgpu] [--threads N|auto] [--model DIR] [--seed N]
  * A thin wrapper of `evaluateLMEviction` (src/lm/eval.ts): loads the model (the bundled 'tiny' by default, or a
  * folder with config.json, model.safetensors, tokenizer.json and heldout.txt), runs, prints the table (or JSON);
  * progress goes to stderr.
@@ -16,7 +16,7 @@ import { loadTransformer } from './model.js';
 
 /** Usage text of the lm commands. */
 export const LM_USAGE = `  pcpress lm-eval [--json] [--prompts 200] [--texts 20] [--methods a,b,...] [--budgets 0.1,0.2,0.5]
-                  [--backend wasm|webgpu] [--model DIR] [--seed 1]
+                  [--backend wasm|webgpu] [--threads auto|N] [--model DIR] [--seed 1]
       What KV-cache eviction costs a real model: every method x cache budget (kept fractions) and the full cache,
       on held-out data of the model folder (default: the bundled tiny model): retrieval accuracy (needle in a
       haystack, key-value; contexts compressed without the question) and the loss increase on held-out text.`;
@@ -42,9 +42,12 @@ export async function lmCommand(cmd: string, flags: Flags): Promise<number | und
   const model = str(flags, 'model', 'm');
   const dir = model === undefined ? bundledModelUrl('tiny') : await folderUrl(model);
   const heldout = new TextDecoder().decode(await readModelFile(dir, 'heldout.txt', false, ': lm-eval reads the held-out text next to the model'));
-  // One wasm thread: what the timings in docs/lm.md assume. (It was also the workaround for a 2-thread trap in the
-  // split-K combine, e.g. 17 query rows over 512+ keys; fixed, regression in test/node/threads.test.ts.)
-  const rt = await createRuntime({ backend: backend as BackendChoice, ...(backend === 'webgpu' ? {} : { threads: 1 }) });
+  // wasm threads: 'auto' (all cores, as createRuntime's default) unless --threads says; results do not depend on it
+  const t = str(flags, 'threads') ?? 'auto';
+  const threads = t === 'auto' ? 'auto' : Number(t);
+  if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1)) throw new ArgumentError(`lm-eval: --threads must be a positive integer or auto, got "${t}"`);
+  if (backend === 'webgpu' && str(flags, 'threads') !== undefined) throw new ArgumentError('lm-eval: --threads is for the wasm backend');
+  const rt = await createRuntime({ backend: backend as BackendChoice, ...(backend === 'webgpu' ? {} : { threads }) });
   try {
     const lm = await loadTransformer(rt, model === undefined ? 'tiny' : { dir });
     try {
