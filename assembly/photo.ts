@@ -828,7 +828,7 @@ function cmTables(): void {
 // parameters (cmParams)
 let cmLimit: i32 = 127; // counter count limit (adaptation floor 1 / (limit + 1.5))
 let cmLr: i32 = 6; // mixer learning rate
-let cmTB: i32 = 20; // log2 entries per context table
+let cmTB: i32 = 22; // most log2 entries per context table (fewer for small tiles: cmReset)
 let cmMask: i32 = 0x7ff; // contexts used (bit i = context i)
 let cmApm: i32 = 1; // final APM on/off
 
@@ -856,14 +856,20 @@ let mmPtr: i32 = 0; // candidate position + 1 for the current pixel (0: none)
 let mmLen: i32 = 0; // pixels the candidate's run has matched
 let cmXf: i32 = 0;
 
-function cmReset(): void {
+let cmTabCap: i32 = 0;
+
+// Fresh state for a tile of n samples: tables of 2^tb counters per context, tb = ceil(log2(32 n)) in 16..cmTB.
+function cmReset(n: i32): void {
   cmTables();
-  if (cmTabBits != cmTB) {
+  let tb = 16;
+  while (tb < cmTB && (<i64>1 << tb) < <i64>n * 32) tb++;
+  if (tb > cmTabCap) {
     if (cmTab != 0) heap.free(cmTab);
-    cmTab = heap.alloc(<usize>NH << (<usize>cmTB + 2));
-    cmTabBits = cmTB;
+    cmTab = heap.alloc(<usize>NH << (<usize>tb + 2));
+    cmTabCap = tb;
   }
-  memory.fill(cmTab, 0, <usize>NH << (<usize>cmTB + 2));
+  cmTabBits = tb;
+  memory.fill(cmTab, 0, <usize>NH << (<usize>tb + 2));
   if (cmW == 0) cmW = heap.alloc(<usize>8 * 256 * NI * 4);
   for (let i = 0; i < 8 * 256; i++) {
     const w = cmW + <usize>i * NI * 4;
@@ -922,7 +928,8 @@ function cmContexts(s: i32, x: i32, y: i32): void {
   const W = rv(ch, x - 1, y), N = rv(ch, x, y - 1), NW = rv(ch, x - 1, y - 1), NE = rv(ch, x + 1, y - 1);
   const WW = rv(ch, x - 2, y), NN = rv(ch, x, y - 2);
   const b = <u32>(s + 1) * 0x1000193;
-  unchecked(cmH[0] = hh(b, 0));
+  const pr0 = <u32>load<u8>(pP + (<usize>ch * <usize>th + <usize>y) * <usize>tw + <usize>x);
+  unchecked(cmH[0] = hh(hh(hh(b, pr0), (qz(zv(s, x - 1, y)) << 3) | qz(zv(s, x, y - 1))), cur));
   unchecked(cmH[1] = hh(hh(hh(b + 1, W), N), cur));
   unchecked(cmH[2] = hh(hh(hh(hh(hh(b + 2, W), N), NW), NE), cur));
   unchecked(cmH[3] = hh(hh(hh(hh(b + 3, N), NN), NE), cur));
@@ -1070,7 +1077,7 @@ function cmSymbol(s: i32, x: i32, y: i32, z: i32, mode: i32, xmin: u64): i32 {
 /** Ideal code length (bits) of a tile (img: u8[h][w][c]) in the adaptive mode; usePc: mix in the PC model. */
 export function cmBits(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32, usePc: i32): f64 {
   if (phSymbols(img, w, h, c, pred, xf) != 0) return -1;
-  cmReset();
+  cmReset(w * h * c);
   cmUsePc = usePc;
   cmXf = xf;
   if (usePc) setOffsets(c);
@@ -1084,7 +1091,7 @@ export function cmBits(img: usize, w: i32, h: i32, c: i32, pred: i32, xf: i32, u
 }
 
 function cmStart(w: i32, h: i32, c: i32, pred: i32, xf: i32, usePc: i32): void {
-  cmReset();
+  cmReset(w * h * c);
   cmUsePc = usePc;
   cmXf = xf;
   if (usePc) setOffsets(c);

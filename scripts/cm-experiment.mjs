@@ -28,8 +28,9 @@ const find = (name) => {
 };
 const QUICK = ['shell-top-bar.png', 'nautilus-icons.png', 'hitmiss_kernels.png', 'svm_basics3.png', 'pic1.png', 'mask.png', 'alarm-symbolic.symbolic.png',
   'accessories-calculator.png', 'applications-graphics.png', 'qtDownloadThisPackage.png', 'histogram_equalization.png', 'color-space.png', 'chelsea.png', 'color-camera.png'];
+const QUICK2 = [...QUICK, 'eclipse_7_select_projects.png', 'tree_hierarchy.png', 'computer.png', 'optimal-hyperplane.png', 'shell-workspaces.png', 'surface3d.png'];
 const set = arg('set', 'quick');
-const files = arg('files', '') ? arg('files', '').split(',') : set === 'quick' ? QUICK : [...ref].filter(([, r]) => r.set === set).map(([n]) => n);
+const files = arg('files', '') ? arg('files', '').split(',') : set === 'quick' ? QUICK : set === 'quick2' ? QUICK2 : [...ref].filter(([, r]) => r.set === set).map(([n]) => n);
 const modes = arg('modes', 'pc,cm,cmpc').split(',');
 const params = arg('params', '').split(',').filter(Boolean).map(Number);
 

@@ -13,6 +13,6 @@ export { DEFAULT_LIMITS, type DecodeLimits, type ModelLimits } from './limits.js
 export { readImage, writePng, writePgm } from './image.js';
 export { readIdx } from './idx.js';
 export { CorruptDataError, TruncatedDataError, FormatVersionError, WrongModelError, ModelFormatError, ImageFormatError } from './errors.js';
-export { streamKind, STREAM_IMAGE, STREAM_IMAGE_32, STREAM_IMAGES, STREAM_PHOTO, STREAM_DEFLATE, type StreamKind } from './format.js';
+export { streamKind, STREAM_IMAGE, STREAM_IMAGE_32, STREAM_IMAGES, STREAM_PHOTO, STREAM_DEFLATE, STREAM_ADAPTIVE, type StreamKind } from './format.js';
 export { compressDeflate, decompressDeflate, deflateStreamInfo, type DeflateStreamInfo, type DeflateOptions } from './deflate.js';
 export { MAX_META_BYTES, type PngMeta } from './meta.js';

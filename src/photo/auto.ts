@@ -8,7 +8,7 @@ import { streamKind, type StreamKind } from '../pc/format.js';
 import { decodeLimits, type DecodeLimits } from '../pc/limits.js';
 import { hasMeta } from '../pc/meta.js';
 import { loadModel, type PcImage, type PcModel } from '../pc/model.js';
-import { checkPhoto, compressPhoto, decompressPhoto, photoIdealBits, type PhotoCompressOptions } from './codec.js';
+import { checkPhoto, compressAdaptive, compressPhoto, decompressPhoto, photoIdealBits, photoStreamInfo, type AdaptiveCompressOptions, type PhotoCompressOptions } from './codec.js';
 import { loadPhotoModel, type PhotoModel } from './model.js';
 import { checkParallelOptions, compressPhotoParallel, decompressPhotoParallel } from './parallel.js';
 
@@ -25,6 +25,12 @@ export interface AutoCompressOptions {
   models?: AutoModel[];
   /** Also try the model-free deflate stream (default true). */
   fallback?: boolean;
+  /**
+   * Also try the adaptive stream of every photo model (compressAdaptive: context mixing with the model, and
+   * palette indices for images of at most 256 colours; default true). It codes on the calling thread and
+   * takes about 3x the photo model's time.
+   */
+  adaptive?: boolean;
   /** Photo models: tile size (default 256) and packed histograms (default true), as in compressPhoto. */
   tileSize?: number;
   packHistograms?: boolean;
@@ -36,9 +42,14 @@ export interface AutoCompressOptions {
 
 /** One stream compressAuto made. */
 export interface AutoCandidate {
-  /** 'image' (a whole-image model), 'photo' (a photo model) or 'deflate' (no model). */
-  kind: 'image' | 'photo' | 'deflate';
-  /** Id of the model, for 'image' and 'photo'. */
+  /**
+   * 'image' (a whole-image model), 'photo' (a photo model), 'adaptive' (a photo model's adaptive stream,
+   * `palette` when it codes palette indices) or 'deflate' (no model).
+   */
+  kind: 'image' | 'photo' | 'adaptive' | 'deflate';
+  /** For 'adaptive': whether the stream codes palette indices (then it needs no particular model to decode). */
+  palette?: boolean;
+  /** Id of the model, for 'image', 'photo' and 'adaptive'. */
   model?: string;
   /** Size of the stream in bytes. */
   bytes: number;
@@ -88,12 +99,13 @@ export async function compressAuto(image: PcImage, options: AutoCompressOptions 
   const what = 'compressAuto';
   if (options === null || typeof options !== 'object') throw new ArgumentError(`${what}: options must be an object`);
   for (const k of Object.keys(options)) {
-    if (!['models', 'fallback', 'tileSize', 'packHistograms', 'workers', 'png'].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
+    if (!['models', 'fallback', 'adaptive', 'tileSize', 'packHistograms', 'workers', 'png'].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
   }
   if (options.png !== undefined && !(options.png instanceof Uint8Array)) throw new ArgumentError(`${what}: png must be the PNG file's bytes (a Uint8Array)`);
   if (options.png !== undefined && options.fallback === false) {
     throw new ArgumentError(`${what}: png is only read by the deflate fallback, which fallback: false turns off`);
   }
+  if (options.adaptive !== undefined && typeof options.adaptive !== 'boolean') throw new ArgumentError(`${what}: adaptive must be a boolean`);
   checkPhoto(image, what);
   const given = checkModels(options.models, what);
   const models: AutoModel[] = given ?? [
@@ -113,6 +125,13 @@ export async function compressAuto(image: PcImage, options: AutoCompressOptions 
     if (!isPhotoModel(m)) continue;
     const bytes = workers > 1 ? await compressPhotoParallel(image, m, { ...photoOptions, workers }) : compressPhoto(image, m, photoOptions);
     made.push({ c: { kind: 'photo', model: m.id, bytes: 0 }, bytes });
+    if (options.adaptive !== false) {
+      const ao: AdaptiveCompressOptions = {};
+      if (options.tileSize !== undefined) ao.tileSize = options.tileSize;
+      if (options.packHistograms !== undefined) ao.packHistograms = options.packHistograms;
+      const a = compressAdaptive(image, m, ao);
+      made.push({ c: { kind: 'adaptive', model: m.id, palette: photoStreamInfo(a, { maxPixels: 2 ** 31, maxBytes: 2 ** 31 }).mode === 'palette', bytes: 0 }, bytes: a });
+    }
   }
   if (options.fallback !== false) made.push({ c: { kind: 'deflate', bytes: 0 }, bytes: compressDeflate(image, options.png ? { png: options.png } : {}) });
   if (!made.length) {

@@ -54,7 +54,8 @@ async function namedModel(flags: Flags): Promise<AutoModel | undefined> {
 
 /** "photo model 1995d925" / "model 37a009aa" / "deflate (no model)". */
 export function describeCandidate(c: AutoCandidate): string {
-  return c.kind === 'photo' ? `photo model ${c.model}` : c.kind === 'image' ? `model ${c.model}` : 'deflate (no model)';
+  return c.kind === 'photo' ? `photo model ${c.model}` : c.kind === 'adaptive' ? (c.palette ? 'adaptive palette' : `adaptive, photo model ${c.model}`) :
+    c.kind === 'image' ? `model ${c.model}` : 'deflate (no model)';
 }
 
 /**
@@ -119,7 +120,7 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
       const dest = /\.(png|pgm)$/i.test(name) ? name : `${name}.png`;
       if (/\.pgm$/i.test(dest) && img.meta) console.error(`pcpress: ${dest}: PGM has no place for the PNG colour metadata; it is not written`);
       await (await fsPromises()).writeFile(dest, /\.pgm$/i.test(dest) ? writePgm(img) : writePng(img));
-      console.log(`${input} -> ${dest} (${img.width}x${img.height}x${img.channels}, ${kind === 'deflate' ? 'deflate stream' : 'photo stream'})`);
+      console.log(`${input} -> ${dest} (${img.width}x${img.height}x${img.channels}, ${kind === 'deflate' ? 'deflate stream' : bytes[0] === 0xb9 ? 'adaptive stream' : 'photo stream'})`);
       return 0;
     }
     case 'train':

@@ -25,12 +25,23 @@
 // The decoder must end each tile at exactly that state with every byte consumed, so a corrupt, truncated,
 // moved or foreign tile is refused as soon as it is decoded, and the image as a whole is checked again.
 //
+// Adaptive stream (0xB9, compressAdaptive): the same layout and integrity, with
+//   byte 0      0xB9
+//   flags       bit 3 = palette: the tiles code one index per pixel into a palette of the image's colours
+//               (then bit 1 is clear); otherwise the tiles code the photo model's symbols
+//   [palette]   when flag bit 3 is set, after the histograms' place: byte n - 1 (n = 1..256 colours), then n
+//               colours of (channels - constant alpha) bytes each
+// and every tile coded by the adaptive kernel (assembly/photo.ts, cmEncode): each symbol as 8 binary
+// decisions, with probabilities from counters under hashes of exact causal neighbour values, a match
+// context and (not in palette mode) the photo model's conditional, mixed by a logistic mixer, all integer
+// arithmetic, reset at every tile. A tile of n samples is 8n rANS symbols.
+//
 // compressPhoto also makes the model-free deflate stream (0xB8, pc/deflate.ts) of the image and returns
 // whichever is smaller (option fallback: false turns that off); decompressPhoto reads both.
 import { ArgumentError, LimitError } from '../errors.js';
 import { crc32, crc32u32, maxSymbols, startState } from '../pc/check.js';
 import { CorruptDataError, TruncatedDataError, WrongModelError } from '../pc/errors.js';
-import { STREAM_DEFLATE, STREAM_PHOTO } from '../pc/format.js';
+import { STREAM_ADAPTIVE, STREAM_DEFLATE, STREAM_PHOTO } from '../pc/format.js';
 import { checkImage, compressDeflate, decompressDeflate } from '../pc/deflate.js';
 import { getMetaBlock, hasMeta, putMetaBlock, type PngMeta } from '../pc/meta.js';
 import { checkMagic } from '../pc/codec.js';
@@ -44,9 +55,16 @@ export const PHOTO_STREAM = STREAM_PHOTO;
 /** Largest width*height*channels a stream may declare by default (an 8192 x 8192 RGBA image). */
 export const MAX_PHOTO_BYTES = DEFAULT_LIMITS.maxBytes;
 
+/** How a stream's tiles are coded: the photo model ('pc', 0xB7), or adaptively (0xB9) on its symbols or on palette indices. */
+export type PhotoTileMode = 'pc' | 'adaptive' | 'palette';
+
 /** Header of a photo stream. */
 export interface PhotoStreamInfo {
   modelId: string;
+  /** How the tiles are coded (the stream's first byte and its palette flag). */
+  mode: PhotoTileMode;
+  /** Palette mode: the colours (n x coded channels, raw channel order); the tiles code one index per pixel. */
+  palette?: Uint8Array;
   width: number;
   height: number;
   channels: number;
@@ -120,38 +138,47 @@ function dropLast(img: PcImage): PcImage {
  * Encodes one tile (tx, ty, w, h) of an image; returns its payload. `seed` binds the tile to its place in
  * its stream: photoTileSeeds(model, plan)[i] for tile i.
  */
-export function encodePhotoTile(model: PhotoModel, img: PcImage, tx: number, ty: number, w: number, h: number, seed: number): Uint8Array {
+export function encodePhotoTile(model: PhotoModel, img: PcImage, tx: number, ty: number, w: number, h: number, seed: number, mode: PhotoTileMode = 'pc'): Uint8Array {
   const ex = model.ex, c = img.channels;
-  model.configure(c);
+  if (mode !== 'palette') model.configure(c);
   const n = w * h * c;
-  const cap = 3 * n + 64; // every symbol costs at most 24 bits (frequencies >= 16 of 2^24: at most 20 bits), plus the final state
-  const ip = palloc(ex, n), dp = palloc(ex, cap);
-  try {
-    const tile = new Uint8Array(ex.memory.buffer, ip, n);
-    copyTile(img, tx, ty, w, h, tile);
-    const x0 = startState(24, crc32(tile, seed));
-    const len = ex.phEncode(ip, w, h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform), dp, cap, x0);
-    if (len < 0) throw new Error(`photo: tile encoder failed (${len}); bug`);
-    return new Uint8Array(ex.memory.buffer, dp, len).slice();
-  } finally {
-    ex.free(ip);
-    ex.free(dp);
+  const pred = mode === 'palette' ? 0 : PREDICTORS.indexOf(model.predictor), xf = mode === 'palette' ? 0 : TRANSFORMS.indexOf(model.transform);
+  // pc: every symbol costs at most 24 bits (frequencies >= 16 of 2^24: at most 20 bits), plus the final state;
+  // adaptive: usually far less than 3 bytes a sample, at most 8 x 12 bits (probabilities >= 1/4096): retried
+  for (const cap of mode === 'pc' ? [3 * n + 64] : [3 * n + 64, 12 * n + 64]) {
+    const ip = palloc(ex, n), dp = palloc(ex, cap);
+    try {
+      const tile = new Uint8Array(ex.memory.buffer, ip, n);
+      copyTile(img, tx, ty, w, h, tile);
+      const x0 = startState(24, crc32(tile, seed));
+      const len = mode === 'pc' ? ex.phEncode(ip, w, h, c, pred, xf, dp, cap, x0) : ex.cmEncode(ip, w, h, c, pred, xf, mode === 'adaptive' ? 1 : 0, dp, cap, x0);
+      if (len === -1 && mode !== 'pc' && cap < 12 * n + 64) continue;
+      if (len < 0) throw new Error(`photo: tile encoder failed (${len}); bug`);
+      return new Uint8Array(ex.memory.buffer, dp, len).slice();
+    } finally {
+      ex.free(ip);
+      ex.free(dp);
+    }
   }
+  throw new Error('photo: tile encoder failed; bug');
 }
 
 /**
  * Decodes one tile payload into `out` (the whole image) at (tx, ty). Returns false if it does not decode
  * exactly to the start state of its samples and `seed` (PhotoStreamInfo.tiles[i].seed).
  */
-export function decodePhotoTile(model: PhotoModel, payload: Uint8Array, out: PcImage, tx: number, ty: number, w: number, h: number, seed: number): boolean {
+export function decodePhotoTile(model: PhotoModel, payload: Uint8Array, out: PcImage, tx: number, ty: number, w: number, h: number, seed: number,
+  mode: PhotoTileMode = 'pc'): boolean {
   const ex = model.ex, c = out.channels;
-  model.configure(c);
+  if (mode !== 'palette') model.configure(c);
   const n = w * h * c;
-  if (n > maxSymbols(payload.length)) return false; // before allocating: the payload cannot hold n samples
+  if (n * (mode === 'pc' ? 1 : 8) > maxSymbols(payload.length)) return false; // before allocating: the payload cannot hold n samples
+  const pred = mode === 'palette' ? 0 : PREDICTORS.indexOf(model.predictor), xf = mode === 'palette' ? 0 : TRANSFORMS.indexOf(model.transform);
   const sp = palloc(ex, payload.length), ip = palloc(ex, n);
   try {
     new Uint8Array(ex.memory.buffer, sp, payload.length).set(payload);
-    const r = ex.phDecode(sp, payload.length, ip, w, h, c, PREDICTORS.indexOf(model.predictor), TRANSFORMS.indexOf(model.transform), 1n << 24n);
+    const r = mode === 'pc' ? ex.phDecode(sp, payload.length, ip, w, h, c, pred, xf, 1n << 24n) :
+      ex.cmDecode(sp, payload.length, ip, w, h, c, pred, xf, mode === 'adaptive' ? 1 : 0, 1n << 24n);
     if (r !== 0) return false;
     const src = new Uint8Array(ex.memory.buffer, ip, n), row = w * c;
     if (BigInt.asUintN(64, ex.ransDecState()) !== startState(24, crc32(src, seed))) return false;
@@ -172,11 +199,11 @@ export function tileRects(width: number, height: number, t: number): { x: number
 
 /** Header bytes before the tile length table. */
 function photoHead(modelHash: number, img: { width: number; height: number; channels: number }, tileSize: number,
-  alpha: number | undefined, palettes: Uint8Array[] | undefined, meta: PngMeta | undefined): number[] {
-  const head: number[] = [PHOTO_STREAM, modelHash & 0xff, (modelHash >>> 8) & 0xff, (modelHash >>> 16) & 0xff, modelHash >>> 24];
+  alpha: number | undefined, palettes: Uint8Array[] | undefined, meta: PngMeta | undefined, mode: PhotoTileMode = 'pc', palette?: Uint8Array): number[] {
+  const head: number[] = [mode === 'pc' ? PHOTO_STREAM : STREAM_ADAPTIVE, modelHash & 0xff, (modelHash >>> 8) & 0xff, (modelHash >>> 16) & 0xff, modelHash >>> 24];
   putVarint(head, img.width);
   putVarint(head, img.height);
-  head.push(img.channels, Math.log2(tileSize), (alpha === undefined ? 0 : 1) | (palettes ? 2 : 0) | (meta ? 4 : 0));
+  head.push(img.channels, Math.log2(tileSize), (alpha === undefined ? 0 : 1) | (palettes ? 2 : 0) | (meta ? 4 : 0) | (mode === 'palette' ? 8 : 0));
   if (alpha !== undefined) head.push(alpha);
   if (palettes) {
     for (const pal of palettes) {
@@ -185,19 +212,24 @@ function photoHead(modelHash: number, img: { width: number; height: number; chan
       head.push(...bits);
     }
   }
+  if (mode === 'palette') {
+    const coded = img.channels - (alpha === undefined ? 0 : 1);
+    head.push(palette!.length / coded - 1);
+    for (const v of palette!) head.push(v);
+  }
   if (meta) putMetaBlock(head, meta, 'compressPhoto');
   return head;
 }
 
 /** The seed of each tile's check in the stream a plan makes with a model (pass it to encodePhotoTile). */
 export function photoTileSeeds(model: PhotoModel, plan: PhotoPlan): number[] {
-  const info = crc32(Uint8Array.from(photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes, plan.meta)));
+  const info = crc32(Uint8Array.from(photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes, plan.meta, plan.mode, plan.palette)));
   return plan.tiles.map((_, i) => crc32u32(i, info));
 }
 
 /** Builds the stream from tile payloads (in tile order); the pixel checksum covers plan.original, the image as given. */
 function assemblePhotoStream(model: PhotoModel, plan: PhotoPlan, payloads: Uint8Array[]): Uint8Array {
-  const head = photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes, plan.meta);
+  const head = photoHead(model.hash, plan, plan.tileSize, plan.alpha, plan.palettes, plan.meta, plan.mode, plan.palette);
   for (const p of payloads) putVarint(head, p.length);
   const headerCrc = crc32(Uint8Array.from(head));
   const out = new Uint8Array(head.length + 4 + payloads.reduce((s, p) => s + p.length, 0) + 4);
@@ -279,6 +311,85 @@ export function compressPhoto(image: PcImage, model: PhotoModel, options: PhotoC
   return finishPhotoStream(model, plan, plan.tiles.map((r, i) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h, seeds[i])));
 }
 
+/** Options of compressAdaptive. */
+export interface AdaptiveCompressOptions {
+  /** Tile (region) side in pixels, a power of two in 16..1024 (default 256). */
+  tileSize?: number;
+  /** Recode channels whose histograms have gaps as ranks among the used values (default true; not in palette mode). */
+  packHistograms?: boolean;
+  /** Also try palette indices when the image has at most 256 colours, and keep the smaller stream (default true). */
+  palette?: boolean;
+}
+
+/**
+ * The image as palette indices when it has at most 256 colours (alpha included): colours sorted by
+ * (G, R, B, A) for colour images, by value for gray, so indices of similar colours share their high bits.
+ */
+export function paletteForm(img: PcImage): { img: PcImage; palette: Uint8Array } | undefined {
+  const c = img.channels, n = img.width * img.height, d = img.data;
+  const order = c >= 3 ? [1, 0, 2, 3].slice(0, c) : c === 2 ? [0, 1] : [0];
+  const keyOf = (i: number) => {
+    let v = 0;
+    for (const k of order) v = v * 256 + d[i * c + k];
+    return v;
+  };
+  const map = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const k = keyOf(i);
+    if (!map.has(k)) {
+      if (map.size === 256) return undefined;
+      map.set(k, 0);
+    }
+  }
+  const keys = [...map.keys()].sort((a, b) => a - b);
+  const palette = new Uint8Array(keys.length * c);
+  keys.forEach((k, j) => {
+    map.set(k, j);
+    let v = k;
+    for (let t = order.length - 1; t >= 0; t--) {
+      palette[j * c + order[t]] = v % 256;
+      v = Math.floor(v / 256);
+    }
+  });
+  const data = new Uint8Array(n);
+  for (let i = 0; i < n; i++) data[i] = map.get(keyOf(i))!;
+  return { img: { width: img.width, height: img.height, channels: 1, data }, palette };
+}
+
+/** Codes every tile of a plan on this thread and assembles the stream (no fallback). */
+function encodePlanHere(model: PhotoModel, plan: PhotoPlan): Uint8Array {
+  const seeds = photoTileSeeds(model, plan);
+  return assemblePhotoStream(model, plan, plan.tiles.map((r, i) => encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h, seeds[i], plan.mode)));
+}
+
+/**
+ * Compresses an 8-bit image (1-4 channels, any size; `image.meta` kept) into an adaptive stream (0xB9):
+ * each tile coded by backward-adaptive context mixing of exact neighbour values, a match context and the
+ * photo model's conditional, or, when the image has at most 256 colours, of palette indices; both are made
+ * and the smaller kept. Decode with decompressPhoto (or decompressAuto). Codes on the calling thread.
+ * Smaller than compressPhoto on graphics, screenshots and icons, slower to code (about 3x).
+ */
+export function compressAdaptive(image: PcImage, model: PhotoModel, options: AdaptiveCompressOptions = {}): Uint8Array {
+  const what = 'compressAdaptive';
+  checkModel(model, what);
+  if (options === null || typeof options !== 'object') throw new ArgumentError(`${what}: options must be an object`);
+  for (const k of Object.keys(options)) if (!['tileSize', 'packHistograms', 'palette'].includes(k)) throw new ArgumentError(`${what}: unknown option "${k}"`);
+  if (options.palette !== undefined && typeof options.palette !== 'boolean') throw new ArgumentError(`${what}: palette must be a boolean`);
+  const opts: PhotoCompressOptions = { fallback: false };
+  if (options.tileSize !== undefined) opts.tileSize = options.tileSize;
+  if (options.packHistograms !== undefined) opts.packHistograms = options.packHistograms;
+  const plan: PhotoPlan = { ...planPhotoTiles(image, opts), mode: 'adaptive' };
+  let best = encodePlanHere(model, plan);
+  if (options.palette !== false) {
+    const pf = paletteForm(plan.alpha === undefined ? image : dropLast(image));
+    if (pf) {
+      const s = encodePlanHere(model, { ...plan, img: pf.img, palettes: undefined, palette: pf.palette, mode: 'palette' });
+      if (s.length < best.length) best = s;
+    }
+  }
+  return best;
+}
+
 /**
  * A compression plan for tile-parallel coding: the image as coded (constant alpha dropped, histograms
  * packed), and its tiles. Code each tile with encodePhotoTile (any thread, any order, each worker with its
@@ -305,6 +416,10 @@ export interface PhotoPlan {
   fallback: boolean;
   /** The PNG file the image came from (options.png), for the fallback. */
   png?: Uint8Array;
+  /** How the tiles are coded (default 'pc': the photo stream 0xB7; the others make an adaptive stream 0xB9). */
+  mode?: PhotoTileMode;
+  /** Palette mode: the colours (n x coded channels); `img` then holds one index per pixel. */
+  palette?: Uint8Array;
 }
 
 /**
@@ -341,7 +456,8 @@ export function photoStreamInfo(bytes: Uint8Array, limits: DecodeLimits | number
   const lim = decodeLimits(typeof limits === 'number' ? { maxBytes: limits } : limits, what, ['workers', 'workerUrl']);
   if (!(bytes instanceof Uint8Array)) throw new ArgumentError(`${what}: expected a Uint8Array`);
   if (bytes.length === 0) throw new TruncatedDataError(`${what}: the stream is empty`);
-  checkMagic(bytes, [PHOTO_STREAM], what); // first, so a short format-1 stream is named as such
+  checkMagic(bytes, [PHOTO_STREAM, STREAM_ADAPTIVE], what); // first, so a short format-1 stream is named as such
+  const adaptive = bytes[0] === STREAM_ADAPTIVE;
   if (bytes.length < 14) throw new TruncatedDataError(`${what}: ${bytes.length} bytes is too short`);
   const id = (bytes[1] | (bytes[2] << 8) | (bytes[3] << 16) | (bytes[4] << 24)) >>> 0;
   const pos = { p: 5 };
@@ -351,7 +467,9 @@ export function photoStreamInfo(bytes: Uint8Array, limits: DecodeLimits | number
   if (width < 1 || height < 1 || width > 65535 || height > 65535) throw new CorruptDataError(`${what}: bad size ${width}x${height}`);
   if (channels < 1 || channels > 4) throw new CorruptDataError(`${what}: ${channels} channels`);
   if (tl < 4 || tl > 10) throw new CorruptDataError(`${what}: tile size 2^${tl} outside 2^4..2^10`);
-  if (flags > 7 || ((flags & 1) && channels !== 2 && channels !== 4)) throw new CorruptDataError(`${what}: bad flags ${flags}`);
+  if (flags > (adaptive ? 15 : 7) || ((flags & 1) && channels !== 2 && channels !== 4) || ((flags & 8) && (flags & 2))) {
+    throw new CorruptDataError(`${what}: bad flags ${flags}`);
+  }
   if (width * height > lim.maxPixels || width * height * channels > lim.maxBytes) {
     throw new LimitError(`${what}: ${width}x${height}x${channels} exceeds the limits (maxPixels ${lim.maxPixels}, maxBytes ${lim.maxBytes})`);
   }
@@ -364,6 +482,16 @@ export function photoStreamInfo(bytes: Uint8Array, limits: DecodeLimits | number
   if ((flags & 2) && pos.p + 32 * coded > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its histograms`);
   const palStart = pos.p;
   if (flags & 2) pos.p += 32 * coded;
+  let palette: Uint8Array | undefined;
+  if (flags & 8) {
+    if (pos.p >= bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its palette`);
+    const n = bytes[pos.p++] + 1;
+    if (pos.p + n * coded > bytes.length) throw new TruncatedDataError(`${what}: stream ends inside its palette`);
+    palette = bytes.slice(pos.p, pos.p + n * coded);
+    pos.p += n * coded;
+  }
+  const mode: PhotoTileMode = !adaptive ? 'pc' : palette ? 'palette' : 'adaptive';
+  const tileChannels = palette ? 1 : coded, perSample = adaptive ? 8 : 1;
   const meta = flags & 4 ? getMetaBlock(bytes, pos, what) : undefined;
   const infoCrc = crc32(bytes.subarray(0, pos.p));
   const t = 1 << tl, tilesX = Math.ceil(width / t), tilesY = Math.ceil(height / t), nt = tilesX * tilesY;
@@ -393,19 +521,21 @@ export function photoStreamInfo(bytes: Uint8Array, limits: DecodeLimits | number
     const n = lens[i];
     if (n < 1) throw new CorruptDataError(`${what}: tile ${i} is empty`);
     const tw = Math.min(t, width - (i % tilesX) * t), th = Math.min(t, height - Math.floor(i / tilesX) * t);
-    if (tw * th * coded > maxSymbols(n)) throw new CorruptDataError(`${what}: tile ${i} has ${n} bytes, too few for its ${tw * th * coded} samples`);
+    if (tw * th * tileChannels * perSample > maxSymbols(n)) {
+      throw new CorruptDataError(`${what}: tile ${i} has ${n} bytes, too few for its ${tw * th * tileChannels} samples`);
+    }
     tiles.push({ offset: o, length: n, seed: crc32u32(i, infoCrc) });
     o += n;
     if (o + 4 > bytes.length) throw new TruncatedDataError(`${what}: tile payloads run past the end of the stream`);
   }
   if (o + 4 !== bytes.length) throw new CorruptDataError(`${what}: ${bytes.length - o - 4} stray bytes after the last tile`);
-  return { modelId: id.toString(16).padStart(8, '0'), width, height, channels, tileSize: t, tilesX, tilesY, constantAlpha: constantAlphaValue,
+  return { modelId: id.toString(16).padStart(8, '0'), mode, palette, width, height, channels, tileSize: t, tilesX, tilesY, constantAlpha: constantAlphaValue,
     palettes, tiles, meta, headerCrc, pixelCrc: dv.getUint32(o, true) };
 }
 
-/** Checks the stream's model id against the model. */
+/** Checks the stream's model id against the model (a palette-mode stream needs no particular model). */
 export function checkStreamModel(info: PhotoStreamInfo, model: PhotoModel, what: string): void {
-  if (info.modelId !== model.id) {
+  if (info.mode !== 'palette' && info.modelId !== model.id) {
     throw new WrongModelError(info.modelId, model.id, `${what}: the stream was made with photo model ${info.modelId}, not ${model.id}`);
   }
 }
@@ -435,7 +565,7 @@ export function decompressPhoto(bytes: Uint8Array, model: PhotoModel, options: D
   const out = photoCanvas(info);
   tileRects(info.width, info.height, info.tileSize).forEach((r, i) => {
     const t = info.tiles[i];
-    if (!decodePhotoTile(model, bytes.subarray(t.offset, t.offset + t.length), out, r.x, r.y, r.w, r.h, t.seed)) {
+    if (!decodePhotoTile(model, bytes.subarray(t.offset, t.offset + t.length), out, r.x, r.y, r.w, r.h, t.seed, info.mode)) {
       throw new CorruptDataError(`${what}: tile ${i} does not decode exactly (corrupt, truncated, or made with another model)`);
     }
   });
@@ -444,7 +574,7 @@ export function decompressPhoto(bytes: Uint8Array, model: PhotoModel, options: D
 
 /** The image the tiles of a stream decode into (constant alpha not included): allocate, then decode tiles into it. */
 export function photoCanvas(info: PhotoStreamInfo): PcImage {
-  const c = info.channels - (info.constantAlpha === undefined ? 0 : 1);
+  const c = info.palette ? 1 : info.channels - (info.constantAlpha === undefined ? 0 : 1);
   return { width: info.width, height: info.height, channels: c, data: allocPixels(info.width * info.height * c, 'photo stream') };
 }
 
@@ -453,6 +583,16 @@ export function photoCanvas(info: PhotoStreamInfo): PcImage {
  * checks the stream's pixel checksum (CorruptDataError when it differs).
  */
 export function finishPhoto(info: PhotoStreamInfo, out: PcImage, what = 'decompressPhoto'): PcImage {
+  if (info.palette) {
+    const pal = info.palette, c = info.channels - (info.constantAlpha === undefined ? 0 : 1), n = pal.length / c;
+    const data = allocPixels(out.data.length * c, what);
+    for (let i = 0, o = 0; i < out.data.length; i++, o += c) {
+      const k = out.data[i];
+      if (k >= n) throw new CorruptDataError(`${what}: palette index ${k} outside the ${n} colours`);
+      for (let j = 0; j < c; j++) data[o + j] = pal[k * c + j];
+    }
+    out = { width: out.width, height: out.height, channels: c, data };
+  }
   const c = out.channels;
   if (info.palettes) {
     const pals = info.palettes;

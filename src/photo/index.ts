@@ -2,9 +2,9 @@
 // circuits over a causal neighbourhood: public API. Coding runs in wasm in every runtime (bit-exact).
 export { PhotoModel, loadPhotoModel, photoModelFromBytes, photoCdfs, photoSymbols, parsePhotoModel, encodePhotoModel, PREDICTORS, TRANSFORMS } from './model.js';
 export type { ContextVar, PhotoModelParts, PhotoSubModel, Predictor, ColorTransform } from './model.js';
-export { compressPhoto, decompressPhoto, photoStreamInfo, photoIdealBits, MAX_PHOTO_BYTES, PHOTO_STREAM } from './codec.js';
+export { compressPhoto, compressAdaptive, paletteForm, decompressPhoto, photoStreamInfo, photoIdealBits, MAX_PHOTO_BYTES, PHOTO_STREAM } from './codec.js';
 export { planPhotoTiles, photoTileSeeds, encodePhotoTile, finishPhotoStream, photoCanvas, decodePhotoTile, finishPhoto, tileRects, checkStreamModel } from './codec.js';
-export type { PhotoStreamInfo, PhotoCompressOptions, PhotoPlan } from './codec.js';
+export type { PhotoStreamInfo, PhotoCompressOptions, PhotoPlan, PhotoTileMode, AdaptiveCompressOptions } from './codec.js';
 export { trainPhotoModel, createRandomPhotoModel, defaultContext, rerootAtZero } from './train.js';
 export type { PhotoTrainOptions } from './train.js';
 export { compressPhotoParallel, decompressPhotoParallel, PhotoWorkerError, PhotoWorkerPool, type PhotoWorkerPoolOptions, type PhotoParallelOptions, type PhotoCompressParallelOptions, type PhotoDecompressParallelOptions } from './parallel.js';

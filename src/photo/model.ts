@@ -49,6 +49,10 @@ export interface PhotoWasmExports {
   phCdf(slot: number, x: number, y: number, out: number): void;
   phEncode(img: number, w: number, h: number, c: number, pred: number, xf: number, dst: number, cap: number, x0: bigint): number;
   phDecode(src: number, len: number, img: number, w: number, h: number, c: number, pred: number, xf: number, xmin: bigint): number;
+  cmEncode(img: number, w: number, h: number, c: number, pred: number, xf: number, usePc: number, dst: number, cap: number, x0: bigint): number;
+  cmDecode(src: number, len: number, img: number, w: number, h: number, c: number, pred: number, xf: number, usePc: number, xmin: bigint): number;
+  cmBits(img: number, w: number, h: number, c: number, pred: number, xf: number, usePc: number): number;
+  cmParams(limit: number, lr: number, tb: number, mask: number, apm: number): void;
   /** The rANS decoder's state after the last decode (u64, as a signed BigInt from wasm). */
   ransDecState(): bigint;
 }

@@ -15,7 +15,7 @@ import { CorruptDataError, ImageFormatError, ModelFormatError, TruncatedDataErro
 import type { PcImage } from '../pc/model.js';
 import {
   checkStreamModel, decompressPhoto, encodePhotoTile, finishPhoto, finishPhotoStream, photoCanvas, photoStreamInfo, photoTileSeeds, planPhotoTiles,
-  tileRects, type PhotoCompressOptions, type PhotoPlan,
+  tileRects, type PhotoCompressOptions, type PhotoPlan, type PhotoTileMode,
 } from './codec.js';
 import { decodeLimits, type DecodeLimits } from '../pc/limits.js';
 import { defaultThreads, holdCores, isNode, nodeModule } from '../threads/pool.js';
@@ -55,7 +55,7 @@ export class PhotoWorkerError extends PcpressError {
 export type ToWorker =
   | { type: 'init'; model: Uint8Array }
   | { type: 'encode'; index: number; w: number; h: number; channels: number; seed: number; data: Uint8Array }
-  | { type: 'decode'; index: number; w: number; h: number; channels: number; seed: number; payload: Uint8Array };
+  | { type: 'decode'; index: number; w: number; h: number; channels: number; seed: number; payload: Uint8Array; mode?: PhotoTileMode };
 
 /** @internal Messages from a photo worker. */
 export type FromWorker =
@@ -398,7 +398,7 @@ export class PhotoWorkerPool {
     const out = photoCanvas(info), c = out.channels;
     await this.runTiles(rects.length, (i) => {
       const r = rects[i], t = info.tiles[i], payload = new Uint8Array(bytes.subarray(t.offset, t.offset + t.length));
-      return { msg: { type: 'decode', index: i, w: r.w, h: r.h, channels: c, seed: t.seed, payload }, transfer: [payload.buffer] };
+      return { msg: { type: 'decode', index: i, w: r.w, h: r.h, channels: c, seed: t.seed, payload, mode: info.mode }, transfer: [payload.buffer] };
     }, (i, m) => {
       const r = rects[i];
       if (m.type !== 'decoded' || !(m.data instanceof Uint8Array) || m.data.length !== r.w * r.h * c) {

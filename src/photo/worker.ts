@@ -56,7 +56,7 @@ async function main(): Promise<void> {
           p.post({ type: 'encoded', index: m.index, payload }, [payload.buffer as ArrayBuffer]);
         } else if (m.type === 'decode') {
           const img: PcImage = { width: m.w, height: m.h, channels: m.channels, data: new Uint8Array(m.w * m.h * m.channels) };
-          const ok = decodePhotoTile(model, m.payload, img, 0, 0, m.w, m.h, m.seed);
+          const ok = decodePhotoTile(model, m.payload, img, 0, 0, m.w, m.h, m.seed, m.mode ?? 'pc');
           p.post({ type: 'decoded', index: m.index, ok, data: img.data }, [img.data.buffer as ArrayBuffer]);
         }
       } catch (e) {

@@ -164,6 +164,8 @@ function sameMeta(a: unknown, b: unknown): boolean {
 const FIXTURE_RANDOM = 'da297b80';
 const FIXTURE_BUNDLED = '84b02444';
 const FIXTURE_DEFLATE = '3bad092a';
+const FIXTURE_ADAPTIVE_PALETTE = '29ef362c';
+const FIXTURE_ADAPTIVE_MODEL = 'e4a6fc0f';
 
 export const photoCases: Case[] = [
   {
@@ -396,6 +398,65 @@ export const photoCases: Case[] = [
   },
   {
     op: 'photo',
+    name: 'adaptive streams (0xB9): round trips (odd sizes, 1-4 channels, constant and varying alpha, palette indices and model mixing, tiles of 16 and 32), smaller than the photo model, byte-exact fixtures, typed errors',
+    async run({ pc, rng }: CaseContext) {
+      const next = () => rng.next();
+      const model = await pc.loadPhotoModel('photo');
+      const shapes = [[1, 1], [1, 17], [17, 1], [16, 16], [37, 29], [33, 2]];
+      let palettes = 0;
+      for (const [w, h] of shapes) for (const c of [1, 2, 3, 4]) {
+        const img = rng.next() < 0.5 ? randomPhoto(w, h, c, next, rng.int(0, 255)) : graphics(w, h, c, next, rng.int(1, 12));
+        if ((c === 2 || c === 4) && rng.next() < 0.5) for (let i = c - 1; i < img.data.length; i += c) img.data[i] = 255;
+        const tileSize = rng.next() < 0.5 ? 16 : 32;
+        for (const palette of [true, false]) {
+          const bytes = pc.compressAdaptive(img, model, { tileSize, palette });
+          check(pc.streamKind(bytes) === 'photo' && bytes[0] === 0xb9, `${w}x${h}x${c}: not an adaptive stream`);
+          const info = pc.photoStreamInfo(bytes);
+          check(palette || info.mode === 'adaptive', `${w}x${h}x${c}: palette: false made a ${info.mode} stream`);
+          if (info.mode === 'palette') palettes++;
+          const back = pc.decompressPhoto(bytes, model);
+          check(back.width === w && back.height === h && back.channels === c && same(back.data, img.data), `${w}x${h}x${c} (tile ${tileSize}, ${info.mode}) round trip differs`);
+        }
+      }
+      check(palettes > 0, 'no palette stream among the round trips');
+      // flat graphics: palette indices, a fraction of the photo model's stream; compressAuto keeps the smallest
+      const g = graphics(120, 80, 3, next, 4);
+      const a = pc.compressAdaptive(g, model), p = pc.compressPhoto(g, model, { fallback: false });
+      check(pc.photoStreamInfo(a).mode === 'palette' && 4 * a.length < p.length, `graphics: adaptive ${a.length} bytes, photo model ${p.length}`);
+      check(same(pc.decompressPhoto(a, await randomModel(pc, next, 3)).data, g.data), 'a palette stream needs no particular model');
+      const auto = await pc.compressAuto(g, { models: [model] });
+      check(auto.bytes.length <= a.length && auto.candidates.some((x) => x.kind === 'adaptive' && x.bytes === a.length && x.palette === true),
+        `compressAuto: ${JSON.stringify(auto.candidates)}`);
+      check(same((await pc.decompressAuto(auto.bytes, { models: [model] })).data, g.data), 'decompressAuto');
+      check(same((await pc.decompressPhotoParallel(a, model, { workers: 1 })).data, g.data), 'decompressPhotoParallel');
+      // a real photo crop: mixing the model with the adaptive contexts beats the model alone
+      const coffee = pc.readImage(coffeePng);
+      const ac = pc.compressAdaptive(coffee, model, { palette: false });
+      check(ac.length < pc.compressPhoto(coffee, model, { fallback: false }).length, `coffee: adaptive ${ac.length} bytes`);
+      check(same(pc.decompressPhoto(ac, model).data, coffee.data), 'coffee round trip');
+      // byte-exact fixtures: the same bytes in every runtime
+      const fx = pc.compressAdaptive(graphics(45, 31, 3, pc.seededRandom(13), 7), model, { tileSize: 32 });
+      check(pc.photoStreamInfo(fx).mode === 'palette' && fnv(fx) === FIXTURE_ADAPTIVE_PALETTE, `palette stream hash ${fnv(fx)}, expected ${FIXTURE_ADAPTIVE_PALETTE}`);
+      check(fnv(ac) === FIXTURE_ADAPTIVE_MODEL, `adaptive stream hash ${fnv(ac)}, expected ${FIXTURE_ADAPTIVE_MODEL}`);
+      // typed errors
+      await expectError(() => pc.decompressPhoto(ac.subarray(0, ac.length - 1), model), pc.PcpressError, 'last byte cut');
+      await expectError(() => pc.decompressPhoto(Uint8Array.from([...ac, 0]), model), pc.CorruptDataError, 'stray byte');
+      const other = await randomModel(pc, next, 3);
+      await expectError(() => pc.decompressPhoto(ac, other), pc.WrongModelError, 'another model');
+      await expectError(() => pc.decompressPhoto(ac, model, { maxPixels: 64 * 48 - 1 }), pc.LimitError, 'one pixel over maxPixels');
+      await expectError(() => pc.compressAdaptive(g, model, { palette: 'yes' } as never), pc.ArgumentError, 'palette: not a boolean');
+      await expectError(() => pc.compressAdaptive(g, model, { fallback: false } as never), pc.ArgumentError, 'unknown option');
+      // an index past the end of the palette is corrupt data: a consistent stream whose palette is cut to one colour
+      const pf = pc.paletteForm(g)!;
+      const plan = { ...pc.planPhotoTiles(g, { fallback: false }), img: pf.img, palettes: undefined, mode: 'palette' as const, palette: pf.palette.subarray(0, 3) };
+      const seeds = pc.photoTileSeeds(model, plan);
+      const bad = pc.finishPhotoStream(model, plan, plan.tiles.map((r, i) => pc.encodePhotoTile(model, plan.img, r.x, r.y, r.w, r.h, seeds[i], 'palette')));
+      const err = await expectError(() => pc.decompressPhoto(bad, model), pc.CorruptDataError, 'index outside its palette');
+      check(/outside the 1 colours/.test(err.message), `expected the palette check to fire, got: ${err.message}`);
+    },
+  },
+  {
+    op: 'photo',
     name: 'deflate fallback (0xB8): exact round trips of graphics, low-bit gray, keyed and varying alpha; smaller than writePng; byte-exact fixture',
     async run({ pc, rng }: CaseContext) {
       const next = () => rng.next();
@@ -507,7 +568,7 @@ export const photoCases: Case[] = [
   },
   {
     op: 'photo',
-    name: 'compressAuto keeps the smallest of the MNIST model, the photo model and deflate; decompressAuto dispatches by streamKind',
+    name: 'compressAuto keeps the smallest of the MNIST model, the photo model, the adaptive stream and deflate; decompressAuto dispatches by streamKind',
     async run({ pc, rng }: CaseContext) {
       const mnist = await pc.loadModel('mnist'), photo = await pc.loadPhotoModel('photo');
       const models = [mnist, photo];
@@ -517,8 +578,9 @@ export const photoCases: Case[] = [
       const kinds = new Set<string>();
       for (const img of [digit, texture, flat]) {
         const r = await pc.compressAuto(img, { models });
-        check(r.candidates.length === 3, `${r.candidates.length} candidates for a 28x28 gray image`);
-        const sizes = [pc.compressImage(img, mnist).length, pc.compressPhoto(img, photo, { fallback: false }).length, pc.compressDeflate(img).length];
+        check(r.candidates.length === 4, `${r.candidates.length} candidates for a 28x28 gray image`);
+        const sizes = [pc.compressImage(img, mnist).length, pc.compressPhoto(img, photo, { fallback: false }).length, pc.compressAdaptive(img, photo).length,
+          pc.compressDeflate(img).length];
         check(r.candidates.every((c, i) => c.bytes === sizes[i]), `candidate sizes ${JSON.stringify(r.candidates)} vs ${sizes}`);
         check(r.bytes.length === Math.min(...sizes) && r.chosen.bytes === r.bytes.length, `kept ${r.bytes.length} bytes of ${sizes}`);
         kinds.add(r.chosen.kind);
@@ -529,6 +591,8 @@ export const photoCases: Case[] = [
       // an RGB image: the MNIST model does not fit, so it is not tried
       const rgb = await pc.compressAuto(randomPhoto(20, 10, 3, () => rng.next()), { models });
       check(rgb.candidates.every((c) => c.kind !== 'image'), 'no whole-image candidate for an RGB image');
+      const noAdaptive = await pc.compressAuto(flat, { models, adaptive: false });
+      check(noAdaptive.candidates.map((c) => c.kind).join() === 'image,photo,deflate', `adaptive: false: ${JSON.stringify(noAdaptive.candidates)}`);
       await expectError(() => pc.decompressAuto(pc.compressImages([digit, digit], mnist), { models }), pc.ArgumentError, 'multi-image container');
       await expectError(() => pc.decompressAuto(pc.compressPhoto(texture, photo, { fallback: false }), { models: [mnist] }), pc.ArgumentError, 'no photo model');
       await expectError(() => pc.compressAuto(digit, { models: [mnist], fallback: false, tile: 3 } as never), pc.ArgumentError, 'unknown option');

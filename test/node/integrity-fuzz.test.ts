@@ -54,7 +54,7 @@ function skipMeta(bytes: Uint8Array, pos: { p: number }): void {
 }
 
 /**
- * Splits a valid photo (0xB7), multi-image (0xB6) or deflate (0xB8) stream into its parts. A deflate stream
+ * Splits a valid photo (0xB7), adaptive (0xB9), multi-image (0xB6) or deflate (0xB8) stream into its parts. A deflate stream
  * is one "payload" (its zlib stream) with one length.
  */
 function split(bytes: Uint8Array): Parts {
@@ -70,11 +70,12 @@ function split(bytes: Uint8Array): Parts {
     if (colorType === 3) pos.p += 3 * (bytes[pos.p] + 1) + 1;
     if (flags & 2) pos.p += bytes[pos.p] + 1;
     count = 1;
-  } else if (bytes[0] === 0xb7) {
+  } else if (bytes[0] === 0xb7 || bytes[0] === 0xb9) {
     const w = varint(bytes, pos), h = varint(bytes, pos);
     const c = bytes[pos.p++], tl = bytes[pos.p++], flags = bytes[pos.p++];
     if (flags & 1) pos.p++;
     if (flags & 2) pos.p += 32 * (c - (flags & 1));
+    if (flags & 8) pos.p += 1 + (bytes[pos.p] + 1) * (c - (flags & 1));
     if (flags & 4) skipMeta(bytes, pos);
     count = Math.ceil(w / (1 << tl)) * Math.ceil(h / (1 << tl));
   } else {
@@ -309,6 +310,37 @@ describe('format-2 integrity under structure-aware corruption (node)', () => {
       const [bad, cls] = mutateContainer(pc.compressPhoto(a, photoModel, opts), pc.compressPhoto(b, photoModel, opts));
       await outcome(`parallel ${cls}`, () => pool!.decompress(bad), [a.data]);
     }
+    expect(wrongs()).toBe(0);
+  });
+
+  it('adaptive streams (0xB9): 3,000 mutations (model mixing and palette indices; gray, RGB, constant and varying alpha, metadata), through decompressPhoto, the pool and decompressAuto: never a wrong image', async () => {
+    const kinds: [() => pc.PcImage, boolean][] = [
+      [() => photo(30, 20, 3, 20), false],
+      [() => photo(21, 17, 1, 30), false],
+      [() => photo(20, 18, 4, 10, 'vary'), false],
+      [() => graphics(34, 22, 3, 7), true],
+      [() => graphics(25, 19, 4, 12), true],
+      [() => graphics(30, 18, 2, 5), true],
+      [() => ({ ...graphics(26, 21, 3, 9), meta: randomMeta() }), true],
+      [() => photo(24, 20, 2, 10, 'const'), false],
+    ];
+    const decoders = [
+      (b: Uint8Array) => pc.decompressPhoto(b, photoModel),
+      (b: Uint8Array) => pool!.decompress(b),
+      (b: Uint8Array) => pc.decompressAuto(b, { models: [photoModel] }),
+    ];
+    let palettes = 0;
+    for (let r = 0; r < 3000; r++) {
+      const [make, pal] = kinds[r % kinds.length];
+      const a = make(), b = { ...a, data: a.data.slice() };
+      b.data[int(0, b.data.length - 1)] = a.data[int(0, a.data.length - 1)]; // same shape and palette size (usually), other pixels
+      const opts = { tileSize: 16, palette: pal };
+      const sa = pc.compressAdaptive(a, photoModel, opts), sb = pc.compressAdaptive(b, photoModel, opts);
+      if (pc.photoStreamInfo(sa).mode === 'palette') palettes++;
+      const [bad, cls] = mutateContainer(sa, split(sb).info.length === split(sa).info.length ? sb : sa);
+      await outcome(`adaptive ${cls}`, () => decoders[r % decoders.length](bad), [a.data], [a.meta]);
+    }
+    expect(palettes).toBeGreaterThan(1000); // palette mode covered
     expect(wrongs()).toBe(0);
   });
 
