@@ -54,7 +54,7 @@ async function namedModel(flags: Flags): Promise<AutoModel | undefined> {
 
 /** "photo model 1995d925" / "model 37a009aa" / "deflate (no model)". */
 export function describeCandidate(c: AutoCandidate): string {
-  return c.kind === 'photo' ? `photo model ${c.model}` : c.kind === 'adaptive' ? (c.palette ? 'adaptive palette' : `adaptive, photo model ${c.model}`) :
+  return c.kind === 'photo' ? `photo model ${c.model}` : c.kind === 'adaptive' ? (c.palette ? 'adaptive palette (no model)' : `adaptive (photo model ${c.model})`) :
     c.kind === 'image' ? `model ${c.model}` : 'deflate (no model)';
 }
 

