@@ -128,7 +128,12 @@ async function open(browser, url) {
   await page.setViewport({ width: 1100, height: 900 });
   page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
   await page.goto(`${url}/index.html`);
-  await page.waitForFunction('window.lmReady || window.lmError', { timeout: 180_000 });
+  try {
+    await page.waitForFunction('window.lmReady || window.lmError', { timeout: 180_000 });
+  } catch (e) {
+    const shown = await page.evaluate(() => `backend line ${JSON.stringify(document.getElementById('backend')?.textContent)}, error ${JSON.stringify(document.getElementById('error')?.textContent)}`).catch((x) => x.message);
+    throw new Error(`the page at ${url} did not finish loading the model in 180 s (${shown}): ${e.message}`);
+  }
   return { page, loadErr: await page.evaluate(() => window.lmError) };
 }
 
@@ -145,8 +150,10 @@ async function checkMissingWeights(browser, built) {
         error: document.getElementById('error').textContent, model: document.getElementById('model').textContent,
         missing: document.getElementById('model').className === 'missing', run: document.getElementById('run').disabled,
       }));
-      check(/^ModelFileError: model\.safetensors/.test(loadErr ?? '') && shown.error === loadErr && /models\/tiny\//.test(shown.error) && shown.missing && shown.run,
-        `without models/tiny/model.safetensors the page says so: "${shown.error}" / "${shown.model}"; Generate ${shown.run ? 'disabled' : 'ENABLED'}`);
+      // before the weights are committed the checkout may lack config.json too: loadTransformer reads it first
+      const first = fs.existsSync(path.join(dir, 'models', 'tiny', 'config.json')) ? 'model.safetensors' : 'config.json';
+      check(new RegExp(`^ModelFileError: ${first.replace('.', '\\.')}: not found`).test(loadErr ?? '') && shown.error === loadErr && /models\/tiny\//.test(shown.error) && shown.missing && shown.run,
+        `without models/tiny/model.safetensors the page says so (${first} is the first file missing): "${shown.error}" / "${shown.model}"; Generate ${shown.run ? 'disabled' : 'ENABLED'}`);
       await page.close();
     } finally {
       await server.close();
