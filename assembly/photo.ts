@@ -790,8 +790,9 @@ export function phCdf(slot: i32, x: i32, y: i32, out: usize): void {
 // Adaptive mode (stream 0xB9): backward-adaptive context mixing over the same symbols z, bit by bit.
 // Each 8-bit symbol is coded MSB first as 8 binary decisions (node = 1, then node * 2 + bit). For each
 // decision, NH adaptive counters (selected by hashes of exact causal neighbour values and the node) and,
-// optionally, the PC's conditional (the exact binary split of its integer CDF at the node) are mixed by a
-// logistic mixer (integer weights, squash/stretch by integer tables), then refined by an adaptive
+// optionally, the PC's conditional (the exact binary split of its integer CDF at the node) are mixed by two
+// logistic mixers (integer weights per (slot, node) and per (slot, depth, neighbour equalities); squash and
+// stretch by integer tables) averaged in the stretched domain, then refined by an adaptive
 // probability map; the final 12-bit probability is coded with rANS (frequencies p << 12 and 2^24 - (p << 12),
 // both >= 4096). Everything is integer arithmetic, reset at every tile, identical in encoder and decoder.
 
@@ -827,10 +828,12 @@ function cmTables(): void {
 
 // parameters (cmParams)
 let cmLimit: i32 = 127; // counter count limit (adaptation floor 1 / (limit + 1.5))
-let cmLr: i32 = 6; // mixer learning rate
+let cmLr: i32 = 14; // mixer learning rate
 let cmTB: i32 = 22; // most log2 entries per context table (fewer for small tiles: cmReset)
 let cmMask: i32 = 0x7ff; // contexts used (bit i = context i)
 let cmApm: i32 = 1; // final APM on/off
+let cmW2: usize = 0; // i32[8 slots][8 depths][32 selectors][NI]: the second mixer
+let cmSel: i32 = 0; // its selector: W == N, N == NE, W == NW, N == NN (raw, this channel), a match run
 
 /** Experiment knobs of the adaptive mode (the stream's coder uses the defaults). */
 export function cmParams(limit: i32, lr: i32, tb: i32, mask: i32, apm: i32): void {
@@ -879,6 +882,11 @@ function cmReset(n: i32): void {
   memory.fill(mmTab, 0, <usize>4 << MMBITS);
   mmPtr = 0;
   mmLen = 0;
+  if (cmW2 == 0) cmW2 = heap.alloc(<usize>8 * 8 * 32 * NI * 4);
+  for (let i = 0; i < 8 * 8 * 32; i++) {
+    const w = cmW2 + <usize>i * NI * 4;
+    for (let j = 0; j < NI; j++) store<i32>(w + (<usize>j << 2), j < NH ? 16384 : j == NH ? 32768 : 0);
+  }
   if (cmA == 0) cmA = heap.alloc(<usize>8 * 256 * 33 * 2);
   for (let i = 0; i < 8 * 256; i++) for (let j = 0; j < 33; j++) {
     store<u16>(cmA + (<usize>(i * 33 + j) << 1), <u16>(squash((j - 16) * 128) * 16));
@@ -927,6 +935,7 @@ function cmContexts(s: i32, x: i32, y: i32): void {
   for (let j = 0; j < s; j++) cur = (cur << 8) | zv(j, x, y);
   const W = rv(ch, x - 1, y), N = rv(ch, x, y - 1), NW = rv(ch, x - 1, y - 1), NE = rv(ch, x + 1, y - 1);
   const WW = rv(ch, x - 2, y), NN = rv(ch, x, y - 2);
+  cmSel = (W == N ? 1 : 0) | (N == NE ? 2 : 0) | (W == NW ? 4 : 0) | (N == NN ? 8 : 0) | (mmLen > 0 ? 16 : 0);
   const b = <u32>(s + 1) * 0x1000193;
   const pr0 = <u32>load<u8>(pP + (<usize>ch * <usize>th + <usize>y) * <usize>tw + <usize>x);
   unchecked(cmH[0] = hh(hh(hh(b, pr0), (qz(zv(s, x - 1, y)) << 3) | qz(zv(s, x, y - 1))), cur));
@@ -1022,6 +1031,15 @@ function cmSymbol(s: i32, x: i32, y: i32, z: i32, mode: i32, xmin: u64): i32 {
     for (let i = 0; i < NI; i++) dot += <i64>unchecked(cmSt[i]) * <i64>load<i32>(wset + (<usize>i << 2));
     let d = <i32>(dot >> 16);
     d = d < -2047 ? -2047 : d > 2047 ? 2047 : d;
+    const p1 = squash(d);
+    // the second mixer (weights per slot, bit depth and selector); the two average in the stretched domain
+    const wset2 = cmW2 + <usize>(((s * 8 + k) * 32 + cmSel) * NI) * 4;
+    let dot2: i64 = 0;
+    for (let i = 0; i < NI; i++) dot2 += <i64>unchecked(cmSt[i]) * <i64>load<i32>(wset2 + (<usize>i << 2));
+    let d2 = <i32>(dot2 >> 16);
+    d2 = d2 < -2047 ? -2047 : d2 > 2047 ? 2047 : d2;
+    const p2 = squash(d2);
+    d = (d + d2) >> 1;
     const pm = squash(d);
     let p = pm;
     let aIdx: usize = 0, aw = 0;
@@ -1046,10 +1064,15 @@ function cmSymbol(s: i32, x: i32, y: i32, z: i32, mode: i32, xmin: u64): i32 {
       else { store<u16>(cmQ + (<usize>cmQn << 1), <u16>(p | (bit << 15))); cmQn++; }
     }
     // updates
-    const err = ((bit << 12) - pm) * cmLr;
+    const err = ((bit << 12) - p1) * cmLr;
     for (let i = 0; i < NI; i++) {
       const q = wset + (<usize>i << 2);
       store<i32>(q, load<i32>(q) + ((unchecked(cmSt[i]) * err) >> 14));
+    }
+    const err2 = ((bit << 12) - p2) * cmLr;
+    for (let i = 0; i < NI; i++) {
+      const q = wset2 + (<usize>i << 2);
+      store<i32>(q, load<i32>(q) + ((unchecked(cmSt[i]) * err2) >> 14));
     }
     for (let i = 0; i < NH; i++) {
       if (!((cmMask >> i) & 1)) continue;
