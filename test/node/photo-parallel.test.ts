@@ -64,6 +64,19 @@ describe(`photo parallel (node worker_threads, seed ${seed})`, () => {
     expect(same(back.data, img.data)).toBe(true);
   });
 
+  it('adaptive streams (0xB9, model mixing and palette indices): tiles decoded on workers, exactly', async () => {
+    const img = mosaic(int(120, 170), int(80, 120), 3);
+    const few = { ...img, data: img.data.map((v) => v & 0xc0) }; // at most 64 colours: palette indices
+    for (const [im, mode] of [[img, 'adaptive'], [few, 'palette']] as const) {
+      const ref = pc.compressAdaptive(im, model, { tileSize: 32, palette: mode === 'palette' });
+      const info = pc.photoStreamInfo(ref);
+      expect(info.mode).toBe(mode);
+      expect(info.tiles.length).toBeGreaterThan(4);
+      const back = await pc.decompressPhotoParallel(ref, model, { workers: 3 });
+      expect(same(back.data, im.data)).toBe(true);
+    }
+  });
+
   it('gray + constant alpha, RGBA, packed histograms and default worker count', async () => {
     const g = mosaic(int(90, 140), int(40, 70), 1);
     const ga = { ...g, channels: 2, data: new Uint8Array(g.data.length * 2) };
