@@ -468,11 +468,28 @@ function partBytes(): usize {
   return gPad + 16;
 }
 
+// Whether a row's (or a chunk's) softmax statistics are poisoned: the sum l is NaN or infinite, or the
+// max m is NaN or +inf. Valid ones are l > 0 with m finite, or l == 0 (no visible key) with m == -inf.
+// @ts-ignore: decorator
+@inline
+function badStats(l: f32, m: f32): bool {
+  return !(l >= 0) || l == Infinity || m != m || m == Infinity;
+}
+
 // Writes output row (h, i) from its denominator l (over the keys), running max m and unnormalised
 // output at src; the extra logits (the head's sink, smooth softmax's zero) join the denominator here.
+// A NaN score (a NaN in q or k, or a bias) or a +inf one (an overflowing dot product) leaves the
+// online softmax with a NaN sum (exp(inf - inf)); such a row's output and lse are NaN, on any partition
+// (finish with one chunk, attentionCombine with several), never a finite value without that key.
 function finish(h: i32, i: i32, l: f32, m: f32, src: usize): void {
   const hd = gHd, hd4 = gHd4;
   const rowBytes = <usize>hd << 2;
+  if (badStats(l, m)) {
+    const orow = cOut + <usize>(h * cSeqQ + i) * rowBytes;
+    for (let d = 0; d < hd; d++) store<f32>(orow + (<usize>d << 2), NaN);
+    if (cLse != 0) store<f32>(cLse + (<usize>(h * cSeqQ + i) << 2), NaN);
+    return;
+  }
   let M: f32 = l > 0 ? m : -Infinity;
   const sink: f32 = cHasSink ? load<f32>(cSinkPtr + (<usize>(h % cSinkHeads) << 2)) : 0;
   if (cHasSink) M = max(M, sink);
@@ -592,7 +609,7 @@ function block(g: i32, rb: i32, c0: i32, c1: i32, c: i32): void {
  * (elements; key j of query row i of head h reads bias[(h / hpb) * sB + (h % hpb) * sH + i * row + j],
  * j the token's index in its head), sink pointer (f32 per head; head h reads sink[h % sinkHeads]),
  * sinkHeads. A row's lse is the log of its whole denominator (sink and smooth terms included); rows
- * whose denominator is empty get 0 and lse -inf.
+ * whose denominator is empty get 0 and lse -inf; rows that see a NaN or +inf logit get NaN (out and lse).
  */
 export function attentionTasks(args: usize, t0: i32, t1: i32, scratch: usize): void {
   setup(args, scratch);
@@ -630,9 +647,16 @@ export function attentionCombine(args: usize, r0: i32, r1: i32, scratch: usize):
     const h = row / cSeqQ, i = row % cSeqQ;
     const base = cPart + <usize>row * <usize>nch * pb;
     let M: f32 = -Infinity;
+    let bad = false;
     for (let c = 0; c < nch; c++) {
       const p = base + <usize>c * pb + pad;
-      if (load<f32>(p, 4) > 0) M = max(M, load<f32>(p));
+      const l = load<f32>(p, 4), m = load<f32>(p);
+      if (badStats(l, m)) bad = true; // a NaN / +inf score in this chunk: the row is NaN, as unsplit
+      else if (l > 0) M = max(M, m);
+    }
+    if (bad) {
+      finish(h, i, NaN, NaN, acc);
+      continue;
     }
     memory.fill(acc, 0, pad);
     let L: f32 = 0;

@@ -15,7 +15,8 @@
 //   head), then the masks (and logits <= -3e38, a -inf bias, count as masked), as in prefill.
 // `merge`: one workgroup per query row combines the chunks' partials:
 //   M = max m_c, L = sum l_c e^(m_c - M), out = sum o_c e^(m_c - M) / L, lse = M + log L,
-//   after the head's sink logit and the smooth-softmax zero logit joined M and L (finishRow).
+//   after the head's sink logit and the smooth-softmax zero logit joined M and L (finishRow); a chunk
+//   that saw a NaN or +inf score (sum -1 from partial) makes the row's output and lse NaN.
 // `gather`: dst[t] = src[IDX[t]] row by row for keys and values (cache compaction and growth).
 //
 // Bindings are numbered per entry point (0-7 and 19 partial, 8-12 and 20 merge, 13-18 gather) so the three
@@ -96,6 +97,7 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   var m = NEG;
   var l = 0.0;
   var acc: array<vec4<f32>, 8>;
+  var bad = false;  // a NaN or +inf score seen (badScore)
   let hasBias = (P.flags & 1u) != 0u;
   let biasBase = (hq / P.biasHpb) * P.biasSB + (hq % P.biasHpb) * P.biasSH + min(i, P.seqQ - 1u) * P.biasRow;
 
@@ -122,12 +124,12 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         s = d4.x + d4.y + d4.z + d4.w;
         if (P.softcap > 0.0) { s = softcapped(s, P.softcap); }
         if (hasBias) { s += BIAS[biasBase + u32(j0) + jj]; }
-        if (!(s > NEG)) { s = MASKED; }
+        s = maskLow(s);
       }
       S[r * SROW + jj] = s;
     }
     workgroupBarrier();
-    foldTile(r, n, lane, lanes, hd4, &m, &l, &acc);
+    foldTile(r, n, lane, lanes, hd4, &m, &l, &acc, &bad);
   }
 
   if (rowOk) {
@@ -136,7 +138,8 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       let col = lane + u * lanes;
       if (col < hd4) { PO[pidx * hd4 + col] = acc[u]; }
     }
-    if (lane == 0u) { PML[pidx] = vec2<f32>(m, l); }
+    // a NaN or +inf score: sum -1, which merge turns into a NaN row
+    if (lane == 0u) { PML[pidx] = vec2<f32>(m, select(l, -1.0, bad)); }
   }
 }
 
@@ -163,8 +166,10 @@ fn merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
   let hd4 = MP.hd4;
   let nc = MP.nChunks;
   var M = NEG;
+  var bad = false;  // a chunk saw a NaN or +inf score (its sum is -1): the row's output and lse are NaN
   for (var c = 0u; c < nc; c++) {
     let ml = MML[row * nc + c];
+    if (ml.y < 0.0) { bad = true; }
     if (ml.y > 0.0) { M = max(M, ml.x); }
   }
   var L = 0.0;
@@ -177,17 +182,19 @@ fn merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
   var sink = 0.0;
   if (hasSink) { sink = SINK[(row / MP.seqQ) % MP.sinkHeads]; }
   let fin = finishRow(M, L, hasSink, sink, (MP.flags & 4u) != 0u);
+  let nan = bitcast<f32>(MP.negInf | 0x00400000u);  // a quiet NaN, made at run time
   for (var col = t; col < hd4; col += WG) {
     var o = vec4<f32>(0.0);
     for (var c = 0u; c < nc; c++) {
       let ml = MML[row * nc + c];
       if (ml.y > 0.0) { o += MPO[(row * nc + c) * hd4 + col] * exp(ml.x - M); }
     }
-    stOut(row, col, o * fin.z);
+    stOut(row, col, select(o * fin.z, vec4<f32>(nan), bad));
   }
   if (t == 0u && MP.hasLse != 0u) {
     var v = bitcast<f32>(MP.negInf);
     if (fin.y > 0.0) { v = fin.x + log(fin.y); }
+    if (bad) { v = nan; }
     LSE[row] = v;
   }
 }

@@ -109,6 +109,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var m = NEG;
   var l = 0.0;
   var acc: array<vec4<f32>, 8>;
+  var bad = false;  // a NaN or +inf score seen (badScore)
   let kvRow = g * P.seqK;
   let hasBias = (P.flags & 1u) != 0u;
   let biasBase = (h / P.biasHpb) * P.biasSB + (h % P.biasHpb) * P.biasSH + min(i, P.seqQ - 1u) * P.biasRow;
@@ -140,12 +141,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           s = d4.x + d4.y + d4.z + d4.w;
           if (P.softcap > 0.0) { s = softcapped(s, P.softcap); }
           if (hasBias) { s += BIAS[biasBase + u32(j0) + jj]; }
-          if (!(s > NEG)) { s = MASKED; }
+          s = maskLow(s);
         }
         S[r * SROW + jj] = s;
       }
       workgroupBarrier();
-      foldTile(r, n, lane, lanes, hd4, &m, &l, &acc);
+      foldTile(r, n, lane, lanes, hd4, &m, &l, &acc, &bad);
     }
   }
 
@@ -154,13 +155,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var sink = 0.0;
     if (hasSink) { sink = SINK[h % P.sinkHeads]; }
     let fin = finishRow(m, l, hasSink, sink, (P.flags & 4u) != 0u);
+    let nan = bitcast<f32>(P.negInf | 0x00400000u);  // a quiet NaN, made at run time
     for (var u = 0u; u < 8u; u++) {
       let c = lane + u * lanes;
-      if (c < hd4) { stO(h * P.seqQ + i, c, acc[u] * fin.z); }
+      if (c < hd4) { stO(h * P.seqQ + i, c, select(acc[u] * fin.z, vec4<f32>(nan), bad)); }
     }
     if (lane == 0u && P.hasLse != 0u) {
       var v = bitcast<f32>(P.negInf);
       if (fin.y > 0.0) { v = fin.x + log(fin.y); }
+      if (bad) { v = nan; }
       LSE[h * P.seqQ + i] = v;
     }
   }

@@ -64,15 +64,34 @@ fn keyVisible(pq: i32, p: i32, causal: bool, window: u32, sinks: u32) -> bool {
   return vis;
 }
 
+// A NaN score (NaN in q, k or a bias) or a +inf one (an overflowing dot product), tested on the bits:
+// WGSL does not promise that comparisons or max() see a NaN. A row with one gets NaN output and lse,
+// whether its keys are split into chunks or not (the wasm kernels do the same).
+fn badScore(s: f32) -> bool {
+  let b = bitcast<u32>(s);
+  return (b & 0x7fffffffu) > 0x7f800000u || b == 0x7f800000u;
+}
+
+// A score at or below NEG (a -inf bias, a masked key) is masked; a NaN or +inf one is kept for badScore.
+fn maskLow(s: f32) -> f32 {
+  if (!(s > NEG) && !badScore(s)) { return MASKED; }
+  return s;
+}
+
 // Row r's scores S[r][0..n] are written. Every lane of the row reads them all for the row max; each
 // lane turns its own keys' scores into probabilities in place (f32 elements: no two invocations write
 // one location); then every lane folds the row's probabilities into the running sum `l` and its share
 // of the output columns `acc` (column lane + u * lanes, u < 8), rescaled from the old max `m`.
 // Must be called from uniform control flow (it holds barriers).
+// `bad` is set when a score is NaN or +inf (badScore): the row's output and lse are then NaN.
 fn foldTile(r: u32, n: u32, lane: u32, lanes: u32, hd4: u32,
-            m: ptr<function, f32>, l: ptr<function, f32>, acc: ptr<function, array<vec4<f32>, 8>>) {
+            m: ptr<function, f32>, l: ptr<function, f32>, acc: ptr<function, array<vec4<f32>, 8>>, bad: ptr<function, bool>) {
   var mt = NEG;
-  for (var jj = 0u; jj < n; jj++) { mt = max(mt, S[r * SROW + jj]); }
+  for (var jj = 0u; jj < n; jj++) {
+    let s = S[r * SROW + jj];
+    if (badScore(s)) { *bad = true; }
+    mt = max(mt, s);
+  }
   let mNew = max(*m, mt);
   var alpha = 0.0;
   if (*m > NEG) { alpha = exp(*m - mNew); }

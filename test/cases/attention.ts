@@ -665,8 +665,100 @@ const threadEdgesCase: Case = {
   },
 };
 
+/**
+ * A NaN key, or a key whose score overflows to +inf, poisons the rows that see it: their output and lse
+ * are NaN whether the keys are split into chunks or not. Decode over a short cache (one chunk) and a
+ * split one (1,100 keys: three 512-key chunks on wasm, several on WebGPU), the bad key near the end of
+ * KV head 0; prefill over the same kind of data. Split-K once skipped a chunk whose sum was NaN, so a
+ * split cache gave a finite output without that key while one chunk gave NaN (and lse -inf). Rows that
+ * do not see the key (the other KV head, earlier causal positions) match a run with the key made clean.
+ * On wasm with threads, 1 and 2 threads give the same bits (shapes over the pool's threshold).
+ */
+const poisonCase: Case = {
+  op: 'attention',
+  name: 'a NaN key or a +inf score makes the rows that see it NaN (out and lse), in short and split caches and prefill, on 1 and N threads',
+  async run({ rt, rng, pc }) {
+    const H = 4, KH = 2, D = 64, G = H / KH;
+    const rts = [rt];
+    const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
+    const threads = rt.backend === 'wasm' && typeof g.SharedArrayBuffer === 'function' && g.crossOriginIsolated !== false;
+    try {
+      if (threads) {
+        if (rt.info.threads !== 1) rts.push(await pc.createRuntime({ backend: 'wasm', threads: 1 }));
+        if (rt.info.threads !== 2) rts.push(await pc.createRuntime({ backend: 'wasm', threads: 2 }));
+      }
+      type WithLse = { out: Float32Array; lse: Float32Array };
+      /** k with the bad key (NaN, or 1e38 everywhere: with all-ones queries its score is +inf) at `at` of KV head 0. */
+      const poison = (k: Float32Array, L: number, at: number, kind: 'nan' | 'inf') => {
+        const bad = k.slice();
+        if (kind === 'nan') bad[at * D + 5] = NaN;
+        else bad.fill(1e38, at * D, (at + 1) * D);
+        return bad;
+      };
+      /** q with the query rows of KV head 0's heads all ones (so a 1e38 key overflows). */
+      const ones = (q: Float32Array, S: number) => {
+        const x = q.slice();
+        x.fill(1, 0, G * S * D);
+        return x;
+      };
+      const verify = (runs: WithLse[], clean: WithLse, S: number, seesBad: (h: number, i: number) => boolean, tag: string) => {
+        const got = runs[0];
+        for (let h = 0; h < H; h++) {
+          for (let i = 0; i < S; i++) {
+            const row = h * S + i, out = got.out.subarray(row * D, (row + 1) * D);
+            if (seesBad(h, i)) {
+              check(out.every((x) => Number.isNaN(x)), `${tag}: head ${h} row ${i} sees the bad key, yet its output is ${out.slice(0, 4).join(', ')}...`);
+              check(Number.isNaN(got.lse[row]), `${tag}: head ${h} row ${i} sees the bad key, yet its lse is ${got.lse[row]}`);
+            } else {
+              check(out.every((x) => Number.isFinite(x)) && Number.isFinite(got.lse[row]), `${tag}: head ${h} row ${i} does not see the bad key, yet it is not finite`);
+              checkClose(out, clean.out.subarray(row * D, (row + 1) * D), TOL, `${tag}: head ${h} row ${i} (does not see the bad key) vs the clean run`);
+            }
+          }
+        }
+        for (let r = 1; r < runs.length; r++) {
+          sameBits(runs[r].out, got.out, `${tag}: runtime ${r} (${rts[r].info.threads} threads) vs ${rts[0].info.threads}`);
+          sameBits(runs[r].lse, got.lse, `${tag} lse: runtime ${r} (${rts[r].info.threads} threads) vs ${rts[0].info.threads}`);
+        }
+      };
+      for (const kind of ['nan', 'inf'] as const) {
+        // decode: one chunk (500 keys) and split (1,100 keys), 1 and 17 query rows (17 x 4 heads: the combine on the pool)
+        for (const L of [500, 1100]) {
+          for (const S of [1, 17]) {
+            const at = L - 10, tag = `decode ${kind} key ${at} of ${L}, ${S} rows`;
+            const k = rng.f32(KH * L * D), v = rng.f32(KH * L * D), q = ones(rng.f32(H * S * D), S);
+            const bad = poison(k, L, at, kind);
+            const decode = async (r: CaseContext['rt'], keys: Float32Array) => {
+              const cache = r.createKVCache({ numKvHeads: KH, headDim: D });
+              try {
+                cache.append(keys, v);
+                return await r.decode(q, cache, { numHeads: H, causal: true, returnLse: true }) as WithLse;
+              } finally {
+                cache.dispose();
+              }
+            };
+            const runs: WithLse[] = [];
+            for (const r of rts) runs.push(await decode(r, bad));
+            verify(runs, await decode(rt, k), S, (h, i) => h < G && L - S + i >= at, tag);
+          }
+        }
+        // prefill (causal): rows at positions >= the bad key's see it
+        const S = 300, at = 250, tag = `prefill ${kind} key ${at} of ${S}`;
+        const k = rng.f32(KH * S * D), v = rng.f32(KH * S * D), q = ones(rng.f32(H * S * D), S);
+        const bad = poison(k, S, at, kind);
+        const o = { numHeads: H, numKvHeads: KH, headDim: D, causal: true, returnLse: true };
+        const runs: WithLse[] = [];
+        for (const r of rts) runs.push(await r.attention(q, bad, v, o) as WithLse);
+        verify(runs, await rt.attention(q, k, v, o) as WithLse, S, (h, i) => h < G && i >= at, tag);
+      }
+    } finally {
+      for (const r of rts) if (r !== rt) r.destroy();
+    }
+  },
+};
+
 export const attentionCases: Case[] = [
   ...prefill.map(prefillCase),
+  poisonCase,
   threadsCase,
   threadEdgesCase,
   {
