@@ -158,7 +158,7 @@ function checkThreadsOption(option: unknown): void {
 }
 
 /** How many wasm threads to start and why, from the `threads` option; throws what createRuntime rejects with. */
-async function resolveThreads(option: unknown): Promise<{ count: number; why: string }> {
+async function resolveThreads(option: unknown): Promise<{ count: number; why: string; auto?: boolean }> {
   if (option === undefined || option === 'auto') {
     const why = threadsUnavailable();
     if (why) return { count: 1, why: `1 thread: ${why}` };
@@ -166,7 +166,7 @@ async function resolveThreads(option: unknown): Promise<{ count: number; why: st
     const { count: free, cores, heldByOther } = await defaultThreads('kernel');
     const count = Math.min(free, AUTO_MAX_THREADS);
     const photo = heldByOther ? `, ${heldByOther} held by photo workers` : '';
-    return { count, why: `${count} thread${count > 1 ? 's' : ''}: threads 'auto', ${cores} core${cores > 1 ? 's' : ''}${photo}${free > AUTO_MAX_THREADS ? ` (auto uses at most ${AUTO_MAX_THREADS})` : ''}` };
+    return { count, auto: true, why: `${count} thread${count > 1 ? 's' : ''}: threads 'auto', ${cores} core${cores > 1 ? 's' : ''}${photo}${free > AUTO_MAX_THREADS ? ` (auto uses at most ${AUTO_MAX_THREADS})` : ''}` };
   }
   if (typeof option !== 'number' || !Number.isInteger(option) || option < 1) {
     throw new ArgumentError(`createRuntime: threads must be 'auto' or a positive integer, got ${describe(option)}`);
@@ -179,12 +179,24 @@ async function resolveThreads(option: unknown): Promise<{ count: number; why: st
   return { count: option, why: `${option} thread${option > 1 ? 's' : ''}: asked for by threads: ${option}` };
 }
 
-async function startWasmThreads(threads: { count: number; why: string }): Promise<{ be: WasmBackend; why: string }> {
+/**
+ * Starts the wasm backend on `threads.count` threads. Under threads 'auto' (`threads.auto`), workers that
+ * cannot start (a page whose CSP blocks workers, Node's permission model without --allow-worker) give 1
+ * thread, and the reason says so; an explicit count > 1 rejects with BackendUnavailableError.
+ */
+async function startWasmThreads(threads: { count: number; why: string; auto?: boolean }): Promise<{ be: WasmBackend; why: string }> {
   if (!wasmSimdSupported()) {
     throw new BackendUnavailableError('wasm', 'this JavaScript engine does not support WebAssembly SIMD (simd128)');
   }
   try {
-    return { be: await WasmBackend.create(threads.count), why: threads.why };
+    try {
+      return { be: await WasmBackend.create(threads.count), why: threads.why };
+    } catch (e) {
+      if (!(threads.auto && threads.count > 1 && e instanceof BackendUnavailableError)) throw e;
+      const cause = e.cause as Error | undefined;
+      const message = cause === undefined ? e.message : cause?.message ?? String(cause);
+      return { be: await WasmBackend.create(1), why: `1 thread: workers could not start: ${message} (threads 'auto' asked for ${threads.count})` };
+    }
   } catch (e) {
     if (e instanceof BackendUnavailableError) throw e;
     throw new BackendUnavailableError('wasm', `instantiating the module failed: ${(e as Error)?.message ?? e}`, { cause: e });

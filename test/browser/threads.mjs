@@ -65,6 +65,19 @@ try {
     const later = await r3.matmul(f32(4), f32(4), { m: 2, k: 2, n: 2 }).then(() => undefined, (x) => x);
     check(later instanceof pc.ThreadPoolError && /broken/.test(later.message), 'later calls on the broken pool reject: ' + (later && later.message));
     for (const r of [r1, r2, r3]) r.destroy();
+    // a Worker that cannot start (as under a CSP that blocks workers) on an isolated page: 'auto' runs 1
+    // thread and says why; threads: 2 is a BackendUnavailableError
+    const SavedWorker = globalThis.Worker;
+    globalThis.Worker = class { constructor() { throw new Error('workers are blocked here (test)'); } };
+    try {
+      const one = await pc.createRuntime({ backend: 'wasm' });
+      check(one.info.threads === 1 && /1 thread: workers could not start: workers are blocked here/.test(one.reason), "workers that cannot start: 'auto' gives 1 thread and says why (" + one.reason + ')');
+      one.destroy();
+      const e2 = await pc.createRuntime({ backend: 'wasm', threads: 2 }).then(() => undefined, (x) => x);
+      check(e2 instanceof pc.BackendUnavailableError && /a worker could not start/.test(e2.message), 'workers that cannot start: threads 2 is a BackendUnavailableError: ' + (e2 && e2.message));
+    } finally {
+      globalThis.Worker = SavedWorker;
+    }
   } else {
     check(auto.info.threads === 1 && /1 thread: the page is not cross-origin isolated/.test(auto.reason), 'not isolated: auto gives 1 thread and says why (' + auto.reason + ')');
     const e = await pc.createRuntime({ backend: 'wasm', threads: 2 }).then(() => undefined, (x) => x);

@@ -73,3 +73,48 @@ Deno.test({
     rt.destroy();
   },
 });
+
+Deno.test({
+  name: "deno wasm threads: where threads cannot start, 'auto' runs 1 thread and says why, threads: 2 is a BackendUnavailableError",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const g = globalThis as { Worker?: unknown; SharedArrayBuffer?: unknown };
+    // a Worker that cannot start (as under a CSP that blocks workers): shared memory is there, the worker is not
+    const savedWorker = g.Worker;
+    g.Worker = class {
+      constructor() {
+        throw new Error('workers are blocked here (test)');
+      }
+    };
+    try {
+      const rt = await pc.createRuntime({ backend: 'wasm' });
+      if (rt.info.threads !== 1 || !/1 thread: workers could not start: workers are blocked here \(test\)/.test(rt.reason)) {
+        throw new Error(`'auto' with a Worker that throws: ${rt.info.threads} threads, reason ${rt.reason}`);
+      }
+      const c = await rt.matmul(new Float32Array(4).fill(1), new Float32Array(4).fill(1), { m: 2, k: 2, n: 2 });
+      if (c[0] !== 2) throw new Error(`the 1-thread runtime computed ${c[0]}`);
+      rt.destroy();
+      const e = await pc.createRuntime({ backend: 'wasm', threads: 2 }).then(() => undefined, (x) => x);
+      if (!(e instanceof pc.BackendUnavailableError) || !/2 threads were asked for but a worker could not start: workers are blocked/.test(e.message)) {
+        throw new Error(`threads: 2 with a Worker that throws: expected BackendUnavailableError, got ${e}`);
+      }
+    } finally {
+      g.Worker = savedWorker;
+    }
+    // no SharedArrayBuffer: threadsUnavailable says so before any worker starts
+    const savedSab = g.SharedArrayBuffer;
+    g.SharedArrayBuffer = undefined;
+    try {
+      const e = await pc.createRuntime({ backend: 'wasm', threads: 2 }).then(() => undefined, (x) => x);
+      if (!(e instanceof pc.BackendUnavailableError) || !/2 threads were asked for.*SharedArrayBuffer/.test(e.message)) {
+        throw new Error(`threads: 2 without SharedArrayBuffer: expected BackendUnavailableError, got ${e}`);
+      }
+      const rt = await pc.createRuntime({ backend: 'wasm' });
+      if (rt.info.threads !== 1 || !/1 thread: this runtime has no SharedArrayBuffer/.test(rt.reason)) throw new Error(`'auto' without SharedArrayBuffer: ${rt.reason}`);
+      rt.destroy();
+    } finally {
+      g.SharedArrayBuffer = savedSab;
+    }
+  },
+});

@@ -91,6 +91,25 @@ describe('wasm threads', () => {
     }
   });
 
+  it("workers that cannot start (Node's permission model without --allow-worker): 'auto' runs 1 thread and says why; threads: 2 is a BackendUnavailableError", () => {
+    // threadsUnavailable() sees shared memory and worker_threads here; only starting a worker fails
+    const flag = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission';
+    const code = "import * as pc from 'pcpress';" +
+      "const rt = await pc.createRuntime({ backend: 'wasm' });" +
+      "const c = await rt.matmul(new Float32Array(4).fill(1), new Float32Array(4).fill(1), { m: 2, k: 2, n: 2 });" +
+      "const e = await pc.createRuntime({ backend: 'wasm', threads: 2 }).then(() => undefined, (x) => x);" +
+      "console.log(JSON.stringify({ threads: rt.info.threads, reason: rt.reason, c: c[0], error: e?.name, typed: e instanceof pc.BackendUnavailableError, message: e?.message }));";
+    const out = execFileSync('node', [flag, '--allow-fs-read=*', '--no-warnings', '--input-type=module', '-e', code], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    if (os.availableParallelism() > 1) {
+      expect(r.threads).toBe(1);
+      expect(r.reason).toMatch(/1 thread: workers could not start: .+\(threads 'auto' asked for \d+\)/);
+    }
+    expect(r.c).toBe(2);
+    expect(r.typed, JSON.stringify(r)).toBe(true);
+    expect(r.message).toMatch(/2 threads were asked for but a worker could not start/);
+  });
+
   it('bad counts are typed errors, over 64 a LimitError', async () => {
     for (const threads of [0, -1, 2.5, NaN, '2', null]) {
       await expect(pc.createRuntime({ backend: 'wasm', threads: threads as never })).rejects.toBeInstanceOf(pc.ArgumentError);
