@@ -126,7 +126,7 @@ async function conformance(flags: Flags): Promise<number> {
     console.log('');
     console.log(formatTable(report.results));
     console.log('');
-    console.log(`conformance: ${s.passed} passed, ${s.failed} failed${s.unavailable ? `, ${s.unavailable} skipped` : ''}`);
+    console.log(`conformance: ${s.passed} passed, ${s.failed} failed${s.unavailable + s.skipped ? `, ${s.unavailable + s.skipped} skipped` : ''}`);
   }
   if (s.failed) return 1;
   if (flags['require-webgpu'] && s.unavailable) return 1;

@@ -5,7 +5,7 @@
  */
 import { cases, Rng, type Case, type Pkg } from '../test/cases/index.js';
 
-export { cases, matmulRef, relErr, Rng } from '../test/cases/index.js';
+export { cases, matmulRef, relErr, Rng, CaseSkipped } from '../test/cases/index.js';
 export type { Case, CaseContext, Pkg } from '../test/cases/index.js';
 
 /** One case's outcome on one backend. */
@@ -14,7 +14,8 @@ export interface CaseResult {
   backend: 'wasm' | 'webgpu';
   op: string;
   name: string;
-  status: 'pass' | 'fail' | 'unavailable';
+  /** 'skipped': the case cannot run in this runtime (it threw CaseSkipped; `error` says why). */
+  status: 'pass' | 'fail' | 'unavailable' | 'skipped';
   ms: number;
   seed: number;
   error?: string;
@@ -72,8 +73,9 @@ export async function runConformance(pc: Pkg, options: ConformanceOptions = {}):
         try {
           await c.run({ pc, rt, rng: new Rng(seed) });
         } catch (e) {
-          r.status = 'fail';
-          r.error = `${(e as Error)?.name}: ${(e as Error)?.message} (seed ${seed})`;
+          const skipped = (e as Error)?.name === 'CaseSkipped';
+          r.status = skipped ? 'skipped' : 'fail';
+          r.error = skipped ? (e as Error).message : `${(e as Error)?.name}: ${(e as Error)?.message} (seed ${seed})`;
         }
         r.ms = Math.round(performance.now() - t0);
       }
@@ -86,23 +88,25 @@ export async function runConformance(pc: Pkg, options: ConformanceOptions = {}):
 }
 
 /** Counts of a report. */
-export function summarize(report: ConformanceReport | CaseResult[]): { passed: number; failed: number; unavailable: number } {
+export function summarize(report: ConformanceReport | CaseResult[]): { passed: number; failed: number; unavailable: number; skipped: number } {
   const rs = Array.isArray(report) ? report : report.results;
   return {
     passed: rs.filter((r) => r.status === 'pass').length,
     failed: rs.filter((r) => r.status === 'fail').length,
     unavailable: rs.filter((r) => r.status === 'unavailable').length,
+    skipped: rs.filter((r) => r.status === 'skipped').length,
   };
 }
 
 /** A runtime x backend x op table, one row per (runtime, backend, op), then failures in full. */
 export function formatTable(results: CaseResult[]): string {
-  const rows = new Map<string, { engine: string; backend: string; op: string; pass: number; fail: number; na: number; ms: number }>();
+  const rows = new Map<string, { engine: string; backend: string; op: string; pass: number; fail: number; na: number; skip: number; ms: number }>();
   for (const r of results) {
     const key = `${r.engine}|${r.backend}|${r.op}`;
-    const row = rows.get(key) ?? { engine: r.engine, backend: r.backend, op: r.op, pass: 0, fail: 0, na: 0, ms: 0 };
+    const row = rows.get(key) ?? { engine: r.engine, backend: r.backend, op: r.op, pass: 0, fail: 0, na: 0, skip: 0, ms: 0 };
     if (r.status === 'pass') row.pass++;
     else if (r.status === 'fail') row.fail++;
+    else if (r.status === 'skipped') row.skip++;
     else row.na++;
     row.ms += r.ms;
     rows.set(key, row);
@@ -111,7 +115,7 @@ export function formatTable(results: CaseResult[]): string {
   const body = [...rows.values()].map((r) => [
     r.engine.length > 28 ? r.engine.slice(0, 28) : r.engine, r.backend, r.op,
     r.fail ? 'FAIL' : r.na ? 'n/a' : 'ok',
-    r.na ? `${r.na} unavailable` : `${r.pass}/${r.pass + r.fail}`, String(r.ms),
+    r.na ? `${r.na} unavailable` : `${r.pass}/${r.pass + r.fail}${r.skip ? ` (${r.skip} skipped)` : ''}`, String(r.ms),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
@@ -120,6 +124,11 @@ export function formatTable(results: CaseResult[]): string {
   if (bad.length) {
     out.push('', 'Failures:');
     for (const r of bad) out.push(`  [${r.engine} ${r.backend}] ${r.op} ${r.name}: ${r.error}`);
+  }
+  const skipped = results.filter((r) => r.status === 'skipped');
+  if (skipped.length) {
+    out.push('', 'Skipped:');
+    for (const r of skipped) out.push(`  [${r.engine} ${r.backend}] ${r.op} ${r.name}: ${r.error}`);
   }
   const na = results.find((r) => r.status === 'unavailable');
   if (na) out.push('', `Unavailable: ${[...new Set(results.filter((r) => r.status === 'unavailable').map((r) => `${r.backend}: ${r.error}`))].join('; ')}`);

@@ -24,6 +24,8 @@ export interface ThreadKernels {
 export const TaskKind = { matmul: 0, attention: 1, attentionCombine: 2, kvScore: 3 } as const;
 /** Test hook: a task of this kind makes the worker that takes it die (the main thread leaves it to the workers). */
 const KIND_DIE = -1;
+/** Test hook: a task kind the kernel module does not know, so runTask traps (`unreachable`) on every thread that takes one. */
+const KIND_TRAP = 99;
 
 /** A kernel failed on a pool thread (a trap in the wasm code), or a worker died and the pool is broken. */
 export class ThreadPoolError extends PcpressError {
@@ -245,6 +247,10 @@ export class ThreadPool {
   private brokenBy: string | undefined;
   /** Gives this pool's threads back to the core ledger (holdCores). */
   private readonly release: () => void;
+  /** @internal Test aid: calls handed to the pool (run, runMatmul) and their tasks, so a test can tell a call reached it. */
+  _testRuns = 0;
+  /** @internal See _testRuns. */
+  _testTasks = 0;
 
   private constructor(memory: WebAssembly.Memory, ctlPtr: number, private readonly scratch: number[],
     private readonly main: ThreadKernels, private readonly handle: Handle) {
@@ -328,6 +334,8 @@ export class ThreadPool {
    */
   run(kind: number, args: number, count: number, maxThreads = this.threads): void {
     this.check();
+    this._testRuns++;
+    this._testTasks += count;
     const ctl = this.ctl;
     const workers = kind === KIND_DIE ? 1 : Math.max(0, Math.min(this.threads, count, Math.floor(maxThreads)) - 1);
     Atomics.store(ctl, COUNT, count);
@@ -365,6 +373,14 @@ export class ThreadPool {
     if (failed !== undefined || Atomics.load(ctl, ERR) !== 0) {
       throw new ThreadPoolError(`a kernel failed on a pool thread${failed ? `: ${(failed as Error)?.message ?? failed}` : ''}`);
     }
+  }
+
+  /**
+   * @internal Test hook: a call whose kernels trap on every thread that takes a task (4 tasks per thread,
+   * all threads woken): ThreadPoolError with broken: false, and the pool stays usable.
+   */
+  _testKernelTraps(): void {
+    this.run(KIND_TRAP, 0, 4 * this.threads);
   }
 
   /** @internal Test hook: a call in which one worker dies (exits in Node, throws uncaught elsewhere). */

@@ -30,5 +30,5 @@ try {
   await server.close();
 }
 const requireGpu = process.env.PCPRESS_REQUIRE_WEBGPU === '1';
-console.log(`browser: ${s.passed} passed, ${s.failed + (requireGpu ? s.unavailable : 0)} failed`);
+console.log(`browser: ${s.passed} passed, ${s.failed + (requireGpu ? s.unavailable : 0)} failed${s.skipped ? `, ${s.skipped} skipped` : ''}`);
 process.exit(s.failed || (requireGpu && s.unavailable) ? 1 : 0);

@@ -1,7 +1,8 @@
 // The wasm thread pool in headless Chromium: on a cross-origin isolated page (COOP/COEP from serveStatic)
 // threads 'auto' runs on navigator.hardwareConcurrency threads and 1, 2 and 3 threads give the same bits
 // (the main thread spins instead of Atomics.wait) for matmul, attention prefill and split-K decode, and a
-// worker dying mid-call is a broken ThreadPoolError rather than a hang; on a page served without those headers 'auto' gives 1
+// worker dying mid-call is a broken ThreadPoolError rather than a hang (a kernel trap: not broken), every pool
+// shape asserts that the pool ran, and a Worker that cannot start gives 'auto' 1 thread; on a page served without those headers 'auto' gives 1
 // thread and says why, and threads: 2 is a BackendUnavailableError. Run after npm run build:
 // node test/browser/threads.mjs   (prints "threads: N passed, N failed"; exit 1 on any failure)
 import path from 'node:path';
@@ -17,6 +18,9 @@ const bits = (x) => new Uint32Array(x.buffer, x.byteOffset, x.length);
 const same = (x, y) => x.length === y.length && bits(x).every((v, i) => v === bits(y)[i]);
 const rand = pc.seededRandom(7);
 const f32 = (n) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+// calls the runtime's pool has run (its internal test counter): a pool check must reach the pool
+const runs = (r) => (r.impl.pool ? r.impl.pool._testRuns : 0);
+const pooled = (rts, before) => rts.every((r, i) => r.info.threads === 1 || runs(r) > before[i]);
 try {
   const auto = await pc.createRuntime({ backend: 'wasm' });
   if (crossOriginIsolated) {
@@ -36,24 +40,36 @@ try {
     const t = r2.matmul(r2.tensor(f32(96 * 80)), r2.tensor(f32(80 * 72)), { m: 96, k: 80, n: 72 });
     check(t instanceof pc.Tensor && (await t.read()).length === 96 * 72, 'Tensor path on the main thread (spinning) returns a Tensor');
     // attention: prefill (KV heads x query tiles) and split-K decode on the pool, same bits on 1, 2, 3 threads
-    for (const [H, KH, S, D, causal] of [[6, 2, 333, 37, true], [3, 3, 131, 5, false]]) {
+    for (const [H, KH, S, D, causal] of [[6, 2, 333, 37, true], [3, 3, 140, 5, false]]) {
       const q = f32(H * S * D), k = f32(KH * S * D), v = f32(KH * S * D), o = { numHeads: H, numKvHeads: KH, headDim: D, causal, returnLse: true };
-      const r = [];
+      const r = [], before = [r1, r2, r3].map(runs);
       for (const rt of [r1, r2, r3]) r.push(await rt.attention(q, k, v, o));
+      check(pooled([r1, r2, r3], before), 'prefill h' + H + '/' + KH + ' s' + S + ' d' + D + ' ran on the 2- and 3-thread pools');
       check(same(r[0].out, r[1].out) && same(r[0].out, r[2].out) && same(r[0].lse, r[2].lse), 'prefill h' + H + '/' + KH + ' s' + S + ' d' + D + ': 1, 2, 3 threads give the same bits');
     }
     // 17 / 18 / 33 rows: the split-K combine runs on the pool (past 64 output rows), its last task short
     for (const [H, KH, L, D, seqQ] of [[8, 2, 3001, 33, 1], [4, 1, 1500, 64, 3], [4, 2, 617, 16, 17], [4, 2, 513, 128, 18], [2, 2, 1025, 80, 33]]) {
       const k = f32(KH * L * D), v = f32(KH * L * D), q = f32(H * seqQ * D);
-      const r = [];
+      const r = [], before = [r1, r2, r3].map(runs);
       for (const rt of [r1, r2, r3]) {
         const cache = rt.createKVCache({ numKvHeads: KH, headDim: D });
         cache.append(k, v);
         r.push(await rt.decode(q, cache, { numHeads: H, causal: true, returnLse: true }));
         cache.dispose();
       }
+      check(pooled([r1, r2, r3], before), 'decode h' + H + '/' + KH + ' cache ' + L + ' seqQ ' + seqQ + ' ran on the 2- and 3-thread pools');
       check(same(r[0].out, r[1].out) && same(r[0].out, r[2].out) && same(r[0].lse, r[1].lse) && same(r[0].lse, r[2].lse), 'decode h' + H + '/' + KH + ' cache ' + L + ' d' + D + ' seqQ ' + seqQ + ' (split-K): 1, 2, 3 threads give the same bits');
     }
+    // a kernel that traps on the pool's threads: ThreadPoolError, not broken, and the pool runs on
+    let trap;
+    try {
+      r2.impl.pool._testKernelTraps();
+    } catch (e) {
+      trap = e;
+    }
+    const afterTrap = runs(r2);
+    const ct = await r2.matmul(new Float32Array(200 * 200).fill(0.5), new Float32Array(200 * 200).fill(0.5), { m: 200, k: 200, n: 200 });
+    check(trap instanceof pc.ThreadPoolError && !trap.broken && ct[0] === 50 && runs(r2) > afterTrap, 'a kernel trap is a ThreadPoolError (broken: false) and the pool runs on: ' + (trap && trap.message));
     // a worker that dies mid-call (throws outside a kernel): the call throws, the pool is broken, no hang
     let died;
     try {

@@ -5,7 +5,7 @@
 // (= the reference over the kept tokens at their original positions), with every option; typed
 // errors for bad input.
 // Sizes are chosen so software WebGPU (SwiftShader) runs the whole set in well under a minute.
-import { check, checkClose, expectError, type Case, type CaseContext } from './util.js';
+import { check, checkClose, expectError, skipCase, type Case, type CaseContext } from './util.js';
 
 const TOL = 1e-5;
 
@@ -502,6 +502,27 @@ function byHead(x: Float32Array, KH: number, S: number, D: number): Float32Array
   return Array.from({ length: KH }, (_, g) => x.subarray(g * S * D, (g + 1) * S * D));
 }
 
+/** Calls the runtime's thread pool has run (0 without a pool): its internal test counter. */
+function poolRuns(r: CaseContext['rt']): number {
+  return (r as unknown as { impl: { pool?: { _testRuns: number } } }).impl.pool?._testRuns ?? 0;
+}
+
+/**
+ * Checks whether the call(s) since `before` (poolRuns of each runtime) reached the pool of every
+ * runtime with more than one thread: `expected` says whether they should (the work is over the pool's
+ * threshold), so a "threads" check cannot pass on shapes that never leave the calling thread.
+ */
+function checkPool(rts: CaseContext['rt'][], before: number[], expected: boolean, tag: string): void {
+  rts.forEach((r, i) => {
+    if (r.info.threads === 1) return;
+    const ran = poolRuns(r) > before[i];
+    check(ran === expected, `${tag}: the ${r.info.threads}-thread pool ${ran ? 'ran' : 'did not run'}, expected ${expected ? 'it to run' : 'the calling thread only'}`);
+  });
+}
+
+/** Multiply-adds (twice) of attention at which a call goes to the pool, and of KV scoring (src/ops/attention.ts, src/kv/backend.ts). */
+const POOL_MIN_WORK = 1 << 19, KV_POOL_MIN_WORK = 1 << 18;
+
 /**
  * The wasm thread pool on attention: prefill (KV heads x query tiles), decode (split-K over the cache,
  * then the partials combined in chunk order) and KV scoring (one task per query head, folded in head
@@ -512,23 +533,25 @@ const threadsCase: Case = {
   op: 'attention',
   name: 'wasm threads: prefill, split-K decode and KV scoring give the same bits on 1, 2 and 3 threads (odd shapes), within 1e-5 of f64',
   async run({ rt, rng, pc }) {
-    if (rt.backend !== 'wasm') return; // the pool is a wasm feature; this runs once, on the wasm pass
+    if (rt.backend !== 'wasm') skipCase('the thread pool is a wasm feature: this case runs on the wasm pass');
     const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
-    if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) return; // the matmul threads case checks the errors there
+    // the matmul threads case checks the errors there
+    if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) skipCase('no shared memory here (not cross-origin isolated, or no SharedArrayBuffer): threads cannot start');
     const rts = [rt];
     try {
       if (rt.info.threads !== 1) rts[0] = await pc.createRuntime({ backend: 'wasm', threads: 1 });
       rts.push(await pc.createRuntime({ backend: 'wasm', threads: 2 }), await pc.createRuntime({ backend: 'wasm', threads: 3 }));
       // prefill: rows split in tiles of 64 per KV head (R = seqQ x group)
       const prefills: [number, number, number, number, boolean, number, number, number][] = [
-        [6, 2, 333, 37, true, 0, 0, 0], [8, 2, 260, 64, true, 100, 3, 0], [3, 3, 131, 5, false, 0, 0, 20], [4, 1, 97, 128, false, 40, 0, 0],
+        [6, 2, 333, 37, true, 0, 0, 0], [8, 2, 260, 64, true, 100, 3, 0], [3, 3, 140, 5, false, 0, 0, 20], [4, 1, 97, 128, false, 40, 0, 0],
       ];
       for (const [H, KH, S, D, causal, window, sinks, softcap] of prefills) {
         const tag = `prefill h${H}/${KH} s${S} d${D}${causal ? ' causal' : ''}${window ? ` window ${window}` : ''}${sinks ? ` sinks ${sinks}` : ''}${softcap ? ` softcap ${softcap}` : ''}`;
         const q = rng.f32(H * S * D), k = rng.f32(KH * S * D), v = rng.f32(KH * S * D);
         const o = { numHeads: H, numKvHeads: KH, headDim: D, causal, window, sinks, returnLse: true, ...(softcap ? { softcap } : {}) };
-        const outs = [];
+        const outs = [], before = rts.map(poolRuns);
         for (const r of rts) outs.push(await r.attention(q, k, v, o) as { out: Float32Array; lse: Float32Array });
+        checkPool(rts, before, true, tag); // every shape here is over the pool's threshold
         const ref = attentionRef(q, byHead(k, KH, S, D), byHead(v, KH, S, D), { numHeads: H, numKvHeads: KH, headDim: D, seqQ: S, causal, window, sinks, softcap });
         checkClose(outs[0].out, ref.out, TOL, tag);
         checkLse(outs[0].lse, ref.lse, tag);
@@ -539,7 +562,7 @@ const threadsCase: Case = {
       }
       // decode: caches of several chunks (split-K), a few query rows, with and without masks and logit options
       const decodes: [number, number, number, number, number, number, number, boolean][] = [
-        [8, 2, 3001, 33, 1, 0, 0, false], [4, 1, 1500, 64, 3, 300, 2, true], [6, 3, 700, 7, 2, 0, 0, false], [2, 2, 1100, 128, 1, 0, 0, true],
+        [8, 2, 3001, 33, 1, 0, 0, false], [4, 1, 1500, 64, 3, 300, 2, true], [6, 3, 700, 39, 2, 0, 0, false], [2, 2, 1100, 128, 1, 0, 0, true],
       ];
       for (const [H, KH, L, D, seqQ, window, sinks, extras] of decodes) {
         const tag = `decode h${H}/${KH} cache ${L} d${D} seqQ ${seqQ}${window ? ` window ${window} sinks ${sinks}` : ''}${extras ? ' softcap + sink logits' : ''}`;
@@ -548,8 +571,9 @@ const threadsCase: Case = {
         const q = rng.f32(H * seqQ * D);
         const sinkLogits = extras ? rng.f32(H) : undefined;
         const o = { numHeads: H, causal: true, window, sinks, returnLse: true, ...(extras ? { softcap: 25, sinkLogits } : {}) };
-        const outs = [];
+        const outs = [], before = rts.map(poolRuns);
         for (let i = 0; i < 3; i++) outs.push(await rts[i].decode(q, caches[i], o) as { out: Float32Array; lse: Float32Array });
+        checkPool(rts, before, true, tag);
         const ref = attentionRef(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, seqQ, causal: true, window, sinks, ...(extras ? { softcap: 25, sinkLogits } : {}) });
         checkClose(outs[0].out, ref.out, TOL, tag);
         checkLse(outs[0].lse, ref.lse, tag);
@@ -563,8 +587,9 @@ const threadsCase: Case = {
       for (const [hq, hkv, n, d, nq, w, method] of [[8, 2, 701, 24, 40, 32, 'snapkv'], [6, 3, 450, 37, 20, 20, 'h2o']] as const) {
         const tag = `scoreKV ${method} hq ${hq} hkv ${hkv} N ${n} d ${d} window ${w}`;
         const o = { q: rng.f32(hq * nq * d), k: rng.f32(hkv * n * d), v: rng.f32(hkv * n * d), numHeads: hq, numKvHeads: hkv, headDim: d, window: w, compression: 0.5 };
-        const outs = [];
+        const outs = [], before = rts.map(poolRuns);
         for (const r of rts) outs.push(await pc.scoreKV(r, method, o));
+        checkPool(rts, before, true, tag);
         checkClose(outs[0].scores, pc.refScoreKV(method, o).scores, TOL, tag);
         for (let i = 1; i < 3; i++) sameBits(outs[i].scores, outs[0].scores, `${tag}: ${i + 1} threads vs 1`);
       }
@@ -602,9 +627,9 @@ const threadEdgesCase: Case = {
   op: 'attention',
   name: 'wasm threads edges: split-K decode at 1..40 query rows, keys 511..16385, GQA 1/2/4, headDim 16..128; prefill tiles; KV scoring rows: same bits on 1, 2, 3 threads, within 1e-5 of f64',
   async run({ rt, rng, pc }) {
-    if (rt.backend !== 'wasm') return;
+    if (rt.backend !== 'wasm') skipCase('the thread pool is a wasm feature: this case runs on the wasm pass');
     const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
-    if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) return;
+    if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) skipCase('no shared memory here (not cross-origin isolated, or no SharedArrayBuffer): threads cannot start');
     const rts = [rt];
     try {
       if (rt.info.threads !== 1) rts[0] = await pc.createRuntime({ backend: 'wasm', threads: 1 });
@@ -619,14 +644,18 @@ const threadEdgesCase: Case = {
         }
       };
       const KH = 2;
+      let onPool = 0; // cases over the pool's threshold (the rest check the partition on the calling thread)
       for (const [seqQ, G, L, D] of threadEdgeDecodes()) {
         const H = KH * G, causal = (seqQ + L) % 2 === 0;
         const tag = `decode ${seqQ} rows h${H}/${KH} cache ${L} d${D}${causal ? ' causal' : ''}`;
         const caches = rts.map((r) => r.createKVCache({ numKvHeads: KH, headDim: D }));
         const { k, v } = appendAll({ append: (kc, vc) => caches.forEach((c) => c.append(kc, vc)) }, rng, KH, D, [L]);
         const q = rng.f32(H * seqQ * D);
-        const outs: WithLse[] = [];
+        const outs: WithLse[] = [], before = rts.map(poolRuns);
         for (let i = 0; i < 3; i++) outs.push(await rts[i].decode(q, caches[i], { numHeads: H, causal, returnLse: true }) as WithLse);
+        const pooled = 2 * H * seqQ * L * D >= POOL_MIN_WORK;
+        checkPool(rts, before, pooled, tag);
+        onPool += pooled ? 1 : 0;
         agree(outs, attentionRef(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, seqQ, causal }), tag);
         caches.forEach((c) => c.dispose());
       }
@@ -641,8 +670,11 @@ const threadEdgesCase: Case = {
         const H = KH * G;
         const tag = `prefill ${S} rows h${H}/${KH} keys ${SK} d${D}${causal ? ' causal' : ''}`;
         const q = rng.f32(H * S * D), k = rng.f32(KH * SK * D), v = rng.f32(KH * SK * D);
-        const outs: WithLse[] = [];
+        const outs: WithLse[] = [], before = rts.map(poolRuns);
         for (const r of rts) outs.push(await r.attention(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, causal, returnLse: true }) as WithLse);
+        const pooled = 2 * H * S * SK * D >= POOL_MIN_WORK;
+        checkPool(rts, before, pooled, tag);
+        onPool += pooled ? 1 : 0;
         agree(outs, attentionRef(q, byHead(k, KH, SK, D), byHead(v, KH, SK, D), { numHeads: H, numKvHeads: KH, headDim: D, seqQ: S, causal }), tag);
       }
       // KV scoring: window rows in and around the kernel's blocks of 4, keys around 512, GQA 1 / 2 / 4
@@ -654,11 +686,15 @@ const threadEdgesCase: Case = {
         const hq = KH * G, nq = Math.max(w, 8);
         const tag = `scoreKV ${method} hq ${hq} hkv ${KH} N ${n} d ${d} window ${w}`;
         const o = { q: rng.f32(hq * nq * d), k: rng.f32(KH * n * d), v: rng.f32(KH * n * d), numHeads: hq, numKvHeads: KH, headDim: d, window: w, compression: 0.5 };
-        const outs = [];
+        const outs = [], before = rts.map(poolRuns);
         for (const r of rts) outs.push(await pc.scoreKV(r, method, o));
+        const pooled = hq * w * n * d >= KV_POOL_MIN_WORK;
+        checkPool(rts, before, pooled, tag);
+        onPool += pooled ? 1 : 0;
         checkClose(outs[0].scores, pc.refScoreKV(method, o).scores, TOL, tag);
         for (let i = 1; i < 3; i++) sameBits(outs[i].scores, outs[0].scores, `${tag}: ${i + 1} threads vs 1`);
       }
+      check(onPool >= 100, `only ${onPool} edge cases reached the pool`); // 138 with these shapes
     } finally {
       for (const r of rts) if (r !== rt) r.destroy();
     }
@@ -736,8 +772,9 @@ const poisonCase: Case = {
                 cache.dispose();
               }
             };
-            const runs: WithLse[] = [];
+            const runs: WithLse[] = [], before = rts.map(poolRuns);
             for (const r of rts) runs.push(await decode(r, bad));
+            checkPool(rts, before, 2 * H * S * L * D >= POOL_MIN_WORK, tag);
             verify(runs, await decode(rt, k), S, (h, i) => h < G && L - S + i >= at, tag);
           }
         }
@@ -746,8 +783,9 @@ const poisonCase: Case = {
         const k = rng.f32(KH * S * D), v = rng.f32(KH * S * D), q = ones(rng.f32(H * S * D), S);
         const bad = poison(k, S, at, kind);
         const o = { numHeads: H, numKvHeads: KH, headDim: D, causal: true, returnLse: true };
-        const runs: WithLse[] = [];
+        const runs: WithLse[] = [], before = rts.map(poolRuns);
         for (const r of rts) runs.push(await r.attention(q, bad, v, o) as WithLse);
+        checkPool(rts, before, true, tag);
         verify(runs, await rt.attention(q, k, v, o) as WithLse, S, (h, i) => h < G && i >= at, tag);
       }
     } finally {

@@ -14,7 +14,7 @@ import { pcTrainCases } from './pc-train.js';
 import type { Case } from './util.js';
 
 export type { Case, CaseContext, Pkg } from './util.js';
-export { Rng, CheckFailed, relErr } from './util.js';
+export { Rng, CheckFailed, CaseSkipped, relErr } from './util.js';
 export { matmulRef } from './matmul.js';
 
 /** All cases, grouped by op in the order they run. */

@@ -1,7 +1,7 @@
 // matmul conformance: odd shapes, transposes, batch and broadcast, device-resident chaining,
 // and one case per validation rule. References are computed in f64.
 import type { RuntimeOptions as PcRuntimeOptions } from '../../src/index.js';
-import { check, CheckFailed, checkClose, expectError, type Case, type CaseContext } from './util.js';
+import { check, CheckFailed, checkClose, expectError, skipCase, type Case, type CaseContext } from './util.js';
 
 /** f64 reference of op(A) x op(B) for one batch entry. */
 export function matmulRef(a: Float32Array, b: Float32Array, m: number, k: number, n: number,
@@ -428,7 +428,7 @@ export const matmulCases: Case[] = [
     op: 'matmul',
     name: 'wasm threads: 1, 2 and 3 threads give the same bits (odd shapes, transposes, batches, packed B); typed errors',
     async run({ rt, rng, pc }) {
-      if (rt.backend !== 'wasm') return; // the pool is a wasm feature; this runs once, on the wasm pass
+      if (rt.backend !== 'wasm') skipCase('the thread pool is a wasm feature: this case runs on the wasm pass');
       const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
       const canThread = typeof g.SharedArrayBuffer === 'function' && g.crossOriginIsolated !== false;
       check(typeof rt.info.threads === 'number' && rt.info.threads >= 1, `rt.info.threads is ${rt.info.threads}`);

@@ -28,6 +28,22 @@ export class CheckFailed extends Error {
   }
 }
 
+/**
+ * Thrown by a case that cannot run in this runtime (e.g. the wasm thread pool on a page without shared
+ * memory): the runners report it as skipped, with the reason, never as passed.
+ */
+export class CaseSkipped extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'CaseSkipped';
+  }
+}
+
+/** Ends the case as skipped (CaseSkipped) with `reason`. */
+export function skipCase(reason: string): never {
+  throw new CaseSkipped(reason);
+}
+
 /** Throws CheckFailed with `message` unless `cond`. */
 export function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new CheckFailed(message);

@@ -24,7 +24,15 @@ for (const backend of ['wasm', 'webgpu'] as const) {
       try {
         for (let i = 0; i < cases.length; i++) {
           const c = cases[i];
-          await t.step(`${c.op} ${c.name}`, () => c.run({ pc, rt, rng: new Rng((baseSeed + i * 7919) >>> 0) }));
+          await t.step(`${c.op} ${c.name}`, async () => {
+            try {
+              await c.run({ pc, rt, rng: new Rng((baseSeed + i * 7919) >>> 0) });
+            } catch (e) {
+              // a case that cannot run here: Deno cannot mark a started step skipped, so say so plainly
+              if ((e as Error)?.name === 'CaseSkipped') console.warn(`SKIPPED (not run) ${backend} ${c.op} ${c.name}: ${(e as Error).message}`);
+              else throw e;
+            }
+          });
         }
       } finally {
         rt.destroy();

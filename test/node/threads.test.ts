@@ -52,6 +52,19 @@ function refAttention(q: Float32Array, k: Float32Array, v: Float32Array, H: numb
   return { out, lse };
 }
 
+/** Calls the runtime's thread pool has run (0 without a pool): its internal test counter. */
+function poolRuns(r: pc.Runtime): number {
+  return (r as unknown as { impl: { pool?: { _testRuns: number } } }).impl.pool?._testRuns ?? 0;
+}
+/** Multiply-adds (twice) at which attention and KV scoring calls go to the pool (src/ops/attention.ts, src/kv/backend.ts). */
+const POOL_MIN_WORK = 1 << 19, KV_POOL_MIN_WORK = 1 << 18;
+/** Expects the calls since `before` (poolRuns of each runtime) to have reached the pool of every threaded runtime, or none. */
+function expectPool(rts: pc.Runtime[], before: number[], expected: boolean, tag: string): void {
+  rts.forEach((r, i) => {
+    if (r.info.threads > 1) expect(poolRuns(r) > before[i], `${tag}: the ${r.info.threads}-thread pool ${expected ? 'should run' : 'should not run'}`).toBe(expected);
+  });
+}
+
 /** max |got - ref| / max(1, max |ref|). */
 function maxErr(got: Float32Array, ref: Float64Array): number {
   let e = 0, r = 1;
@@ -168,6 +181,32 @@ describe('wasm threads', () => {
     rt2.destroy();
   });
 
+  it('a kernel that traps on pool threads: ThreadPoolError with broken: false, and the pool stays usable', async () => {
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 3 });
+    try {
+      const pool = (rt as unknown as { impl: { pool: { _testKernelTraps(): void; broken: boolean } } }).impl.pool;
+      const a = new Float32Array(200 * 200).fill(0.5);
+      for (let rep = 0; rep < 3; rep++) {
+        let err: unknown;
+        try {
+          pool._testKernelTraps(); // every thread's runTask hits unreachable
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(pc.ThreadPoolError);
+        expect((err as pc.ThreadPoolError).broken).toBe(false);
+        expect((err as Error).message).toMatch(/a kernel failed on a pool thread/);
+        expect(pool.broken).toBe(false);
+        // the pool still runs calls, on all its threads
+        const before = poolRuns(rt);
+        expect((await rt.matmul(a, a, { m: 200, k: 200, n: 200 }))[0]).toBe(50);
+        expect(poolRuns(rt)).toBeGreaterThan(before);
+      }
+    } finally {
+      rt.destroy();
+    }
+  });
+
   it('the kernel module the workers instantiate has no data segments and no start function', () => {
     const bytes = fs.readFileSync(path.join(root, 'build/pcpress-threads.wasm'));
     const ids: number[] = [];
@@ -234,7 +273,7 @@ describe('wasm threads', () => {
       cases.push([17, 2, 16384, 64], [9, 4, 16385, 80], [33, 1, 16385, 128]);
       // one cache per (keys, headDim) and runtime, shared by the cases (random input is the slow part here)
       const made = new Map<string, { k: Float32Array; v: Float32Array; caches: pc.KVCache[] }>();
-      let checked = 0;
+      let checked = 0, onPool = 0;
       for (const [seqQ, G, L, D] of cases) {
         const H = KH * G, causal = (seqQ + L + G) % 2 === 0;
         const tag = `${seqQ} rows h${H}/${KH} keys ${L} d${D}${causal ? ' causal' : ''}`;
@@ -246,8 +285,11 @@ describe('wasm threads', () => {
           made.set(`${L} ${D}`, kv);
         }
         const { k, v } = kv, q = f32(H * seqQ * D);
-        const outs: WithLse[] = [];
+        const outs: WithLse[] = [], before = rts.map(poolRuns);
         for (let i = 0; i < 3; i++) outs.push(await rts[i].decode(q, kv.caches[i], { numHeads: H, causal, returnLse: true }) as WithLse);
+        const pooled = 2 * H * seqQ * L * D >= POOL_MIN_WORK;
+        expectPool(rts, before, pooled, tag);
+        onPool += pooled ? 1 : 0;
         for (let i = 1; i < 3; i++) {
           expect(firstDiff(outs[i].out, outs[0].out), `${tag}: ${i + 1} threads vs 1`).toBe(-1);
           expect(firstDiff(outs[i].lse, outs[0].lse), `${tag} lse: ${i + 1} threads vs 1`).toBe(-1);
@@ -262,6 +304,7 @@ describe('wasm threads', () => {
         }
       }
       expect(checked).toBeGreaterThan(100);
+      expect(onPool).toBeGreaterThan(300); // the rest check the partition's edges on the calling thread
     } finally {
       for (const r of rts) r.destroy();
     }
@@ -271,6 +314,7 @@ describe('wasm threads', () => {
     const rts = await Promise.all([1, 2, 3].map((threads) => pc.createRuntime({ backend: 'wasm', threads })));
     try {
       const KH = 2;
+      let onPool = 0;
       // few rows over many keys (one row tile: split-K, the combine on the pool past 64 output rows), and full
       // causal prefills around the 64-row tile (R = seqQ x group)
       const prefills: [number, number, number, number, boolean][] = [];
@@ -281,8 +325,11 @@ describe('wasm threads', () => {
         const H = KH * G;
         const tag = `prefill ${S} rows h${H}/${KH} keys ${SK} d${D}${causal ? ' causal' : ''}`;
         const q = f32(H * S * D), k = f32(KH * SK * D), v = f32(KH * SK * D);
-        const outs: WithLse[] = [];
+        const outs: WithLse[] = [], before = rts.map(poolRuns);
         for (const r of rts) outs.push(await r.attention(q, k, v, { numHeads: H, numKvHeads: KH, headDim: D, causal, returnLse: true }) as WithLse);
+        const pooled = 2 * H * S * SK * D >= POOL_MIN_WORK;
+        expectPool(rts, before, pooled, tag);
+        onPool += pooled ? 1 : 0;
         for (let i = 1; i < 3; i++) {
           expect(firstDiff(outs[i].out, outs[0].out), `${tag}: ${i + 1} threads vs 1`).toBe(-1);
           expect(firstDiff(outs[i].lse, outs[0].lse), `${tag} lse: ${i + 1} threads vs 1`).toBe(-1);
@@ -292,13 +339,15 @@ describe('wasm threads', () => {
         expect(maxErr(outs[0].lse, ref.lse), `${tag} lse`).toBeLessThan(1e-5);
       }
       // KV scoring: one task per query head, window rows in and around the kernel's blocks of 4
-      for (const [w, G, n, d] of [[1, 1, 617, 16], [3, 2, 511, 64], [4, 4, 512, 80], [5, 1, 513, 128], [16, 2, 1024, 16], [17, 4, 617, 16], [33, 2, 1025, 80], [40, 1, 617, 128]]) {
+      for (const [w, G, n, d] of [[1, 1, 8200, 16], [3, 2, 511, 64], [4, 4, 512, 80], [5, 1, 513, 128], [16, 2, 1024, 16], [17, 4, 617, 16], [33, 2, 1025, 80], [40, 1, 617, 128]]) {
         for (const method of ['snapkv', 'h2o'] as const) {
           const hq = KH * G, nq = Math.max(w, 8);
           const tag = `scoreKV ${method} hq ${hq} N ${n} d ${d} window ${w}`;
           const o = { q: f32(hq * nq * d), k: f32(KH * n * d), v: f32(KH * n * d), numHeads: hq, numKvHeads: KH, headDim: d, window: w, compression: 0.5 };
-          const outs = [];
+          const outs = [], before = rts.map(poolRuns);
           for (const r of rts) outs.push((await pc.scoreKV(r, method, o)).scores);
+          expect(hq * w * n * d, `${tag} is over the KV pool's threshold`).toBeGreaterThanOrEqual(KV_POOL_MIN_WORK);
+          expectPool(rts, before, true, tag);
           for (let i = 1; i < 3; i++) expect(firstDiff(outs[i], outs[0]), `${tag}: ${i + 1} threads vs 1`).toBe(-1);
           const ref = pc.refScoreKV(method, o).scores;
           let e = 0, m = 0;
@@ -309,6 +358,7 @@ describe('wasm threads', () => {
           expect(e / Math.max(m, 1e-30), tag).toBeLessThan(1e-5);
         }
       }
+      expect(onPool, 'prefill cases that reached the pool').toBeGreaterThan(15);
     } finally {
       for (const r of rts) r.destroy();
     }
