@@ -5,9 +5,14 @@
 //
 // The kernel workers are started by one supervisor worker, which does no compute: its event loop stays
 // free while the main thread is blocked in a call, so when a kernel worker dies (exits, throws outside a
-// kernel, is killed) the supervisor sees it and marks the control block (DEAD, then a notify), and the
-// waiting call throws ThreadPoolError instead of waiting forever. The pool is then broken for good:
-// every later call throws ThreadPoolError too (create a new runtime); nothing restarts behind the caller.
+// kernel, is killed) the supervisor sees it and marks the control block (the worker's GONE cell and DEAD,
+// then a notify), and a call waiting on that worker throws ThreadPoolError instead of waiting forever (a
+// call whose woken workers all checked in completes). The pool is then broken for good: every later call
+// throws ThreadPoolError too (create a new runtime); nothing restarts behind the caller. The supervisor
+// itself bumps a heartbeat cell every BEAT_MS; a call that sees neither a beat nor any progress for
+// STALE_MS (the supervisor died, and its kernel workers with it) breaks the pool instead of waiting forever.
+// A pool whose runtime is dropped without destroy() is terminated, and its cores given back, when it is
+// garbage-collected (FinalizationRegistry).
 //
 // Rules that keep it safe: only the main thread allocates (the TLSF allocator is not thread-safe), the
 // kernel module has no data segments or start function (scripts/build.mjs checks), and each thread gets
@@ -24,6 +29,10 @@ export interface ThreadKernels {
 export const TaskKind = { matmul: 0, attention: 1, attentionCombine: 2, kvScore: 3 } as const;
 /** Test hook: a task of this kind makes the worker that takes it die (the main thread leaves it to the workers). */
 const KIND_DIE = -1;
+/** Test hook: the worker that takes task 0 checks in, then dies; the worker that takes task 1 keeps the call open 1.5 s. */
+const KIND_DIE_LATE = -2;
+/** Test hook: the worker that takes the task waits (up to 30 s, or until destroy) while the supervisor exits. */
+const KIND_HANG = -3;
 /** Test hook: a task kind the kernel module does not know, so runTask traps (`unreachable`) on every thread that takes one. */
 const KIND_TRAP = 99;
 
@@ -38,19 +47,28 @@ export class ThreadPoolError extends PcpressError {
 }
 
 // Control block layout (Int32 indices): (unused), stop flag, workers done, error flag, next task, task
-// count, task kind, argument pointer, dead worker (slot, 0 = none), then a table of matmul tasks, then one
-// wake cell per worker slot. A call wakes only the workers it uses (a bump + notify of their cells; the
+// count, task kind, argument pointer, first dead worker (slot, 0 = none), supervisor heartbeat, supervisor
+// exit (test hook), then a table of matmul tasks, then per worker slot a wake cell, a check-in cell (the wake
+// value of the last call it finished) and a gone cell (1: it died). A call wakes only the workers it uses (a bump + notify of their cells; the
 // others sleep on), and threads take tasks in turn (Atomics.add on NEXT), so a thread the OS delays does
 // not hold the others up; a call returns when every woken worker has checked in, so no worker is ever
 // still reading the table or the argument block when the next call writes or frees it.
-const STOP = 1, DONE = 2, ERR = 3, NEXT = 4, COUNT = 5, KIND = 6, ARGS = 7, DEAD = 8, TASKS = 12;
+const STOP = 1, DONE = 2, ERR = 3, NEXT = 4, COUNT = 5, KIND = 6, ARGS = 7, DEAD = 8, BEAT = 9, SUPKILL = 10, TASKS = 12;
 /** Arguments of one matmul task in the table (matmulTask's arguments without the scratch pointer). */
 const TASK_ARGS = 17;
 /** Most matmul tasks one call may hand out (other kinds read their arguments from memory: no limit). */
 export const MAX_TASKS = 256;
 /** First wake cell (worker slot s waits on WAKE + s; slots 1..63). */
 const WAKE = TASKS + TASK_ARGS * MAX_TASKS;
-const CTL_INTS = WAKE + 64;
+/** Check-in cells: a worker stores its wake cell's value there when it has finished its share of that call. */
+const IN = WAKE + 64;
+/** Gone cells: the supervisor stores 1 there when the worker died. */
+const GONE = IN + 64;
+const CTL_INTS = GONE + 64;
+/** How often the supervisor bumps BEAT (ms). */
+const BEAT_MS = 100;
+/** A call that sees no heartbeat and no progress (tasks taken, workers checked in) for this long breaks the pool (ms). */
+export const STALE_MS = 2000;
 
 /**
  * The workers' whole program (plain JS, run from a string: no file to locate or bundle). The first
@@ -78,26 +96,41 @@ const kernel = (post, d) => {
     seen = Atomics.load(ctl, cell);
     if (Atomics.load(ctl, ${STOP}) !== 0) return;
     const count = Atomics.load(ctl, ${COUNT}), kind = Atomics.load(ctl, ${KIND}), args = Atomics.load(ctl, ${ARGS});
+    let dieAfter = false;
     for (;;) {
       const t = Atomics.add(ctl, ${NEXT}, 1);
       if (t >= count) break;
-      if (kind === ${KIND_DIE}) {
-        if (typeof process === 'object' && process && typeof process.exit === 'function' && typeof self === 'undefined') process.exit(7);
-        throw new Error('test hook: this worker dies');
+      if (kind === ${KIND_DIE}) die();
+      if (kind === ${KIND_DIE_LATE}) {
+        if (t === 0) { dieAfter = true; break; }
+        Atomics.wait(ctl, ${STOP}, 0, 1500);
+        continue;
       }
+      if (kind === ${KIND_HANG}) { Atomics.wait(ctl, ${STOP}, 0, 30000); continue; }
       try {
         ex.runTask(kind, args, t, d.slot, d.scratch);
       } catch (e) {
         Atomics.store(ctl, ${ERR}, 1);
       }
     }
+    Atomics.store(ctl, ${IN} + d.slot, seen);
     Atomics.add(ctl, ${DONE}, 1);
     Atomics.notify(ctl, ${DONE});
+    if (dieAfter) die();
   }
 };
-const supervise = (post, d, spawn) => {
+const die = () => {
+  if (typeof process === 'object' && process && typeof process.exit === 'function' && typeof self === 'undefined') process.exit(7);
+  throw new Error('test hook: this worker dies');
+};
+const supervise = (post, d, spawn, exit) => {
   const ctl = new Int32Array(d.memory.buffer, d.ctl, ${CTL_INTS});
   let ready = 0, failed = false;
+  // the heartbeat: a call that sees it stop (and no progress) breaks the pool instead of waiting forever
+  const beat = setInterval(() => {
+    if (Atomics.load(ctl, ${SUPKILL}) !== 0) { clearInterval(beat); exit(); return; }
+    Atomics.add(ctl, ${BEAT}, 1);
+  }, ${BEAT_MS});
   const died = (slot, why) => {
     if (Atomics.load(ctl, ${STOP}) !== 0) return;
     if (ready < d.scratch.length) {
@@ -105,8 +138,9 @@ const supervise = (post, d, spawn) => {
       failed = true;
       return;
     }
+    // no ERR: a call the worker had finished its share of still completes; later calls throw
+    Atomics.store(ctl, ${GONE} + slot, 1);
     if (Atomics.compareExchange(ctl, ${DEAD}, 0, slot) === 0) post({ type: 'died', slot, message: why });
-    Atomics.store(ctl, ${ERR}, 1);
     Atomics.notify(ctl, ${DONE});
   };
   d.scratch.forEach((scratch, i) => {
@@ -118,7 +152,7 @@ const supervise = (post, d, spawn) => {
     }, (why) => died(slot, why));
   });
 };
-const role = (post, d, spawn) => (d.role === 'kernel' ? kernel(post, d) : supervise(post, d, spawn));
+const role = (post, d, spawn, exit) => (d.role === 'kernel' ? kernel(post, d) : supervise(post, d, spawn, exit));
 if (typeof self !== 'undefined' && typeof self.postMessage === 'function') {
   const spawn = (msg, onMessage, onFail) => {
     const w = new Worker(URL.createObjectURL(new Blob([self.__pcpressSource], { type: 'text/javascript' })), { type: 'module' });
@@ -130,7 +164,7 @@ if (typeof self !== 'undefined' && typeof self.postMessage === 'function') {
   self.onmessage = (e) => {
     self.onmessage = null;
     self.__pcpressSource = e.data.source;
-    role((m) => self.postMessage(m), e.data, spawn);
+    role((m) => self.postMessage(m), e.data, spawn, () => self.close());
   };
 } else {
   const node = (wt) => wt.parentPort.once('message', (d) => {
@@ -142,7 +176,7 @@ if (typeof self !== 'undefined' && typeof self.postMessage === 'function') {
       msg.source = d.source;
       w.postMessage(msg);
     };
-    role((m) => wt.parentPort.postMessage(m), d, spawn);
+    role((m) => wt.parentPort.postMessage(m), d, spawn, () => process.exit(0));
   });
   if (typeof require === 'function') node(require('node:worker_threads'));
   else import('node:worker_threads').then(node);
@@ -232,6 +266,31 @@ export function threadsUnavailable(): string | undefined {
   return undefined;
 }
 
+/** Stops a pool's workers and terminates the supervisor (and with it the kernel workers). Captures no pool. */
+function stopWorkers(ctl: Int32Array, threads: number, handle: Handle): void {
+  Atomics.store(ctl, STOP, 1);
+  Atomics.notify(ctl, STOP);
+  for (let s = 1; s < threads; s++) {
+    Atomics.add(ctl, WAKE + s, 1);
+    Atomics.notify(ctl, WAKE + s);
+  }
+  handle.terminate();
+}
+
+/**
+ * Pools whose runtime was dropped without destroy(): when one is garbage-collected, its workers are
+ * stopped and its threads given back to the core ledger (else they would shrink every later default count).
+ */
+const finalizer = typeof FinalizationRegistry === 'function'
+  ? new FinalizationRegistry<{ ctl: Int32Array; threads: number; handle: Handle; release: () => void }>((h) => {
+    try {
+      stopWorkers(h.ctl, h.threads, h.handle);
+    } finally {
+      h.release();
+    }
+  })
+  : undefined;
+
 /**
  * A started pool. `run` hands a call's tasks to all threads (the calling thread takes tasks too) and
  * returns when all are done: it is synchronous. `destroy` stops and terminates the workers.
@@ -266,6 +325,9 @@ export class ThreadPool {
       ok = false;
     }
     this.canWait = ok;
+    // nothing the workers' listeners hold refers to the pool (they hold a WeakRef), so a dropped runtime's
+    // pool can be collected; this gives its cores back then
+    finalizer?.register(this, { ctl: this.ctl, threads: this.threads, handle, release: this.release }, this);
   }
 
   /**
@@ -282,7 +344,8 @@ export class ThreadPool {
     const scratch = Array.from({ length: threads }, () => alloc(scratchBytes));
     const spawn = await spawner();
     let handle: Handle | undefined;
-    let pool: ThreadPool | undefined;
+    // the listeners reach the pool through a WeakRef: a worker's listener must not keep a dropped runtime alive
+    let ref: WeakRef<ThreadPool> | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -290,11 +353,11 @@ export class ThreadPool {
         timer = setTimeout(() => reject(new Error(`did not start within ${timeoutMs} ms`)), timeoutMs);
         handle = spawn({ role: 'supervisor', source: WORKER_SOURCE, module, memory, ctl: ctlPtr, scratch: scratch.slice(1) }, (m) => {
           if (m.type === 'ready') resolve();
-          else if (m.type === 'died') pool?.markBroken(m.message ?? `worker ${m.slot} died`);
+          else if (m.type === 'died') ref?.deref()?.markBroken(m.message ?? `worker ${m.slot} died`);
           else reject(new Error(m.message ?? 'failed'));
         }, (e) => {
           // the supervisor itself failed: before start a start failure, afterwards a broken pool
-          if (pool) pool.markBroken(`the supervisor worker failed: ${e.message}`);
+          if (ref) ref.deref()?.markBroken(`the supervisor worker failed: ${e.message}`);
           else reject(e);
         });
       });
@@ -304,7 +367,8 @@ export class ThreadPool {
     } finally {
       clearTimeout(timer);
     }
-    pool = new ThreadPool(memory, ctlPtr, scratch, main, handle!);
+    const pool = new ThreadPool(memory, ctlPtr, scratch, main, handle!);
+    ref = new WeakRef(pool);
     return pool;
   }
 
@@ -337,7 +401,9 @@ export class ThreadPool {
     this._testRuns++;
     this._testTasks += count;
     const ctl = this.ctl;
-    const workers = kind === KIND_DIE ? 1 : Math.max(0, Math.min(this.threads, count, Math.floor(maxThreads)) - 1);
+    // the test hooks' calls: only workers take their tasks (the main thread must not die or hang)
+    const hook = kind === KIND_DIE || kind === KIND_HANG || kind === KIND_DIE_LATE;
+    const workers = hook ? (kind === KIND_DIE_LATE ? 2 : 1) : Math.max(0, Math.min(this.threads, count, Math.floor(maxThreads)) - 1);
     Atomics.store(ctl, COUNT, count);
     Atomics.store(ctl, KIND, kind);
     Atomics.store(ctl, ARGS, args);
@@ -349,7 +415,7 @@ export class ThreadPool {
       Atomics.notify(ctl, WAKE + s);
     }
     let failed: unknown;
-    if (kind !== KIND_DIE) {
+    if (!hook) {
       for (;;) {
         const k = Atomics.add(ctl, NEXT, 1);
         if (k >= count) break;
@@ -360,16 +426,38 @@ export class ThreadPool {
         }
       }
     }
+    // Wait for the woken workers to check in. A worker that died before finishing its share (its GONE cell
+    // set, its check-in cell not at this call's wake value) breaks the pool now; one that died after
+    // checking in does not fail this call. No heartbeat and no progress for STALE_MS: the supervisor died
+    // (and its kernel workers with it, or they are stuck): broken, instead of waiting forever.
+    let beat = Atomics.load(ctl, BEAT), next = -1, done = -1, since = performance.now();
     for (;;) {
       const d = Atomics.load(ctl, DONE);
       if (d >= workers) break;
-      const dead = Atomics.load(ctl, DEAD);
-      if (dead !== 0) {
-        this.markBroken(`pool worker ${dead} died during a call`);
+      if (Atomics.load(ctl, DEAD) !== 0) {
+        for (let s = 1; s <= workers; s++) {
+          if (Atomics.load(ctl, GONE + s) !== 0 && Atomics.load(ctl, IN + s) !== Atomics.load(ctl, WAKE + s)) {
+            this.markBroken(`pool worker ${s} died during a call`);
+            this.check();
+          }
+        }
+      }
+      const b = Atomics.load(ctl, BEAT), n = Atomics.load(ctl, NEXT), now = performance.now();
+      if (b !== beat || n !== next || d !== done) {
+        beat = b;
+        next = n;
+        done = d;
+        since = now;
+      } else if (now - since > STALE_MS) {
+        this.markBroken(`the supervisor worker stopped: no heartbeat and no progress for ${STALE_MS} ms during a call`);
         this.check();
       }
-      if (this.canWait) Atomics.wait(ctl, DONE, d, 1000);
+      if (this.canWait) Atomics.wait(ctl, DONE, d, 4 * BEAT_MS);
     }
+    // a worker that died after checking in (or one this call did not wake): this call's results are whole,
+    // later calls throw
+    const dead = Atomics.load(ctl, DEAD);
+    if (dead !== 0) this.markBroken(`pool worker ${dead} died`);
     if (failed !== undefined || Atomics.load(ctl, ERR) !== 0) {
       throw new ThreadPoolError(`a kernel failed on a pool thread${failed ? `: ${(failed as Error)?.message ?? failed}` : ''}`);
     }
@@ -388,6 +476,24 @@ export class ThreadPool {
     this.run(KIND_DIE, 0, 1);
   }
 
+  /**
+   * @internal Test hook (3 threads or more): a call in which one worker checks in and then dies while another
+   * still holds the call open (1.5 s). The call completes; the pool is broken for later calls.
+   */
+  _testWorkerDiesAfterCheckIn(): void {
+    if (this.threads < 3) throw new Error('_testWorkerDiesAfterCheckIn needs 3 threads');
+    this.run(KIND_DIE_LATE, 0, 2);
+  }
+
+  /**
+   * @internal Test hook: the supervisor exits (at its next heartbeat) during a call that a worker holds
+   * open; the call throws ThreadPoolError (broken) after STALE_MS instead of waiting forever.
+   */
+  _testSupervisorDies(): void {
+    Atomics.store(this.ctl, SUPKILL, 1);
+    this.run(KIND_HANG, 0, 1);
+  }
+
   /** Marks the pool broken (a worker died): every later call throws ThreadPoolError. */
   private markBroken(why: string): void {
     this.brokenBy ??= why;
@@ -401,6 +507,8 @@ export class ThreadPool {
   /** Throws ThreadPoolError when the pool was destroyed or is broken (a worker died). */
   check(): void {
     if (this.destroyed) throw new ThreadPoolError('the thread pool was destroyed');
+    // a worker that died between calls (the supervisor's message may not have been delivered yet)
+    if (this.brokenBy === undefined && Atomics.load(this.ctl, DEAD) !== 0) this.markBroken(`pool worker ${Atomics.load(this.ctl, DEAD)} died`);
     if (this.brokenBy !== undefined) {
       throw new ThreadPoolError(`the thread pool is broken (${this.brokenBy}); create a new runtime`, true);
     }
@@ -410,13 +518,9 @@ export class ThreadPool {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    finalizer?.unregister(this);
     this.release();
-    Atomics.store(this.ctl, STOP, 1);
-    for (let s = 1; s < this.threads; s++) {
-      Atomics.add(this.ctl, WAKE + s, 1);
-      Atomics.notify(this.ctl, WAKE + s);
-    }
-    this.handle.terminate();
+    stopWorkers(this.ctl, this.threads, this.handle);
   }
 }
 

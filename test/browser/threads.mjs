@@ -2,7 +2,8 @@
 // threads 'auto' runs on navigator.hardwareConcurrency threads and 1, 2 and 3 threads give the same bits
 // (the main thread spins instead of Atomics.wait) for matmul, attention prefill and split-K decode, and a
 // worker dying mid-call is a broken ThreadPoolError rather than a hang (a kernel trap: not broken), every pool
-// shape asserts that the pool ran, and a Worker that cannot start gives 'auto' 1 thread; on a page served without those headers 'auto' gives 1
+// shape asserts that the pool ran, the supervisor dying mid-call is a broken ThreadPoolError once its heartbeat
+// stops, and a Worker that cannot start gives 'auto' 1 thread; on a page served without those headers 'auto' gives 1
 // thread and says why, and threads: 2 is a BackendUnavailableError. Run after npm run build:
 // node test/browser/threads.mjs   (prints "threads: N passed, N failed"; exit 1 on any failure)
 import path from 'node:path';
@@ -70,6 +71,19 @@ try {
     const afterTrap = runs(r2);
     const ct = await r2.matmul(new Float32Array(200 * 200).fill(0.5), new Float32Array(200 * 200).fill(0.5), { m: 200, k: 200, n: 200 });
     check(trap instanceof pc.ThreadPoolError && !trap.broken && ct[0] === 50 && runs(r2) > afterTrap, 'a kernel trap is a ThreadPoolError (broken: false) and the pool runs on: ' + (trap && trap.message));
+    // the supervisor worker dying mid-call (it closes itself at its next heartbeat): the spinning main thread
+    // sees the heartbeat stop and throws a broken ThreadPoolError instead of spinning forever
+    const rs = await pc.createRuntime({ backend: 'wasm', threads: 2 });
+    let sup;
+    const ts = performance.now();
+    try {
+      rs.impl.pool._testSupervisorDies();
+    } catch (e) {
+      sup = e;
+    }
+    check(sup instanceof pc.ThreadPoolError && sup.broken && /no heartbeat/.test(sup.message) && performance.now() - ts < 10000,
+      'the supervisor dying mid-call is a broken ThreadPoolError after ' + Math.round(performance.now() - ts) + ' ms: ' + (sup && sup.message));
+    rs.destroy();
     // a worker that dies mid-call (throws outside a kernel): the call throws, the pool is broken, no hang
     let died;
     try {

@@ -160,3 +160,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: 'deno wasm threads: the supervisor dying mid-call is a ThreadPoolError (broken) once its heartbeat stops, not a hang',
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 2 });
+    try {
+      const pool = (rt as unknown as { impl: { pool: { _testSupervisorDies(): void } } }).impl.pool;
+      const t0 = performance.now();
+      let err: unknown;
+      try {
+        pool._testSupervisorDies();
+      } catch (e) {
+        err = e;
+      }
+      const ms = performance.now() - t0;
+      if (!(err instanceof pc.ThreadPoolError) || !err.broken || !/no heartbeat/.test(err.message) || ms > 10_000) {
+        throw new Error(`expected a broken ThreadPoolError (no heartbeat) within 10 s, got ${err} after ${ms} ms`);
+      }
+    } finally {
+      rt.destroy();
+    }
+  },
+});

@@ -207,6 +207,61 @@ describe('wasm threads', () => {
     }
   });
 
+  it('the supervisor dying mid-call: the call throws ThreadPoolError (broken) after its heartbeat stops, instead of waiting forever', async () => {
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 2 });
+    const pool = (rt as unknown as { impl: { pool: { _testSupervisorDies(): void; broken: boolean } } }).impl.pool;
+    const a = new Float32Array(200 * 200).fill(0.5);
+    expect((await rt.matmul(a, a, { m: 200, k: 200, n: 200 }))[0]).toBe(50);
+    const t0 = performance.now();
+    let err: unknown;
+    try {
+      pool._testSupervisorDies(); // the supervisor exits while a worker holds the call open
+    } catch (e) {
+      err = e;
+    }
+    const ms = performance.now() - t0;
+    expect(err).toBeInstanceOf(pc.ThreadPoolError);
+    expect((err as pc.ThreadPoolError).broken).toBe(true);
+    expect((err as Error).message).toMatch(/supervisor worker stopped: no heartbeat/);
+    expect(ms).toBeGreaterThan(1500);
+    expect(ms).toBeLessThan(10_000);
+    await expect(rt.matmul(a, a, { m: 200, k: 200, n: 200 })).rejects.toThrow(/broken.*create a new runtime/);
+    rt.destroy();
+    const rt2 = await pc.createRuntime({ backend: 'wasm', threads: 2 });
+    expect((await rt2.matmul(a, a, { m: 200, k: 200, n: 200 }))[0]).toBe(50);
+    rt2.destroy();
+  });
+
+  it('a worker that dies after checking in does not fail the call it finished; later calls throw ThreadPoolError (broken)', async () => {
+    const rt = await pc.createRuntime({ backend: 'wasm', threads: 3 });
+    const pool = (rt as unknown as { impl: { pool: { _testWorkerDiesAfterCheckIn(): void; broken: boolean } } }).impl.pool;
+    // one worker checks in and exits; the other holds the call open 1.5 s, long enough for the supervisor to
+    // see the death while the call still waits (it used to set ERR too: "a kernel failed")
+    pool._testWorkerDiesAfterCheckIn();
+    for (let i = 0; i < 100 && !pool.broken; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(pool.broken).toBe(true);
+    const a = new Float32Array(200 * 200).fill(0.5);
+    const e = await rt.matmul(a, a, { m: 200, k: 200, n: 200 }).catch((x) => x);
+    expect(e).toBeInstanceOf(pc.ThreadPoolError);
+    expect(e.broken).toBe(true);
+    rt.destroy();
+  });
+
+  it('a threaded runtime dropped without destroy() gives its cores back when it is garbage-collected', () => {
+    // the photo pool's default is the cores less the kernel threads live runtimes hold
+    // gc() from v8 flags, not --expose-gc on the command line: photo workers inherit execArgv and reject that flag
+    const code = "import * as pc from 'pcpress'; import os from 'node:os'; import v8 from 'node:v8'; import vm from 'node:vm';" +
+      "v8.setFlagsFromString('--expose-gc'); const gc = vm.runInNewContext('gc');" +
+      "const model = await pc.loadPhotoModel();" +
+      "await (async () => { const rt = await pc.createRuntime({ backend: 'wasm', threads: 2 });" +
+      "  await rt.matmul(new Float32Array(200 * 200).fill(1), new Float32Array(200 * 200).fill(1), { m: 200, k: 200, n: 200 }); })();" +
+      "for (let i = 0; i < 40; i++) { gc(); await new Promise((r) => setTimeout(r, 25)); }" +
+      "const p = await pc.PhotoWorkerPool.create(model); console.log(JSON.stringify({ size: p.size, cores: os.availableParallelism() })); p.close();";
+    const out = execFileSync('node', ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    expect(r.size).toBe(r.cores);
+  });
+
   it('the kernel module the workers instantiate has no data segments and no start function', () => {
     const bytes = fs.readFileSync(path.join(root, 'build/pcpress-threads.wasm'));
     const ids: number[] = [];
