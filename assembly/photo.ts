@@ -847,6 +847,7 @@ let cmA: usize = 0; // u16[8][256][33] APM
 const cmH = new StaticArray<u32>(16);
 const cmSt = new StaticArray<i32>(16);
 const cmIdx = new StaticArray<usize>(16);
+const cmLine = new StaticArray<usize>(16);
 let cmBitsAcc: f64 = 0;
 let cmQ: usize = 0; // u16 queue: p12 | bit << 15
 let cmQCap: i32 = 0;
@@ -1002,16 +1003,27 @@ function cmSymbol(s: i32, x: i32, y: i32, z: i32, mode: i32, xmin: u64): i32 {
     mp = unchecked(mM[sm]);
     ce = unchecked(mCE[sm]);
   }
-  const shift = <u32>(32 - cmTabBits);
+  // each context's counters for one nibble of the bit tree lie in one 64-byte line (16 counters, nodes
+  // 1..15 of the nibble), found by hashing the context with the high nibble: 2 cache lines per context
+  // and symbol instead of 8
+  const shift = <u32>(32 - (cmTabBits - 4));
   let node = 1;
   let lo = 0;
   let clo: u32 = 0, chi: u32 = 1 << PREC;
   const lim = cmLimit;
   for (let k = 0; k < 8; k++) {
+    if (k == 0 || k == 4) {
+      const hi = k == 0 ? 0 : <u32>(node - 15);
+      for (let i = 0; i < NH; i++) {
+        const line = <usize>(hh(unchecked(cmH[i]), hi * 0x2545F491) >>> shift);
+        unchecked(cmLine[i] = cmTab + (((<usize>i << <usize>cmTabBits) + (line << 4)) << 2));
+      }
+    }
+    const nib = k < 4 ? node : ((1 << (k - 4)) | (node & ((1 << (k - 4)) - 1)));
     // counters
     for (let i = 0; i < NH; i++) {
       if (!((cmMask >> i) & 1)) { unchecked(cmSt[i] = 0); continue; }
-      const a = cmTab + ((<usize>i << <usize>cmTabBits) + <usize>((unchecked(cmH[i]) + <u32>node * 0x2545F491) >>> shift) << 2);
+      const a = unchecked(cmLine[i]) + (<usize>nib << 2);
       unchecked(cmIdx[i] = a);
       const e = load<u32>(a) ^ 0x80000000;
       unchecked(cmSt[i] = <i32>unchecked(stretchT[e >>> 20]));

@@ -164,8 +164,8 @@ function sameMeta(a: unknown, b: unknown): boolean {
 const FIXTURE_RANDOM = 'da297b80';
 const FIXTURE_BUNDLED = '84b02444';
 const FIXTURE_DEFLATE = '3bad092a';
-const FIXTURE_ADAPTIVE_PALETTE = '405c48c4';
-const FIXTURE_ADAPTIVE_MODEL = '78855952';
+const FIXTURE_ADAPTIVE_PALETTE = '1e75999d';
+const FIXTURE_ADAPTIVE_MODEL = '43509011';
 
 export const photoCases: Case[] = [
   {
