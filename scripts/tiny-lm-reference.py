@@ -62,12 +62,20 @@ for start, length in ((1000, 40), (40000, 100)):
     ref['prompts'].append({'tokens': toks, 'rows': rows,
                            'logits': [[float('%.6g' % x) for x in logits[r].tolist()] for r in rows]})
 
+# a held-out retrieval prompt and the greedy continuation (full recompute each step), with each step's top-2 margin
+# (a float32 runtime is compared on the steps before the first unclear one)
 r = random.Random(2024)
 c, qa, ans = tr.niah_doc(r, verses, tok, 300)
 qtext = tok.decode(qa)
 prompt = [tok.eot] + c + tok.encode(qtext[:qtext.index('Answer: ') + len('Answer:')])
-cont, margin = fx.greedy(cfg, W, prompt, len(ans) + 2)
-ref['retrieval'] = {'prompt': prompt, 'answer': ans, 'continuation': cont, 'minTop2Margin': round(margin, 4),
+seq, cont, margins = list(prompt), [], []
+for _ in range(len(ans) + 2):
+    last = fx.forward(cfg, W, seq)[-1]
+    top = torch.topk(last, 2).values
+    margins.append(round(float(top[0] - top[1]), 4))
+    cont.append(int(last.argmax()))
+    seq.append(cont[-1])
+ref['retrieval'] = {'prompt': prompt, 'answer': ans, 'continuation': cont, 'margins': margins,
                     'solved': tok.decode(cont).strip().split('\n')[0] == ans}
 for s in ('And God said, Let there be light: and there was light.', 'Question: What is the value of abcdef?\nAnswer: 12345\n',
           "  they're   here;\n\n\tnot 3.14 ", 'caf\u00e9 \u00fcber \u4e2d\u6587'):
@@ -75,4 +83,4 @@ for s in ('And God said, Let there be light: and there was light.', 'Question: W
 out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, 'test', 'fixtures', 'lm', 'tiny-reference.json')
 with open(out, 'w') as f:
     json.dump(ref, f, separators=(',', ':'))
-print(out, os.path.getsize(out), 'bytes; retrieval', ref['retrieval']['solved'], repr(tok.decode(cont)), 'answer', ans)
+print(out, os.path.getsize(out), 'bytes; retrieval', ref['retrieval']['solved'], repr(tok.decode(cont)), 'answer', ans, 'margins', margins)

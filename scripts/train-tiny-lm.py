@@ -507,7 +507,6 @@ def main():
     if args.quick:
         cfg.update(QUICK)
         args.seq = min(args.seq, 256)
-    cfg['max_position_embeddings'] = max(args.seq, 2048)
     text_ids = tok.encode(train_text)
     verses = [v for _, vs in train_ch for v in vs]
     held_verses = [v for _, vs in held_ch for v in vs]
@@ -524,6 +523,8 @@ def main():
     phases = [(args.seq, 1.0)]
     if args.curriculum:
         phases = [(int(a), float(b)) for a, b in (x.split(':') for x in args.curriculum.split(','))]
+    # the longest rows trained on: what the model was taught to read (lm-eval keeps its contexts within it)
+    cfg['max_position_embeddings'] = max(p[0] for p in phases)
     step_tokens = args.batch * args.seq
     use_bf16 = device == 'cuda'
     budget = args.minutes * 60

@@ -44,9 +44,12 @@ export interface LMEvalOptions {
   texts?: number;
   /** Seed of the prompt generator (default 1): the same seed gives the same prompts. */
   seed?: number;
-  /** Retrieval context length range in tokens (default [500, 1500]). */
+  /**
+   * Retrieval context length range in tokens (default [500, 1500], clipped to the model's `max_position_embeddings`
+   * less 64 for the question and answer: a model is not asked to read past what it was trained on).
+   */
   contextTokens?: readonly [number, number];
-  /** Text context length range in tokens (default [512, 1024]). */
+  /** Text context length range in tokens (default [512, 1024], clipped to `max_position_embeddings` less 129). */
   textContextTokens?: readonly [number, number];
   /** Continuation tokens fed per text sample (default 128). */
   continuationTokens?: number;
@@ -298,7 +301,13 @@ interface Variant { method: KVMethod | 'full'; budget: number }
 
 interface Acc { correct: number; niah: number; kv: number; loss: number; lossN: number; kept: number; keptN: number }
 
-function checkOptions(o: LMEvalOptions): Required<Omit<LMEvalOptions, 'tokenizer' | 'onProgress'>> {
+/** [lo, hi] clipped to `cap` (the model's trained context less room for what follows): hi <= cap, lo <= hi / 2. */
+function defaultRange(lo: number, hi: number, cap: number): [number, number] {
+  const h = Math.max(4, Math.min(hi, cap));
+  return [Math.max(2, Math.min(lo, Math.floor(h / 2))), h];
+}
+
+function checkOptions(o: LMEvalOptions, maxPositions: number): Required<Omit<LMEvalOptions, 'tokenizer' | 'onProgress'>> {
   const op = 'evaluateLMEviction';
   if (o === null || typeof o !== 'object') throw new ArgumentError(`${op}: options { heldout, ... } are required`);
   checkKeys(op, 'options', o, OPTION_KEYS);
@@ -327,8 +336,8 @@ function checkOptions(o: LMEvalOptions): Required<Omit<LMEvalOptions, 'tokenizer
   if (prompts + texts === 0) throw new ArgumentError(`${op}: prompts and texts are both 0: nothing to evaluate`);
   return {
     heldout: o.heldout, methods: [...methods], budgets: [...budgets], prompts, texts,
-    seed: int('seed', o.seed, 1, 0), contextTokens: range('contextTokens', o.contextTokens, [500, 1500]),
-    textContextTokens: range('textContextTokens', o.textContextTokens, [512, 1024]),
+    seed: int('seed', o.seed, 1, 0), contextTokens: range('contextTokens', o.contextTokens, defaultRange(500, 1500, maxPositions - 64)),
+    textContextTokens: range('textContextTokens', o.textContextTokens, defaultRange(512, 1024, maxPositions - 129)),
     continuationTokens: int('continuationTokens', o.continuationTokens, 128, 2), window: int('window', o.window, 32, 1),
   };
 }
@@ -339,7 +348,7 @@ function checkOptions(o: LMEvalOptions): Required<Omit<LMEvalOptions, 'tokenizer
  * (0, 1), no tokenizer, ...) are ArgumentErrors.
  */
 export async function evaluateLMEviction(lm: Transformer, options: LMEvalOptions): Promise<LMEvalResult> {
-  const o = checkOptions(options);
+  const o = checkOptions(options, (lm as Partial<Transformer> | undefined)?.config?.maxPositionEmbeddings ?? 2048);
   const tok = options.tokenizer ?? lm.tokenizer;
   if (!tok) throw new ArgumentError('evaluateLMEviction: the model has no tokenizer; give options.tokenizer');
   const progress = options.onProgress;

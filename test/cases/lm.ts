@@ -11,6 +11,7 @@ import qwenWeights from '../fixtures/lm/qwen2/model.safetensors' with { type: 'b
 import qwenConfig from '../fixtures/lm/qwen2/config.json' with { type: 'bytes' };
 import qwenRef from '../fixtures/lm/qwen2/reference.json' with { type: 'bytes' };
 import tinyTokenizer from '../../models/tiny/tokenizer.json' with { type: 'bytes' };
+import tinyRefBytes from '../fixtures/lm/tiny-reference.json' with { type: 'bytes' };
 import tokenizerVectors from '../fixtures/lm/tokenizer-vectors.json' with { type: 'bytes' };
 import { check, expectError, type Case, type CaseContext, type Pkg } from './util.js';
 
@@ -24,6 +25,14 @@ interface Reference {
   dtypes: Record<string, string>;
   /** Step-by-step KV-cache generation after StreamingLLM eviction of the prompt (llama only). */
   evicted?: { keepTokens: number; prompt: number[]; keep: number[]; continuation: number[]; logits: number[]; fullCacheContinuation: number[] };
+}
+
+/** scripts/tiny-lm-reference.py's output for the bundled model. */
+interface TinyReference {
+  vocab: number;
+  prompts: { tokens: number[]; rows: number[]; logits: number[][] }[];
+  retrieval: { prompt: number[]; answer: string; continuation: number[]; margins: number[]; solved: boolean };
+  encode: { text: string; ids: number[] }[];
 }
 
 interface Fixture {
@@ -410,6 +419,24 @@ export const lmCases: Case[] = [
         const out: number[] = [];
         for await (const t of lm.generate([1023, ...lm.tokenizer!.encode('And God said')], { maxNewTokens: 4 })) out.push(t);
         check(out.length === 4 && out.every((t) => t >= 0 && t < 1024), `tiny generated [${out}]`);
+        // PyTorch's float64 logits of the shipped F16 weights (scripts/tiny-lm-reference.py), on the rows it kept
+        const ref = json(bytes(tinyRefBytes)) as TinyReference;
+        const V = ref.vocab;
+        for (const p of ref.prompts) {
+          const got = await lm.forward(p.tokens);
+          const rows = new Float32Array(p.rows.length * V);
+          p.rows.forEach((r, i) => rows.set(got.subarray(r * V, (r + 1) * V), i * V));
+          const e = logitError(rows, p.logits.flat(), V);
+          check(e.rowMax <= TOL && e.frob <= TOL, `tiny, ${p.tokens.length} tokens: error ${e.rowMax} (row max) / ${e.frob} (Frobenius) > ${TOL}`);
+        }
+        for (const x of ref.encode) check(lm.tokenizer!.encode(x.text).join() === x.ids.join(), `tiny tokenizer on ${JSON.stringify(x.text)}`);
+        // the greedy continuation of a held-out retrieval prompt (prefill + KV-cache decode), on the steps before the
+        // first one whose top-2 margin in PyTorch is under 0.02 (where float32 rounding could pick the other token)
+        const clear = ref.retrieval.margins.findIndex((m) => m < 0.02);
+        const n = clear < 0 ? ref.retrieval.continuation.length : clear + 1;
+        const cont = await collect(lm.generate(ref.retrieval.prompt, { maxNewTokens: n }));
+        const want = ref.retrieval.continuation.slice(0, n);
+        check(cont.slice(0, clear < 0 ? n : n - 1).join() === want.slice(0, clear < 0 ? n : n - 1).join(), `tiny greedy [${cont}], PyTorch [${want}] (margins ${ref.retrieval.margins})`);
       } finally {
         lm.dispose();
       }

@@ -345,7 +345,12 @@ describe('model folders', () => {
   it.skipIf(!tinyWeights)("loadTransformer(rt, 'tiny') loads the bundled model (skipped until models/tiny/model.safetensors is committed)", async () => {
     const m = await loadTransformer(rt, 'tiny');
     try {
-      expect(m.config).toMatchObject({ numLayers: 5, hiddenSize: 256, numHeads: 8, numKvHeads: 2, headDim: 64, vocabSize: 1024 });
+      const cfg = JSON.parse(fs.readFileSync(path.join(tinyDir, 'config.json'), 'utf8'));
+      expect(m.config).toMatchObject({
+        numLayers: cfg.num_hidden_layers, hiddenSize: cfg.hidden_size, numHeads: cfg.num_attention_heads,
+        numKvHeads: cfg.num_key_value_heads, headDim: cfg.head_dim, vocabSize: 1024, tieWordEmbeddings: true,
+      });
+      expect(m.info.linearDtype).toBe('f16'); // the file is F16
       expect(m.tokenizer?.vocabSize).toBe(1024);
       const ids = [1023, ...m.tokenizer!.encode('In the beginning')];
       const out: number[] = [];
