@@ -829,7 +829,10 @@ function cmTables(): void {
 // parameters (cmParams)
 let cmLimit: i32 = 127; // counter count limit (adaptation floor 1 / (limit + 1.5))
 let cmLr: i32 = 14; // mixer learning rate
-let cmTB: i32 = 22; // most log2 entries per context table (fewer for small tiles: cmReset)
+// most log2 entries per context table (fewer for small tiles: cmReset). 20: 11 tables of 4 MiB (44 MiB) at
+// most, whatever the tile; a decoder allocates this for any stream (even a few bytes of a blank tile), so it
+// is a fixed small cap, not a size that follows the tile (2^22 was 176 MiB for +0.5% ideal bits)
+let cmTB: i32 = 20;
 let cmMask: i32 = 0x7ff; // contexts used (bit i = context i)
 let cmApm: i32 = 1; // final APM on/off
 let cmW2: usize = 0; // i32[8 slots][8 depths][32 selectors][NI]: the second mixer
@@ -837,7 +840,7 @@ let cmSel: i32 = 0; // its selector: W == N, N == NE, W == NW, N == NN (raw, thi
 
 /** Experiment knobs of the adaptive mode (the stream's coder uses the defaults). */
 export function cmParams(limit: i32, lr: i32, tb: i32, mask: i32, apm: i32): void {
-  cmLimit = limit; cmLr = lr; cmTB = tb; cmMask = mask; cmApm = apm;
+  cmLimit = limit; cmLr = lr; cmTB = tb < 16 ? 16 : tb > 24 ? 24 : tb; cmMask = mask; cmApm = apm;
 }
 
 let cmTab: usize = 0; // u32[NH][2^TB] counters (p22 << 10 | count) ^ 2^31, so 0 = (1/2, 0)

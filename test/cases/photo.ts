@@ -166,6 +166,7 @@ const FIXTURE_BUNDLED = '84b02444';
 const FIXTURE_DEFLATE = '3bad092a';
 const FIXTURE_ADAPTIVE_PALETTE = '1e75999d';
 const FIXTURE_ADAPTIVE_MODEL = '43509011';
+const FIXTURE_ADAPTIVE_CAPPED = '86fa7bdd';
 
 export const photoCases: Case[] = [
   {
@@ -438,6 +439,17 @@ export const photoCases: Case[] = [
       const fx = pc.compressAdaptive(graphics(45, 31, 3, pc.seededRandom(13), 7), model, { tileSize: 32 });
       check(pc.photoStreamInfo(fx).mode === 'palette' && fnv(fx) === FIXTURE_ADAPTIVE_PALETTE, `palette stream hash ${fnv(fx)}, expected ${FIXTURE_ADAPTIVE_PALETTE}`);
       check(fnv(ac) === FIXTURE_ADAPTIVE_MODEL, `adaptive stream hash ${fnv(ac)}, expected ${FIXTURE_ADAPTIVE_MODEL}`);
+      // a tile of 128 x 128 x 3 = 49,152 samples: past the counter tables' cap (2^20 per context, the same for
+      // every tile above 32,768 samples), so the cap is part of the format every runtime reproduces
+      // (integer arithmetic only: no Math.sin in a fixture's input)
+      const br = pc.seededRandom(29), big = { width: 128, height: 128, channels: 3, data: new Uint8Array(128 * 128 * 3) };
+      for (let i = 0; i < big.data.length; i++) {
+        const x = (i / 3 | 0) % 128, y = i / 384 | 0, c = i % 3;
+        big.data[i] = Math.max(0, Math.min(255, 128 + (((x - 64) * (y - 50)) >> 5) + 30 * c + Math.floor(br() * 9) - 4));
+      }
+      const bs = pc.compressAdaptive(big, model, { tileSize: 128, palette: false });
+      check(fnv(bs) === FIXTURE_ADAPTIVE_CAPPED, `capped-table stream hash ${fnv(bs)}, expected ${FIXTURE_ADAPTIVE_CAPPED}`);
+      check(same(pc.decompressPhoto(bs, model).data, big.data), 'capped-table round trip');
       // typed errors
       await expectError(() => pc.decompressPhoto(ac.subarray(0, ac.length - 1), model), pc.PcpressError, 'last byte cut');
       await expectError(() => pc.decompressPhoto(Uint8Array.from([...ac, 0]), model), pc.CorruptDataError, 'stray byte');
