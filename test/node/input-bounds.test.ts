@@ -92,4 +92,32 @@ describe('input bounds and options (node)', () => {
     expect(() => pc.decompressDeflate(Uint8Array.of(0x00, 1, 2))).toThrow(pc.CorruptDataError);
     expect(() => pc.decompressDeflate(Uint8Array.of(0xb8, 1, 2))).toThrow(pc.TruncatedDataError);
   });
+  it('adaptive streams (0xB9): a forged header declaring a 1024 x 1024 x 4 tile is refused before the decoder allocates; a 96-byte blank tile costs at most the capped tables', async () => {
+    const crc = (b: Uint8Array) => {
+      let c = ~0;
+      for (const v of b) { c ^= v; for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1)); }
+      return ~c >>> 0;
+    };
+    const model = await pc.loadPhotoModel('photo');
+    const id = parseInt(model.id, 16);
+    // header: magic, model id, width 1024 and height 1024 (varints), 4 channels, tile 2^10, no flags, one tile of 3 bytes;
+    // its CRC recomputed, so only the payload bound stands between it and the decoder
+    const head = [0xb9, id & 255, (id >>> 8) & 255, (id >>> 16) & 255, id >>> 24, 0x80, 0x08, 0x80, 0x08, 4, 10, 0, 3];
+    const h = crc(Uint8Array.from(head));
+    const forged = Uint8Array.from([...head, h & 255, (h >>> 8) & 255, (h >>> 16) & 255, h >>> 24, 1, 2, 3, 0, 0, 0, 0]);
+    const m0 = model.ex.memory.buffer.byteLength;
+    const err = (() => { try { pc.decompressPhoto(forged, model); } catch (e) { return e; } })();
+    expect(err).toBeInstanceOf(pc.CorruptDataError);
+    expect((err as Error).message).toMatch(/too few for its/);
+    expect(model.ex.memory.buffer.byteLength).toBe(m0);
+    // an honest stream of a blank 256 x 256 RGB tile is ~100 bytes; decoding it grows a fresh decoder's wasm memory by the
+    // capped counter tables (11 x 2^20 counters, 44 MiB) and small fixed state, never by the 176 MiB of 2^22 tables
+    const blank = { width: 256, height: 256, channels: 3, data: new Uint8Array(256 * 256 * 3).fill(77) };
+    const s = pc.compressAdaptive(blank, model, { palette: false });
+    expect(s.length).toBeLessThan(200);
+    const dec = await pc.loadPhotoModel('photo');
+    const d0 = dec.ex.memory.buffer.byteLength;
+    expect(pc.decompressPhoto(s, dec).data).toEqual(blank.data);
+    expect(dec.ex.memory.buffer.byteLength - d0).toBeLessThan(56 * 2 ** 20);
+  });
 });
