@@ -51,7 +51,7 @@ const SYNTH = ['n', 'layers', 'heads', 'kv-heads', 'dim', 'future', 'seed'];
 const KNOWN_FLAGS: Record<string, string[]> = {
   conformance: ['browser', 'json', 'backend', 'filter', 'seed', 'require-webgpu'],
   info: ['backend'],
-  compress: [...OUT, ...MODEL, 'tile', 'workers', 'no-fallback'],
+  compress: [...OUT, ...MODEL, 'tile', 'workers', 'no-fallback', 'no-adaptive'],
   decompress: [...OUT, ...MODEL, 'workers', ...LIMITS],
   train: [...OUT, 'data', 'backend', 'limit', 'valid', 'M', 'epochs', 'full-epochs', 'alpha', 'batch', 'seed', 'photo', 'samples'],
   'train-photo': [...OUT, 'data', 'M', 'samples', 'epochs', 'full-epochs', 'seed'],

@@ -17,12 +17,14 @@ import { trainPhotoModel } from './train.js';
 import { compressSummary, fsPromises, limitFlags, num, readFile, str, type Flags } from '../cli-args.js';
 
 /** Usage text of the photo subcommands. */
-export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--no-fallback] [--tile=256] [--workers=N]
+export const PHOTO_USAGE = `  pcpress compress <image.png|.pgm> [-o FILE] [--model=photo|mnist|FILE] [--no-fallback] [--no-adaptive] [--tile=256] [--workers=N]
       Compress an image (gray, RGB, RGBA, any size) losslessly: it is coded with every model that can code it
       (the bundled photo model; also the bundled MNIST model when it is 28x28 gray; or only --model) and
       stored model-free as deflate (unless --no-fallback), and the smallest stream is kept, so the file is
       never much larger than a PNG of the image. PNG colour metadata (ICC profile, sRGB, gAMA, cHRM) is kept.
       Prints the compressed size next to the input file's size, which model or mode won, and every size tried.
+      The adaptive stream (context mixing, tried next to the photo model) is usually smallest but about 8x slower
+      to encode and decode (about 0.1 MP/s on RGB photos); --no-adaptive skips it for the photo model's speed.
   pcpress decompress <file.pcx> [-o image.png|image.pgm] [--model=FILE] [--workers=N] [--max-pixels=N] [--max-images=N] [--max-bytes=N]
       Any stream compress writes (photo, MNIST, deflate; also multi-image containers), to PNG (or PGM). Images
       of 4 or more tiles are decoded on one worker per core. Sizes a stream declares above the limits (defaults:
@@ -93,7 +95,7 @@ export async function photoCommand(cmd: string, flags: Flags, rest: string[]): P
         throw new ArgumentError(`compress: model ${named.id} codes ${named.width}x${named.height}x${named.channels} images; ${input} is ${img.width}x${img.height}x${img.channels}`);
       }
       const png = raw[0] === 0x89 && raw[1] === 0x50 ? raw : undefined;
-      const r = await compressAuto(img, { models: named ? [named] : undefined, tileSize, workers, fallback: !flags['no-fallback'], ...(flags['no-fallback'] ? {} : { png }) });
+      const r = await compressAuto(img, { models: named ? [named] : undefined, tileSize, workers, fallback: !flags['no-fallback'], adaptive: !flags['no-adaptive'], ...(flags['no-fallback'] ? {} : { png }) });
       const ms = performance.now() - t;
       const dest = out ?? `${input}.pcx`;
       await (await fsPromises()).writeFile(dest, r.bytes);

@@ -194,6 +194,12 @@ describe('pcpress CLI', () => {
     const forced = cli('compress', path.join(tmp, 'texture.png'), '-o', path.join(tmp, 'forced.pcx'), '--model=mnist', '--no-fallback');
     expect(forced.code, forced.err).toBe(0);
     expect(forced.out).toMatch(/\(model [0-9a-f]{8}, [\d.]+ s\)$/m);
+    // --no-adaptive: the fast path, every candidate but the adaptive stream (compressAuto's adaptive: false)
+    const fast = cli('compress', path.join(tmp, 'texture.png'), '-o', path.join(tmp, 'fast.pcx'), '--no-adaptive');
+    expect(fast.code, fast.err).toBe(0);
+    expect(fast.out).toMatch(/tried .*photo model [0-9a-f]{8} \d+/);
+    expect(fast.out).not.toMatch(/adaptive/);
+    expect(cli('compress', '--help').out).toMatch(/--no-adaptive/);
   });
 
   it('never much larger than the input: palette graphics go to the deflate or adaptive palette stream; fixtures beat their PNGs', () => {
