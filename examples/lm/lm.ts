@@ -12,7 +12,7 @@
 // own allocation may move tokens between heads or layers, keeping the total).
 // Missing model files (e.g. the weights before they are trained) show the library's ModelFileError.
 import { KV_METHODS, type KVMethod, type KVSelection } from '../../src/kv/types.js';
-import { bundledModelUrl, loadTransformer, retrievalPrompts, type LMSession, type Tokenizer, type Transformer } from '../../src/lm/index.js';
+import { bundledModelUrl, loadTransformer, retrievalPrompts, sampleToken, type LMSession, type Tokenizer, type Transformer } from '../../src/lm/index.js';
 import { seededRandom } from '../../src/random.js';
 import { createRuntime, type BackendChoice, type Runtime } from '../../src/runtime.js';
 
@@ -313,27 +313,6 @@ function span(cls: string, text: string): HTMLSpanElement {
   return s;
 }
 
-/** The next token from logits: greedy at temperature 0, else a seeded softmax draw over the topK (as lm.generate picks). */
-function pick(logits: Float32Array, temperature: number, topK: number, rand: () => number): number {
-  if (temperature === 0) {
-    let best = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-    return best;
-  }
-  let ids = Array.from(logits.keys());
-  if (topK > 0 && topK < ids.length) ids = ids.sort((a, b) => logits[b] - logits[a] || a - b).slice(0, topK).sort((a, b) => a - b);
-  let mx = -Infinity;
-  for (const i of ids) mx = Math.max(mx, logits[i]);
-  const p = ids.map((i) => Math.exp((logits[i] - mx) / temperature));
-  const total = p.reduce((a, b) => a + b, 0);
-  let r = rand() * total;
-  for (let j = 0; j < ids.length; j++) {
-    r -= p[j];
-    if (r < 0) return ids[j];
-  }
-  return ids[ids.length - 1];
-}
-
 /** Kept positions per layer and KV head: the selections' keep lists, or every position for a full cache. */
 function keptPositions(sel: KVSelection[] | undefined, layers: number, heads: number, n: number): number[][][] {
   const all = Array.from({ length: n }, (_, i) => i);
@@ -370,7 +349,7 @@ async function* run(model: Transformer, t: Tokenizer, o: {
     let logits = await s.append(o.question, { logits: 'last' });
     const rand = seededRandom(o.seed);
     for (let i = 0; i < o.maxNewTokens; i++) {
-      const tk = pick(logits, o.temperature, 0, rand);
+      const tk = sampleToken(logits, o.temperature, 0, rand);
       yield tk;
       if (i === o.maxNewTokens - 1 || tk === stop) break;
       logits = await s.append([tk], { logits: 'last' });

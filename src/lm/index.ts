@@ -1,5 +1,5 @@
 // Transformer language models on a pcpress Runtime: safetensors and config.json loading, forward, generate.
-export { loadTransformer, Transformer, Generation, LMSession } from './model.js';
+export { loadTransformer, Transformer, Generation, LMSession, sampleToken } from './model.js';
 export type { LoadTransformerOptions, GenerateOptions, GenerateEviction, SessionOptions, AppendOptions } from './model.js';
 export { BUNDLED_MODELS, bundledModelUrl } from './files.js';
 export type { BundledModel } from './files.js';

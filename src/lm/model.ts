@@ -500,7 +500,7 @@ export class Transformer {
       let since = 0;
       const rand = seededRandom(o.seed);
       for (let i = 0; i < o.maxNewTokens; i++) {
-        const tok = pick(logits, o.temperature, o.topK, rand);
+        const tok = sampleToken(logits, o.temperature, o.topK, rand);
         g.logits = logits;
         yield tok;
         if (i === o.maxNewTokens - 1 || o.stopTokens.includes(tok)) break;
@@ -923,8 +923,12 @@ function checkEviction(op: string, eviction: unknown): GenerateEviction {
   return e as unknown as GenerateEviction;
 }
 
-/** The next token from one row of logits: argmax at temperature 0, else a seeded draw from softmax(logits / T) over the topK. */
-function pick(logits: Float32Array, temperature: number, topK: number, rand: () => number): number {
+/**
+ * The next token from one row of logits, as `generate` picks it: argmax at temperature 0 (ties to the lower id),
+ * else a draw with `rand()` (uniform in [0, 1)) from softmax(logits / temperature) over the topK most likely ids
+ * (topK 0: all). For code that drives a session itself and wants generate's sampling.
+ */
+export function sampleToken(logits: Float32Array, temperature: number, topK: number, rand: () => number): number {
   if (temperature === 0) {
     let best = 0;
     for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
