@@ -50,6 +50,24 @@ Deno.test(`deno photo parallel: the same bytes as compressPhoto, exact round tri
   }
 });
 
+Deno.test(`deno photo parallel: adaptive streams (0xB9, model mixing and palette indices) decode on Web Workers exactly; a damaged tile is a CorruptDataError (seed ${seed})`, async () => {
+  const model = await pc.loadPhotoModel();
+  const img = mosaic(int(90, 130), int(60, 90), 3);
+  const few = { ...img, data: img.data.map((v) => v & 0xc0) }; // at most 64 colours: palette indices
+  for (const [im, mode] of [[img, 'adaptive'], [few, 'palette']] as const) {
+    const ref = pc.compressAdaptive(im, model, { tileSize: 32, palette: mode === 'palette' });
+    const info = pc.photoStreamInfo(ref);
+    assert(info.mode === mode && info.tiles.length > 4, `${mode}: ${info.mode}, ${info.tiles.length} tiles`);
+    const back = await pc.decompressPhotoParallel(ref, model, { workers: 3 });
+    assert(same(back.data, im.data), `${mode}: the workers' image differs`);
+    const bad = ref.slice();
+    const t = info.tiles[int(0, info.tiles.length - 1)];
+    bad[t.offset + int(0, t.length - 1)] ^= 1 << int(0, 7);
+    const err = await rejection(pc.decompressPhotoParallel(bad, model, { workers: 3 }));
+    assert(err instanceof pc.CorruptDataError, `${mode}: a flipped payload bit gave ${err?.name}: ${err?.message}`);
+  }
+});
+
 Deno.test(`deno photo parallel: corrupt and truncated streams give the typed errors of decompressPhoto (seed ${seed})`, async () => {
   const model = await pc.loadPhotoModel();
   const img = mosaic(160, 96, 3);
