@@ -48,6 +48,12 @@ try {
     'corrupt stream: ' + (p && p.message));
   const m = await pc.compressPhotoParallel(img, model, { tileSize: 32, workers: 2, workerUrl: new URL('/dist/no-such-worker.js', location.href) }).then(() => undefined, (e) => e);
   check(m instanceof pc.PhotoWorkerError, 'missing worker script: ' + (m && m.name));
+  // adaptive streams (0xB9): model mixing and palette indices decode on module Web Workers exactly
+  for (const [im, mode] of [[img, 'adaptive'], [{ ...img, data: data.map((v) => v & 0xc0) }, 'palette']]) {
+    const s2 = pc.compressAdaptive(im, model, { tileSize: 32, palette: mode === 'palette' }), i2 = pc.photoStreamInfo(s2);
+    const b2 = await pc.decompressPhotoParallel(s2, model, { workers: 3 });
+    check(i2.mode === mode && i2.tiles.length > 4 && same(b2.data, im.data), 'adaptive stream (' + mode + ', ' + i2.tiles.length + ' tiles): decoded on workers exactly');
+  }
 } catch (e) {
   check(false, 'threw ' + e.name + ': ' + e.message);
 }
