@@ -209,7 +209,10 @@ export function heldoutVerses(heldout: string): string[] {
   return out;
 }
 
-/** Needle in a haystack of about `budget` tokens (niah_doc of the training script; `used` counts real tokens). */
+/**
+ * Needle in a haystack of at most `budget` tokens, needles included (niah_doc of the training script, which counts
+ * only the haystack; `used` counts real tokens and stops before a verse would overshoot).
+ */
 function niahPrompt(r: Rng, verses: string[], tok: Tokenizer, budget: number): RetrievalPrompt {
   const n = r.randint(1, 4);
   const names: string[] = [];
@@ -221,10 +224,12 @@ function niahPrompt(r: Rng, verses: string[], tok: Tokenizer, budget: number): R
   // start where a full haystack fits (the training script starts anywhere and may run out of verses)
   let start = r.randrange(Math.max(1, verses.length - Math.ceil(budget / 8)));
   const hay: string[] = [];
-  let used = 0;
-  while (used < budget && start < verses.length) {
+  let used = needles.reduce((a, nd) => a + tok.encode(nd).length + 1, 0);
+  while (start < verses.length) {
+    const t = tok.encode(verses[start]).length + 1;
+    if (used + t > budget && hay.length > 0) break;
     hay.push(verses[start]);
-    used += tok.encode(verses[start]).length + 1;
+    used += t;
     start++;
   }
   for (const nd of needles) hay.splice(r.randint(0, hay.length), 0, nd);
@@ -233,18 +238,20 @@ function niahPrompt(r: Rng, verses: string[], tok: Tokenizer, budget: number): R
   return { kind: 'niah', context: hay.join('\n'), question: `\nQuestion: What is the special magic number for ${names[which]}?\nAnswer:`, answer };
 }
 
-/** Key-value lookup of about `budget` tokens (kv_doc of the training script; `used` counts real tokens). */
+/** Key-value lookup of at most `budget` tokens (kv_doc of the training script; `used` counts real tokens). */
 function kvPrompt(r: Rng, tok: Tokenizer, budget: number): RetrievalPrompt {
   const pairs: [string, string][] = [];
   const seen = new Set<string>();
   let used = 0;
-  while (used < budget) {
+  for (;;) {
     const k = randKey(r);
     if (seen.has(k)) continue;
     seen.add(k);
     const v = randDigits(r, 5);
+    const t = tok.encode(`${k}: ${v}`).length + 1;
+    if (used + t > budget && pairs.length > 0) break;
     pairs.push([k, v]);
-    used += tok.encode(`${k}: ${v}`).length + 1;
+    used += t;
   }
   const [k, v] = pairs[r.randrange(pairs.length)];
   return { kind: 'kv', context: pairs.map(([a, b]) => `${a}: ${b}`).join('\n'), question: `\nQuestion: What is the value of ${k}?\nAnswer:`, answer: v };
@@ -252,7 +259,8 @@ function kvPrompt(r: Rng, tok: Tokenizer, budget: number): RetrievalPrompt {
 
 /**
  * The retrieval prompts `evaluateLMEviction` runs: `n` prompts, needle-in-a-haystack at even indices and
- * key-value at odd ones, contexts of `range` tokens (uniform), from `seed`.
+ * key-value at odd ones, each context at most a budget drawn uniformly from `range` tokens (counted piece by
+ * piece, so the joined context is within a token or two of it), from `seed`.
  */
 export function retrievalPrompts(heldout: string, tok: Tokenizer, n: number, seed = 1, range: readonly [number, number] = [500, 1500]): RetrievalPrompt[] {
   const r = new Rng(seed);
@@ -388,12 +396,14 @@ export async function evaluateLMEviction(lm: Transformer, options: LMEvalOptions
   // retrieval
   const prompts = retrievalPrompts(o.heldout, tok, o.prompts, o.seed, o.contextTokens);
   const ctxLens: number[] = [];
+  let pastContext = 0; // prompts whose context + question + answer run past max_position_embeddings
   const tr0 = performance.now();
   for (let i = 0; i < prompts.length; i++) {
     const p = prompts[i];
     const ctx = [eos, ...tok.encode(p.context)];
     const question = tok.encode(p.question);
     ctxLens.push(ctx.length);
+    if (ctx.length + question.length + MAX_ANSWER_TOKENS > lm.config.maxPositionEmbeddings) pastContext++;
     const tp = performance.now();
     const base = await lm.prefill(ctx, { window: o.window });
     prefillMs += performance.now() - tp;
@@ -461,6 +471,10 @@ export async function evaluateLMEviction(lm: Transformer, options: LMEvalOptions
   }
   const comparison = compare(rows, 0.2);
   const notes = readNotes(full, rows, prompts.length, o.texts, comparison);
+  if (pastContext > 0) {
+    notes.push(`${pastContext} of ${prompts.length} retrieval prompts run past the model's max_position_embeddings ` +
+      `(${lm.config.maxPositionEmbeddings}) with their question and answer: contextTokens was set beyond the default`);
+  }
   const stats = (xs: number[]) => ({ min: xs.length ? Math.min(...xs) : 0, max: xs.length ? Math.max(...xs) : 0, mean: xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0 });
   const c = lm.config;
   return {
