@@ -431,10 +431,13 @@ describe('lm-eval', () => {
     const ps = retrievalPrompts(heldout, tok, 6, 3);
     expect(retrievalPrompts(heldout, tok, 6, 3)).toEqual(ps);
     expect(ps.map((p) => p.kind)).toEqual(['niah', 'kv', 'niah', 'kv', 'niah', 'kv']);
+    // contexts stay within their budget (needles included): 200 prompts capped at 300-600 tokens never pass 600 + 2
+    const capped = retrievalPrompts(heldout, tok, 200, 5, [300, 600]);
+    expect(Math.max(...capped.map((p) => tok.encode(p.context).length))).toBeLessThanOrEqual(602);
     for (const p of ps) {
       const n = tok.encode(p.context).length;
-      expect(n).toBeGreaterThanOrEqual(450);
-      expect(n).toBeLessThanOrEqual(1650);
+      expect(n).toBeGreaterThanOrEqual(400);
+      expect(n).toBeLessThanOrEqual(1502);
       if (p.kind === 'niah') {
         expect(p.answer).toMatch(/^[1-9][0-9]{6}$/);
         const name = /for ([A-Z][a-z]+)\?/.exec(p.question)![1];
