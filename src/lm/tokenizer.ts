@@ -81,15 +81,24 @@ function translateRegex(pattern: string, where: string): RegExp {
     else if (ch === ']' && inClass) inClass = false;
     out += ch;
   }
+  return compileRegex(out, where, pattern);
+}
+
+/**
+ * `s` as a literal regex source for the `u` flag: only syntax characters (and `/`) are escaped; `-` is not, as
+ * `\-` outside a character class is a SyntaxError under `u`.
+ */
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** `new RegExp(source, 'gu')`, a failure to compile being a TokenizerError naming `where` and the pattern. */
+function compileRegex(source: string, where: string, pattern: string): RegExp {
   try {
-    return new RegExp(out, 'gu');
+    return new RegExp(source, 'gu');
   } catch (e) {
     throw new TokenizerError(where, `regex ${JSON.stringify(pattern)} does not compile as a JavaScript regex (${(e as Error).message})`);
   }
-}
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
 
 /** One pre-tokenization step: pieces in, pieces out. */
@@ -137,7 +146,7 @@ function preSteps(p: unknown, where: string, st: { byteLevel: boolean; prefixSpa
       const pat = o.pattern as Record<string, unknown> | undefined;
       let re: RegExp;
       if (pat && typeof pat.Regex === 'string') re = translateRegex(pat.Regex, where);
-      else if (pat && typeof pat.String === 'string') re = new RegExp(escapeRegex(pat.String), 'gu');
+      else if (pat && typeof pat.String === 'string') re = compileRegex(escapeRegex(pat.String), where, pat.String);
       else throw new TokenizerError(where, `${where}.pattern must be { Regex } or { String }, got ${JSON.stringify(o.pattern)}`);
       if (o.invert === true) throw new TokenizerError(where, `${where}: Split with invert true is not supported`);
       if (o.behavior !== 'Isolated' && o.behavior !== 'Removed') {
@@ -239,7 +248,7 @@ class ByteLevelBPE implements Tokenizer {
       // longest first, so a token that contains another wins
       this.addedOrder = [...this.added].sort((a, b) => b.content.length - a.content.length);
       const alts = this.addedOrder.map((t) => `(${t.lstrip ? `[${PY_SPACE}]*` : ''}${escapeRegex(t.content)}${t.rstrip ? `[${PY_SPACE}]*` : ''})`);
-      this.addedRe = new RegExp(alts.join('|'), 'gu');
+      this.addedRe = compileRegex(alts.join('|'), 'added_tokens', this.addedOrder.map((t) => t.content).join('|'));
     }
     let size = this.tokens.length;
     for (const t of this.added) size = Math.max(size, t.id + 1);

@@ -134,3 +134,33 @@ describe('tokenizer: GPT-2-style tokenizer.json', () => {
     bad(new TextEncoder().encode('[1]'), /expected a JSON object/);
   });
 });
+
+describe('tokenizer: literal patterns with regex syntax characters', () => {
+  it("an added token with '-' (e.g. <fim-prefix>) and a Split { String: '-' } load and match literally", () => {
+    const j = gpt2Like();
+    (j.added_tokens as unknown[]).push({ id: 265, content: '<fim-prefix>', special: true, lstrip: false, rstrip: false, normalized: false });
+    const tk = loadTokenizer(j);
+    expect(tk.encode('he<fim-prefix>he')).toEqual([tk.tokenToId('he'), 265, tk.tokenToId('he')]);
+    expect(tk.vocabSize).toBe(266);
+    const split = loadTokenizer(gpt2Like({
+      pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { String: '-' }, behavior: 'Removed' }, { type: 'ByteLevel', use_regex: false }] },
+    }));
+    expect(split.encode('he-he')).toEqual([split.tokenToId('he'), split.tokenToId('he')]);
+    // every syntax character is taken literally
+    const lit = loadTokenizer(gpt2Like({
+      pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { String: '.*+?^${}()|[]\\/-' }, behavior: 'Removed' }, { type: 'ByteLevel', use_regex: false }] },
+    }));
+    expect(lit.encode('he.*+?^${}()|[]\\/-he')).toEqual([lit.tokenToId('he'), lit.tokenToId('he')]);
+  });
+
+  it('a Split regex JavaScript cannot compile is a TokenizerError naming the pattern', () => {
+    let err: unknown;
+    try {
+      loadTokenizer(gpt2Like({ pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '(?<=a+' }, behavior: 'Isolated' }, { type: 'ByteLevel' }] } }));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TokenizerError);
+    expect((err as Error).message).toContain('"(?<=a+"');
+  });
+});
