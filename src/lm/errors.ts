@@ -1,6 +1,6 @@
 // Typed errors of the transformer loader: a malformed safetensors file, an unsupported or inconsistent
 // config.json, weights that do not fit the config. Each names what is wrong (and the tensor or field).
-import { ValidationError } from '../errors.js';
+import { PcpressError, ValidationError } from '../errors.js';
 
 /** `model.safetensors` bytes are malformed (header, dtype, offsets, sizes); `tensor` names the entry when one is at fault. */
 export class SafetensorsError extends ValidationError {
@@ -52,5 +52,19 @@ export class TokenizerError extends ValidationError {
   constructor(feature: string, message: string) {
     super('tokenizer', `tokenizer.json: ${message}`);
     this.feature = feature;
+  }
+}
+
+/**
+ * An LMSession cannot run the call in its state: `state` `'busy'` (another append, evict or fork of the same session
+ * has not finished: await it first; sessions are not re-entrant) or `'broken'` (a pass or eviction failed midway and
+ * left the layers' caches inconsistent: dispose the session and prefill again).
+ */
+export class SessionStateError extends PcpressError {
+  /** Why: `'busy'` or `'broken'`. */
+  readonly state: 'busy' | 'broken';
+  constructor(state: 'busy' | 'broken', message: string, options?: { cause?: unknown }) {
+    super(state === 'busy' ? 'session-busy' : 'session-broken', message, options);
+    this.state = state;
   }
 }

@@ -7,7 +7,7 @@ export { parseSafetensors, Safetensors, SAFETENSORS_MAX_HEADER } from './safeten
 export type { SafetensorsDType, SafetensorsEntry } from './safetensors.js';
 export { parseTransformerConfig, TRANSFORMER_ARCHITECTURES } from './config.js';
 export type { TransformerConfig, TransformerArchitecture } from './config.js';
-export { SafetensorsError, ModelConfigError, ModelWeightsError, ModelFileError, TokenizerError } from './errors.js';
+export { SafetensorsError, ModelConfigError, ModelWeightsError, ModelFileError, TokenizerError, SessionStateError } from './errors.js';
 export { loadTokenizer } from './tokenizer.js';
 export type { Tokenizer } from './tokenizer.js';
 export { evaluateLMEviction, formatLMEval, retrievalPrompts, heldoutVerses } from './eval.js';

@@ -22,7 +22,7 @@ import { Tensor } from '../tensor.js';
 import type { PackedB } from '../ops/matmul.js';
 import { checkKeys, describe } from '../validate.js';
 import { parseTransformerConfig, type TransformerConfig } from './config.js';
-import { ModelConfigError, ModelWeightsError } from './errors.js';
+import { ModelConfigError, ModelWeightsError, SessionStateError } from './errors.js';
 import { BUNDLED_MODELS, bundledModelUrl, folderUrl, readModelFile, type BundledModel } from './files.js';
 import { parseSafetensors, type Safetensors } from './safetensors.js';
 import { loadTokenizer, type Tokenizer } from './tokenizer.js';
@@ -671,6 +671,12 @@ export class LMSession {
   private qRows = 0;
   private evictedFlag = false;
   private closed = false;
+  /** An append, evict or fork is running (its passes await between layers): a second call is a SessionStateError. */
+  private busy = false;
+  /** A call failed after changing some layers' caches: only dispose() is left. */
+  private broken = false;
+  /** dispose() was called while busy: the caches are freed when the running call ends. */
+  private freeLater = false;
 
   /** @internal Use lm.prefill or lm.session. */
   constructor(/** The model this session runs on. */ readonly model: Transformer, private readonly caches: KVCache[],
@@ -704,6 +710,11 @@ export class LMSession {
     return this.closed;
   }
 
+  /** True once a call failed midway (some layers changed, others not): every later call is a SessionStateError; dispose it. */
+  get isBroken(): boolean {
+    return this.broken;
+  }
+
   /**
    * Appends `tokens` (ids in 0..vocab-1) to the sequence: one pass through every layer against the caches, which
    * grow by the new keys and values. Resolves to the logits of every appended token (`[n][vocab]`, row i predicts
@@ -720,11 +731,13 @@ export class LMSession {
     if (rows !== 'all' && rows !== 'last') throw new ArgumentError(`append: logits must be 'all' or 'last', got ${describe(rows)}`);
     const track = this.window > 0;
     const w = track ? Math.min(this.window, ids.length) : 0;
-    const { logits, queries } = await this.m.step(ids, this.pos, this.caches, rows, w);
-    this.pos += ids.length;
-    if (queries) this.keepQueries(queries, w);
-    this.logits = rows === 'last' ? logits : logits.slice(logits.length - vocab);
-    return logits;
+    return this.exclusive('append', async () => {
+      const { logits, queries } = await this.m.step(ids, this.pos, this.caches, rows, w);
+      this.pos += ids.length;
+      if (queries) this.keepQueries(queries, w);
+      this.logits = rows === 'last' ? logits : logits.slice(logits.length - vocab);
+      return logits;
+    });
   }
 
   /**
@@ -738,6 +751,10 @@ export class LMSession {
   async evict(eviction: GenerateEviction): Promise<KVSelection[]> {
     this.check();
     this.m.check();
+    return this.exclusive('evict', () => this.evictNow(eviction));
+  }
+
+  private async evictNow(eviction: GenerateEviction): Promise<KVSelection[]> {
     const e = checkEviction('evict', eviction);
     if (e.every !== undefined) throw new ArgumentError('evict: eviction.every is a generate option (evict compresses once per call)');
     if (!this.queries || this.qRows === 0) {
@@ -814,12 +831,13 @@ export class LMSession {
     this.check();
     if (!this.evictedFlag || !this.queries || this.qRows === 0) return undefined;
     if (!this.caches.some((k, l) => k.lengths.some((n) => n > keepPerLayer[l]))) return undefined;
-    return this.reEvict(e, keepPerLayer);
+    return this.exclusive('evict', () => this.reEvict(e, keepPerLayer));
   }
 
   /** An independent copy: its own caches (copied on the device), queries, logits and position. Dispose both. */
   fork(): LMSession {
     this.check();
+    this.checkState('fork');
     const caches: KVCache[] = [];
     try {
       for (const k of this.caches) caches.push(k.clone());
@@ -837,15 +855,51 @@ export class LMSession {
     return f;
   }
 
-  /** Frees the caches; later calls throw DisposedError. Idempotent. */
+  /**
+   * Frees the caches; later calls throw DisposedError. Idempotent, never throws. Called while an append or evict
+   * runs, it is deferred: the session counts as disposed at once, and the caches are freed when that call settles.
+   */
   dispose(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.busy) {
+      this.freeLater = true;
+      return;
+    }
     for (const k of this.caches) k.dispose();
   }
 
   private check(): void {
     if (this.closed) throw new DisposedError('LM session');
+  }
+
+  /** Busy and broken sessions refuse every call but dispose (SessionStateError). */
+  private checkState(op: string): void {
+    if (this.broken) throw new SessionStateError('broken', `${op}: this session is broken (an earlier call failed midway and left its layers' caches inconsistent): dispose it and prefill again`);
+    if (this.busy) throw new SessionStateError('busy', `${op}: this session is busy (an append or evict of it has not finished; sessions are not re-entrant): await that call first, or fork before running in parallel`);
+  }
+
+  /**
+   * Runs `fn` as the session's only call: a concurrent one rejects (its passes await between layers, so two would
+   * interleave per layer). When `fn` fails after some cache changed (lengths differ from before), the session is
+   * marked broken. A dispose() that came in meanwhile frees the caches at the end.
+   */
+  private async exclusive<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    this.checkState(op);
+    this.busy = true;
+    const before = this.caches.map((k) => k.lengths.join()).join(';');
+    try {
+      return await fn();
+    } catch (e) {
+      if (this.caches.some((k) => k.disposed) || this.caches.map((k) => k.lengths.join()).join(';') !== before) this.broken = true;
+      throw e;
+    } finally {
+      this.busy = false;
+      if (this.freeLater) {
+        this.freeLater = false;
+        for (const k of this.caches) k.dispose();
+      }
+    }
   }
 
   /** Keeps the last `window` rows of (old queries ++ new `n`-row queries) per layer, [numHeads][rows][headDim]. */

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   createRuntime, loadTransformer, evaluateLMEviction, retrievalPrompts, loadTokenizer, ArgumentError, DisposedError,
-  ModelFileError, ValidationError, type Runtime, type Transformer,
+  ModelFileError, ValidationError, SessionStateError, type Runtime, type Transformer,
 } from 'pcpress';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -271,6 +271,59 @@ describe('LMSession', () => {
     n.dispose();
     expect(() => lm.session({ window: -1 })).toThrow(ArgumentError);
     expect(() => lm.session({ windw: 3 } as object)).toThrow(ArgumentError);
+  });
+
+  it('a session runs one call at a time: a concurrent append / evict / fork is a SessionStateError, dispose waits for the running call', async () => {
+    const V = lm.config.vocabSize;
+    const s = await lm.prefill(prompt.slice(0, 8));
+    try {
+      const [a, b] = await Promise.allSettled([s.append([9, 10]), s.append([11, 12])]);
+      expect(a.status).toBe('fulfilled');
+      expect(b.status).toBe('rejected');
+      const err = (b as PromiseRejectedResult).reason;
+      expect(err).toBeInstanceOf(SessionStateError);
+      expect(err.state).toBe('busy');
+      expect(err.code).toBe('session-busy');
+      // the first append ran alone: forward's logits
+      const ref = await lm.forward([...prompt.slice(0, 8), 9, 10]);
+      expect(rowError((a as PromiseFulfilledResult<Float32Array>).value, ref.subarray(8 * V), V)).toBeLessThan(1e-5);
+      expect(s.position).toBe(10);
+      const running = s.append([1]);
+      expect(() => s.fork()).toThrow(SessionStateError);
+      await expect(s.evict({ method: 'snapkv', keepTokens: 4, window: 2 })).rejects.toThrow(/busy/);
+      await running;
+      // dispose during a call: deferred until it settles, the session reads as disposed at once
+      const late = s.append([2]);
+      s.dispose();
+      expect(s.disposed).toBe(true);
+      await late;
+      await expect(s.append([3])).rejects.toThrow(DisposedError);
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('a call that fails midway (some layers changed) breaks the session: later calls are SessionStateErrors until dispose', async () => {
+    const s = await lm.prefill(prompt.slice(0, 8));
+    const caches = (s as unknown as { caches: { append: (...a: unknown[]) => void }[] }).caches;
+    const orig = caches[1].append;
+    caches[1].append = () => { throw new Error('layer 1 failed'); };
+    await expect(s.append([1, 2])).rejects.toThrow(/layer 1 failed/);
+    caches[1].append = orig;
+    expect(s.isBroken).toBe(true);
+    const err = await s.append([1]).catch((e) => e);
+    expect(err).toBeInstanceOf(SessionStateError);
+    expect(err.state).toBe('broken');
+    expect(err.message).toMatch(/dispose/);
+    expect(() => s.fork()).toThrow(SessionStateError);
+    s.dispose();
+    expect(s.disposed).toBe(true);
+    // a failure before any cache changed (bad input) leaves the session usable
+    const t = await lm.prefill(prompt.slice(0, 8));
+    await expect(t.append([1000])).rejects.toThrow(ArgumentError);
+    expect(t.isBroken).toBe(false);
+    await t.append([1]);
+    t.dispose();
   });
 
   it('KVCache.clone copies a compacted cache into independent buffers', async () => {
