@@ -700,7 +700,7 @@ export class LMSession {
     return this.caches;
   }
 
-  /** True once `evict` ran: the caches are compacted and cannot be evicted again. */
+  /** True once `evict` ran: the caches are compacted; a later evict re-scores each KV head over what it holds. */
   get evicted(): boolean {
     return this.evictedFlag;
   }
@@ -743,10 +743,13 @@ export class LMSession {
   /**
    * Compresses every layer's cache with `evictKV` (the method, budget and options of `generate`'s `eviction`),
    * scored with the last min(eviction.window ?? 32, window, position - 1) queries and each layer's o_proj (value
-   * weighting). Query-agnostic: only what the session holds is seen. Resolves to the per-layer selections. The
-   * caches must be dense (not evicted before): a second evict is an ArgumentError, as are a session made with
-   * window 0 and one of fewer than 2 tokens. Budget out of range (compression outside [0, 1], keepTokens over the
-   * length): typed errors from evictKV.
+   * weighting). Query-agnostic: only what the session holds is seen. Resolves to the per-layer selections.
+   * The first evict scores the dense caches with the model-wide allocation (`evictKV`). A later one (after at least
+   * one append) re-scores each KV head over what it holds (`evictCache`), with the queries of the tokens appended
+   * since: its budget is per head (`keepTokens` at most the smallest head's length, or `compression` of each head),
+   * and `allocation`, `alpha` and `beta` are ArgumentErrors there (no allocation across heads or layers applies).
+   * ArgumentError too: a session made with window 0, one of fewer than 2 tokens, an evict with nothing appended
+   * since the last one. Budget out of range (compression outside [0, 1], keepTokens over the length): typed errors.
    */
   async evict(eviction: GenerateEviction): Promise<KVSelection[]> {
     this.check();
@@ -765,7 +768,18 @@ export class LMSession {
     if (e.window !== undefined && e.window > this.qRows) {
       throw new ArgumentError(`evict: eviction.window ${e.window} is more than the ${this.qRows} queries this session keeps (its window option, or the tokens appended since the last eviction)`);
     }
-    if (this.evictedFlag) return this.reEvict(e);
+    if (this.evictedFlag) {
+      for (const k of ['allocation', 'alpha', 'beta'] as const) {
+        if (e[k] !== undefined) {
+          throw new ArgumentError(`evict: eviction.${k} applies to the first eviction only: a later one re-scores each KV head over what it holds (evictCache), with a per-head budget and no allocation across heads or layers`);
+        }
+      }
+      if (e.keepTokens !== undefined) {
+        const least = Math.min(...this.caches.flatMap((k) => k.lengths));
+        if (e.keepTokens > least) throw new ArgumentError(`evict: eviction.keepTokens ${e.keepTokens} is more than the ${least} tokens the smallest KV head holds (a later evict keeps keepTokens per head)`);
+      }
+      return this.reEvict(e);
+    }
     const w = Math.min(e.window ?? DEFAULT_WINDOW, this.qRows, this.pos - 1);
     if (w < 1) throw new ArgumentError('evict: eviction needs at least 2 tokens (the observation window is the last queries)');
     const c = this.model.config, hd = c.headDim, nH = c.numHeads;

@@ -261,6 +261,12 @@ describe('LMSession', () => {
     await expect(s.evict({ method: 'snapkv', keepTokens: 3, every: 2 })).rejects.toThrow(/generate option/);
     await s.append([1, 2, 3]);
     await expect(s.evict({ method: 'snapkv', keepTokens: 3, window: 4 })).rejects.toThrow(/more than the 3 queries/);
+    // a second evict re-scores per head: no allocation across heads / layers, and no budget over a head's length
+    for (const extra of [{ allocation: 'pyramid' as const }, { alpha: 0.2 }, { beta: 20 }]) {
+      await expect(s.evict({ method: 'snapkv', keepTokens: 3, window: 2, ...extra })).rejects.toThrow(/first eviction only/);
+    }
+    await expect(s.evict({ method: 'snapkv', keepTokens: 9, window: 2 })).rejects.toThrow(/keepTokens 9 is more than the 8 tokens/);
+    expect(s.cacheLengths).toEqual([[8, 8], [8, 8]]);
     await s.evict({ method: 'snapkv', keepTokens: 3, window: 2 });
     expect(s.cacheLengths).toEqual([[3, 3], [3, 3]]);
     s.dispose();
