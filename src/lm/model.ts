@@ -432,6 +432,7 @@ export class Transformer {
   async prefill(tokens: readonly number[] | Int32Array | Uint32Array, options: SessionOptions = {}): Promise<LMSession> {
     this.check();
     const ids = readTokens('prefill', tokens, this.config.vocabSize);
+    if (options === null || typeof options !== 'object') throw new ArgumentError(`prefill: options must be an object { window?, capacity? }, got ${describe(options)}`);
     const session = this.session({ ...options, capacity: options.capacity ?? ids.length + 64 });
     try {
       await session.append(ids, { logits: 'last' });
