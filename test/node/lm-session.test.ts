@@ -248,6 +248,8 @@ describe('LMSession', () => {
     await expect(lm.prefill([1, 97])).rejects.toThrow(ArgumentError);
     await expect(lm.prefill([1, -1])).rejects.toThrow(/token 1 is -1/);
     await expect(lm.prefill([])).rejects.toThrow(ArgumentError);
+    await expect(lm.prefill([1, 2], null as unknown as object)).rejects.toThrow(ArgumentError);
+    await expect(lm.prefill([1, 2], 5 as unknown as object)).rejects.toThrow(/options must be an object/);
     const s = await lm.prefill(prompt.slice(0, 10));
     await expect(s.append([1000])).rejects.toThrow(ArgumentError);
     await expect(s.append([1], { logits: 'some' as 'all' })).rejects.toThrow(ArgumentError);
