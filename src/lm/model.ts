@@ -995,14 +995,26 @@ function checkEviction(op: string, eviction: unknown): GenerateEviction {
 /**
  * The next token from one row of logits, as `generate` picks it: argmax at temperature 0 (ties to the lower id),
  * else a draw with `rand()` (uniform in [0, 1)) from softmax(logits / temperature) over the topK most likely ids
- * (topK 0: all). For code that drives a session itself and wants generate's sampling.
+ * (topK 0: all). For code that drives a session itself and wants generate's sampling. ArgumentError for logits
+ * with a NaN or no finite maximum (all -Infinity, or +Infinity: generate rejects with it too), a temperature that
+ * is negative or not finite, a topK that is not a non-negative integer, and a rand that is not a function.
  */
 export function sampleToken(logits: Float32Array, temperature: number, topK: number, rand: () => number): number {
-  if (temperature === 0) {
-    let best = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-    return best;
+  if (!(logits instanceof Float32Array) || logits.length === 0) throw new ArgumentError(`sampleToken: logits must be a non-empty Float32Array, got ${describe(logits)}`);
+  if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) {
+    throw new ArgumentError(`sampleToken: temperature must be a finite number >= 0, got ${describe(temperature)}`);
   }
+  if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 0) throw new ArgumentError(`sampleToken: topK must be a non-negative integer (0: all), got ${describe(topK)}`);
+  if (typeof rand !== 'function') throw new ArgumentError(`sampleToken: rand must be a function returning a number in [0, 1), got ${describe(rand)}`);
+  let best = 0, nan = -1;
+  for (let i = 0; i < logits.length; i++) {
+    if (logits[i] > logits[best]) best = i;
+    else if (logits[i] !== logits[i] && nan < 0) nan = i;
+  }
+  if (nan >= 0 || !Number.isFinite(logits[best])) {
+    throw new ArgumentError(`sampleToken: the logits have no finite maximum (${nan >= 0 ? `NaN at id ${nan}` : `the largest is ${logits[best]}`}): nothing to choose from (a model or input that overflowed?)`);
+  }
+  if (temperature === 0) return best;
   let ids = Array.from(logits.keys());
   if (topK > 0 && topK < ids.length) ids = ids.sort((a, b) => logits[b] - logits[a] || a - b).slice(0, topK).sort((a, b) => a - b);
   let mx = -Infinity;

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   createRuntime, loadTransformer, evaluateLMEviction, retrievalPrompts, loadTokenizer, ArgumentError, DisposedError,
-  ModelFileError, ValidationError, SessionStateError, type Runtime, type Transformer,
+  ModelFileError, ValidationError, SessionStateError, sampleToken, type Runtime, type Transformer,
 } from 'pcpress';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -332,6 +332,35 @@ describe('LMSession', () => {
     expect(t.isBroken).toBe(false);
     await t.append([1]);
     t.dispose();
+  });
+
+  it('sampleToken: NaN / no finite maximum and bad arguments are ArgumentErrors (greedy and sampling), generate too', async () => {
+    const r = () => 0.5;
+    const nanAt = Float32Array.of(1, NaN, 2);
+    for (const t of [0, 1]) {
+      expect(() => sampleToken(nanAt, t, 0, r)).toThrow(/NaN at id 1/);
+      expect(() => sampleToken(Float32Array.of(NaN, NaN), t, 0, r)).toThrow(ArgumentError);
+      expect(() => sampleToken(Float32Array.of(-Infinity, -Infinity), t, 0, r)).toThrow(/no finite maximum/);
+      expect(() => sampleToken(Float32Array.of(0, Infinity), t, 0, r)).toThrow(/no finite maximum/);
+    }
+    expect(sampleToken(Float32Array.of(1, 3, 3), 0, 0, r)).toBe(1);
+    expect(sampleToken(Float32Array.of(-Infinity, 0, -Infinity), 1, 0, r)).toBe(1);
+    expect(() => sampleToken(Float32Array.of(1, 2), -1, 0, r)).toThrow(/temperature/);
+    expect(() => sampleToken(Float32Array.of(1, 2), NaN, 0, r)).toThrow(/temperature/);
+    expect(() => sampleToken(Float32Array.of(1, 2), Infinity, 0, r)).toThrow(/temperature/);
+    expect(() => sampleToken(Float32Array.of(1, 2), 1, 1.5, r)).toThrow(/topK/);
+    expect(() => sampleToken(Float32Array.of(1, 2), 1, -1, r)).toThrow(/topK/);
+    expect(() => sampleToken(Float32Array.of(1, 2), 1, 0, 0.3 as unknown as () => number)).toThrow(/rand must be a function/);
+    expect(() => sampleToken([1, 2] as unknown as Float32Array, 0, 0, r)).toThrow(ArgumentError);
+    // generate surfaces it: a model whose logits overflow to NaN
+    const bad = await loadTransformer(rt, { dir: fixture });
+    try {
+      (bad as unknown as { embedHost: Float32Array }).embedHost.fill(NaN);
+      const g = bad.generate([1, 2, 3], { maxNewTokens: 2 });
+      await expect(g.next()).rejects.toThrow(/no finite maximum/);
+    } finally {
+      bad.dispose();
+    }
   });
 
   it('KVCache.clone copies a compacted cache into independent buffers', async () => {
