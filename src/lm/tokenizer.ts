@@ -331,33 +331,133 @@ class ByteLevelBPE implements Tokenizer {
     for (const p of pieces) if (p.length) for (const id of this.word(p)) out.push(id);
   }
 
-  /** BPE of one pre-token: its UTF-8 bytes as byte-level symbols, merged lowest rank first (leftmost on ties) until no merge applies. */
+  /**
+   * BPE of one pre-token: its UTF-8 bytes as byte-level symbols, merged lowest rank first (leftmost on ties) until no
+   * merge applies. The adjacent pairs that have a rank sit in a binary heap ordered by (rank, position), so a piece of
+   * n bytes takes O(n log n), not O(n^2): popped pairs that a merge has since changed are skipped. Pieces up to
+   * CACHE_PIECE characters are cached.
+   */
   private word(piece: string): number[] {
     const hit = this.cache.get(piece);
     if (hit) return hit;
     const bytes = new TextEncoder().encode(piece);
-    let sym = Array.from(bytes, (b) => BYTE_CHAR[b]);
+    const n = bytes.length;
+    // symbols by the index of their first byte: sym[i] the text, next/prev the neighbours (-1: none), len the bytes
+    const sym: string[] = Array.from(bytes, (b) => BYTE_CHAR[b]);
     const whole = sym.join('');
-    if (this.ignoreMerges && this.vocab.has(whole)) sym = [whole];
-    while (sym.length > 1) {
-      let best = Infinity, at = -1;
-      for (let i = 0; i < sym.length - 1; i++) {
-        const r = this.ranks.get(`${sym[i]} ${sym[i + 1]}`);
-        if (r !== undefined && r < best) {
-          best = r;
-          at = i;
-        }
+    let out: string[];
+    if (n > 1 && !(this.ignoreMerges && this.vocab.has(whole))) {
+      const next = new Int32Array(n), prev = new Int32Array(n), len = new Int32Array(n).fill(1);
+      for (let i = 0; i < n; i++) {
+        next[i] = i + 1 < n ? i + 1 : -1;
+        prev[i] = i - 1;
       }
-      if (at < 0) break;
-      sym.splice(at, 2, sym[at] + sym[at + 1]);
-    }
-    const ids = sym.map((t) => {
+      const heap = new PairHeap();
+      const push = (i: number, j: number) => {
+        const r = this.ranks.get(`${sym[i]} ${sym[j]}`);
+        if (r !== undefined) heap.push(r, i, len[i], len[j]);
+      };
+      for (let i = 0; i + 1 < n; i++) push(i, i + 1);
+      while (heap.size) {
+        const i = heap.topPos, lenI = heap.topLenL, lenJ = heap.topLenR;
+        heap.pop();
+        // the pair is still there when both symbols have their lengths of then (the left one's start never moves, so
+        // equal lengths are equal texts); else a merge has changed it (or merged i away: len 0) since it was pushed
+        const j = next[i];
+        if (len[i] !== lenI || j < 0 || len[j] !== lenJ) continue;
+        sym[i] += sym[j];
+        len[i] += len[j];
+        len[j] = 0;
+        next[i] = next[j];
+        if (next[j] >= 0) prev[next[j]] = i;
+        if (prev[i] >= 0) push(prev[i], i);
+        if (next[i] >= 0) push(i, next[i]);
+      }
+      out = [];
+      for (let i = 0; i >= 0; i = next[i]) out.push(sym[i]);
+    } else out = n > 1 ? [whole] : sym;
+    const ids = out.map((t) => {
       const id = this.vocab.get(t);
-      if (id === undefined) throw new TokenizerError('model.vocab', `token ${JSON.stringify(t)} (from ${JSON.stringify(piece)}) is not in the vocabulary`);
+      if (id === undefined) throw new TokenizerError('model.vocab', `token ${JSON.stringify(t)} (from ${JSON.stringify(piece.length > 100 ? `${piece.slice(0, 100)}...` : piece)}) is not in the vocabulary`);
       return id;
     });
-    if (this.cache.size < 100_000) this.cache.set(piece, ids);
+    if (piece.length <= CACHE_PIECE && this.cache.size < 100_000) this.cache.set(piece, ids);
     return ids;
+  }
+}
+
+/** Longest pre-token (in UTF-16 units) whose ids are cached: longer ones are rare and would hold much memory. */
+const CACHE_PIECE = 256;
+
+/** A binary min-heap of mergeable pairs keyed by (rank, position of the left symbol), with both symbols' lengths for staleness checks. */
+class PairHeap {
+  private rank: number[] = [];
+  private pos: number[] = [];
+  private lenL: number[] = [];
+  private lenR: number[] = [];
+  size = 0;
+
+  get topPos(): number {
+    return this.pos[0];
+  }
+
+  get topLenL(): number {
+    return this.lenL[0];
+  }
+
+  get topLenR(): number {
+    return this.lenR[0];
+  }
+
+  private less(a: number, b: number): boolean {
+    return this.rank[a] < this.rank[b] || (this.rank[a] === this.rank[b] && this.pos[a] < this.pos[b]);
+  }
+
+  private swap(a: number, b: number): void {
+    const r = this.rank[a], p = this.pos[a], ll = this.lenL[a], lr = this.lenR[a];
+    this.rank[a] = this.rank[b];
+    this.pos[a] = this.pos[b];
+    this.lenL[a] = this.lenL[b];
+    this.lenR[a] = this.lenR[b];
+    this.rank[b] = r;
+    this.pos[b] = p;
+    this.lenL[b] = ll;
+    this.lenR[b] = lr;
+  }
+
+  push(rank: number, pos: number, lenL: number, lenR: number): void {
+    let k = this.size++;
+    this.rank[k] = rank;
+    this.pos[k] = pos;
+    this.lenL[k] = lenL;
+    this.lenR[k] = lenR;
+    while (k > 0) {
+      const up = (k - 1) >> 1;
+      if (!this.less(k, up)) break;
+      this.swap(k, up);
+      k = up;
+    }
+  }
+
+  pop(): void {
+    const last = --this.size;
+    if (last > 0) {
+      this.rank[0] = this.rank[last];
+      this.pos[0] = this.pos[last];
+      this.lenL[0] = this.lenL[last];
+      this.lenR[0] = this.lenR[last];
+      let k = 0;
+      for (;;) {
+        const l = 2 * k + 1, r = l + 1;
+        let m = k;
+        if (l < last && this.less(l, m)) m = l;
+        if (r < last && this.less(r, m)) m = r;
+        if (m === k) break;
+        this.swap(k, m);
+        k = m;
+      }
+    }
+    this.rank.length = this.pos.length = this.lenL.length = this.lenR.length = last;
   }
 }
 

@@ -164,3 +164,57 @@ describe('tokenizer: literal patterns with regex syntax characters', () => {
     expect((err as Error).message).toContain('"(?<=a+"');
   });
 });
+
+describe('tokenizer: BPE merges in O(n log n)', () => {
+  // the straightforward BPE (rescan every pair, merge the lowest rank, leftmost on ties): the reference
+  const tiny = JSON.parse(tinyJson.toString('utf8')) as { model: { vocab: Record<string, number>; merges: [string, string][] } };
+  const ranks = new Map<string, number>();
+  tiny.model.merges.forEach(([a, b], r) => { if (!ranks.has(`${a} ${b}`)) ranks.set(`${a} ${b}`, r); });
+  const slowWord = (letters: string): number[] => {
+    const sym = [...letters];
+    while (sym.length > 1) {
+      let best = Infinity, at = -1;
+      for (let i = 0; i < sym.length - 1; i++) {
+        const r = ranks.get(`${sym[i]} ${sym[i + 1]}`);
+        if (r !== undefined && r < best) { best = r; at = i; }
+      }
+      if (at < 0) break;
+      sym.splice(at, 2, sym[at] + sym[at + 1]);
+    }
+    return sym.map((t) => tiny.model.vocab[t]);
+  };
+  const tk = loadTokenizer(tinyJson);
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+
+  it('gives the ids of the straightforward BPE on random letter words (ties, repeats, long words)', () => {
+    const alphabets = ['etaoinshrdlu', 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', 'eth', 'll', 'ae'];
+    for (let k = 0; k < 600; k++) {
+      const abc = alphabets[k % alphabets.length];
+      const len = 1 + Math.floor(rand() * (k % 10 === 0 ? 2000 : 60));
+      let w = '';
+      for (let i = 0; i < len; i++) w += abc[Math.floor(rand() * abc.length)];
+      expect(tk.encode(w), w.slice(0, 80)).toEqual(slowWord(w));
+    }
+    // words of the training text, run together (many merges, long merged tokens)
+    const words = vectors.encode.flatMap((v) => v.text.match(/[A-Za-z]+/g) ?? []);
+    for (let k = 0; k < 100; k++) {
+      let w = '';
+      for (let i = 0, n = 1 + Math.floor(rand() * 30); i < n; i++) w += words[Math.floor(rand() * words.length)];
+      expect(tk.encode(w)).toEqual(slowWord(w));
+    }
+  });
+
+  it('a 100k-letter word encodes quickly (was quadratic: minutes)', () => {
+    let w = '';
+    for (let i = 0; i < 100_000; i++) w += 'etaoinshrdlu'[Math.floor(rand() * 12)];
+    const t0 = performance.now();
+    const ids = tk.encode(w);
+    const ms = performance.now() - t0;
+    expect(ms).toBeLessThan(5000);
+    expect(tk.decode(ids)).toBe(w);
+    const t1 = performance.now();
+    expect(tk.decode(tk.encode('a'.repeat(100_000)))).toBe('a'.repeat(100_000));
+    expect(performance.now() - t1).toBeLessThan(5000);
+  });
+});
