@@ -213,7 +213,16 @@ export class KVCache {
     }
     const rows = Math.max(total, 1);
     if (be.kind === 'wasm') {
-      const nk = be.allocF32(rows * hd), nv = be.allocF32(rows * hd), np = be.allocF32(rows);
+      let nk: WasmStorage | undefined, nv: WasmStorage | undefined, np: WasmStorage | undefined;
+      try {
+        nk = be.allocF32(rows * hd);
+        nv = be.allocF32(rows * hd);
+        np = be.allocF32(rows);
+      } catch (e) {
+        if (nk) be.release(nk);
+        if (nv) be.release(nv);
+        throw e;
+      }
       const mem = be.ex.memory.buffer;
       const f = new Float32Array(mem);
       const ok = (this.k as WasmStorage).ptr >> 2, ov = (this.v as WasmStorage).ptr >> 2;
@@ -225,7 +234,7 @@ export class KVCache {
       new Int32Array(mem, np.ptr, total).set(posHost);
       this.replace(nk, nv, np);
     } else {
-      const nk = be.alloc(rows * hd), nv = be.alloc(rows * hd), np = be.upload(new Float32Array(posHost.buffer));
+      const [nk, nv, np] = gpuBuffers(be, rows * hd, posHost);
       if (total > 0) {
         const idxBuf = be.upload(new Float32Array(idx.buffer));
         const perRow = hd % 4 === 0 ? hd / 4 : hd; // storage elements (vec4 or f32) per row
@@ -292,13 +301,13 @@ export class KVCache {
     const posHost = new Int32Array(rows);
     posHost.set(this.posHost.subarray(0, Math.min(rows, this.posHost.length)));
     if (be.kind === 'wasm') {
-      const nk = be.allocF32(rows * hd);
-      let nv: WasmStorage | undefined, np: WasmStorage | undefined;
+      let nk: WasmStorage | undefined, nv: WasmStorage | undefined, np: WasmStorage | undefined;
       try {
+        nk = be.allocF32(rows * hd);
         nv = be.allocF32(rows * hd);
         np = be.allocF32(rows);
       } catch (e) {
-        be.release(nk);
+        if (nk) be.release(nk);
         if (nv) be.release(nv);
         c.dispose();
         throw e;
@@ -311,7 +320,13 @@ export class KVCache {
       new Int32Array(be.ex.memory.buffer, np.ptr, rows).set(posHost);
       c.replace(nk, nv, np);
     } else {
-      const nk = be.alloc(rows * hd), nv = be.alloc(rows * hd), np = be.upload(new Float32Array(posHost.buffer));
+      let nk: GpuStorage, nv: GpuStorage, np: GpuStorage;
+      try {
+        [nk, nv, np] = gpuBuffers(be, rows * hd, posHost);
+      } catch (e) {
+        c.dispose();
+        throw e;
+      }
       const used = this.usedRows();
       if (used > 0) {
         const enc = be.device.createCommandEncoder();
@@ -382,13 +397,13 @@ export class KVCache {
       posHost.set(this.posHost.subarray(this.offsets[g], this.offsets[g] + this.lens[g]), offsets[g]);
     }
     if (be.kind === 'wasm') {
-      const nk = be.allocF32(rows * hd);
-      let nv: WasmStorage | undefined, np: WasmStorage | undefined;
+      let nk: WasmStorage | undefined, nv: WasmStorage | undefined, np: WasmStorage | undefined;
       try {
+        nk = be.allocF32(rows * hd);
         nv = be.allocF32(rows * hd);
         np = be.allocF32(rows);
       } catch (e) {
-        be.release(nk);
+        if (nk) be.release(nk);
         if (nv) be.release(nv);
         throw e;
       }
@@ -397,8 +412,7 @@ export class KVCache {
       new Int32Array(be.ex.memory.buffer, np.ptr, rows).set(posHost);
       this.replace(nk, nv, np);
     } else {
-      const nk = be.alloc(rows * hd), nv = be.alloc(rows * hd);
-      const np = be.upload(new Float32Array(posHost.buffer));
+      const [nk, nv, np] = gpuBuffers(be, rows * hd, posHost);
       if (this.k) {
         const enc = be.device.createCommandEncoder();
         for (let g = 0; g < this.numKvHeads; g++) {
@@ -441,4 +455,18 @@ export class KVCache {
     }
     this.k = this.v = this.pos = undefined;
   }
+}
+
+/** Keys, values (`n` f32 each) and positions (`posHost`) buffers on the GPU: all three, or none (what was got is released when one fails). */
+function gpuBuffers(be: WebGpuBackend, n: number, posHost: Int32Array): [GpuStorage, GpuStorage, GpuStorage] {
+  const got: GpuStorage[] = [];
+  try {
+    got.push(be.alloc(n));
+    got.push(be.alloc(n));
+    got.push(be.upload(new Float32Array(posHost.buffer)));
+  } catch (e) {
+    for (const b of got) be.release(b);
+    throw e;
+  }
+  return [got[0], got[1], got[2]];
 }

@@ -457,7 +457,13 @@ export class Transformer {
       throw new ArgumentError(`session: capacity must be a non-negative integer, got ${describe(capacity)}`);
     }
     const c = this.config, rt = this.runtime;
-    const caches = this.layers.map(() => rt.createKVCache({ numKvHeads: c.numKvHeads, headDim: c.headDim, capacity: Math.max(16, capacity) }));
+    const caches: KVCache[] = [];
+    try {
+      for (let l = 0; l < this.layers.length; l++) caches.push(rt.createKVCache({ numKvHeads: c.numKvHeads, headDim: c.headDim, capacity: Math.max(16, capacity) }));
+    } catch (e) {
+      for (const k of caches) k.dispose();
+      throw e;
+    }
     return new LMSession(this, caches, window, this.internals());
   }
 

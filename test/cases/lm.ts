@@ -364,6 +364,49 @@ export const lmCases: Case[] = [
   },
   {
     op: 'lm',
+    name: 'KVCache.clone frees every buffer it got when a later allocation fails (no leak on either backend)',
+    async run({ rt }) {
+      type Be = { kind: string; release(s: unknown): void } & Record<string, unknown>;
+      const be = (rt as unknown as { impl: Be }).impl;
+      const allocName = be.kind === 'wasm' ? 'allocF32' : 'alloc';
+      const c = rt.createKVCache({ numKvHeads: 2, headDim: 4, capacity: 4 });
+      c.append(new Float32Array(2 * 3 * 4).fill(1), new Float32Array(2 * 3 * 4).fill(2));
+      const alloc = be[allocName] as (...a: unknown[]) => unknown, release = be.release;
+      try {
+        for (let failAt = 1; failAt <= 8; failAt++) {
+          const live = new Set<unknown>();
+          let n = 0;
+          be[allocName] = function (this: Be, ...a: unknown[]) {
+            if (++n === failAt) throw new Error('out of memory (test)');
+            const s = alloc.apply(this, a);
+            live.add(s);
+            return s;
+          };
+          be.release = function (this: Be, s: unknown) {
+            live.delete(s);
+            return release.call(this, s);
+          };
+          let d: ReturnType<typeof c.clone> | undefined;
+          try {
+            d = c.clone();
+          } catch (e) {
+            check((e as Error).message === 'out of memory (test)', `clone failed with ${e}`);
+          }
+          d?.dispose();
+          be[allocName] = alloc;
+          be.release = release;
+          check(live.size === 0, `${be.kind}: allocation ${failAt} failing left ${live.size} buffer(s) of the clone unreleased`);
+          if (d) break; // every allocation of a clone was tried
+        }
+      } finally {
+        be[allocName] = alloc;
+        be.release = release;
+        c.dispose();
+      }
+    },
+  },
+  {
+    op: 'lm',
     name: 'sessions: prefill + multi-token append equal forward; a fork is independent (caches copied on the device); evict keeps the budget',
     async run({ pc, rt }) {
       const lm = await load(pc, rt, LLAMA);

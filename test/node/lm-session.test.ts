@@ -381,6 +381,24 @@ describe('LMSession', () => {
     d.dispose();
     expect(() => d.clone()).toThrow(DisposedError);
   });
+
+  it('session() frees the caches it made when a later layer\'s createKVCache fails', () => {
+    const made: { dispose(): void; disposed: boolean }[] = [];
+    const orig = rt.createKVCache.bind(rt);
+    rt.createKVCache = ((o: Parameters<Runtime['createKVCache']>[0]) => {
+      if (made.length === 1) throw new Error('out of memory');
+      const k = orig(o);
+      made.push(k);
+      return k;
+    }) as Runtime['createKVCache'];
+    try {
+      expect(() => lm.session()).toThrow(/out of memory/);
+    } finally {
+      rt.createKVCache = orig;
+    }
+    expect(made).toHaveLength(1);
+    expect(made[0].disposed).toBe(true);
+  });
 });
 
 describe('model folders', () => {
