@@ -49,6 +49,10 @@ export interface LoadTransformerOptions {
    * as f16 where the backend computes with them (WebGPU: 16-bit on the device, half the memory; wasm: converted
    * to f32 at load, same values) and F32 / BF16 ones as f32; `'f32'` converts everything to f32; `'f16'` rounds
    * every linear weight to f16 (F32 and BF16 too: lossy; a value past 65504 is a ModelWeightsError). See `lm.info`.
+   * Every weight must be finite: an Inf or NaN in any tensor is a ModelWeightsError naming it, on every backend
+   * (on WebGPU an f16 Inf/NaN would be indeterminate through the shader's unpack2x16float). F16 subnormals
+   * (|x| < 6.1e-5) are kept exactly on wasm (converted to f32 at load) but may be flushed to 0 by a WebGPU device's
+   * f16 unpacking: a difference of at most 6.1e-5 per weight.
    */
   weightDtype?: WeightDType;
 }
@@ -218,6 +222,24 @@ export async function loadTransformer(rt: Runtime, source: LoadTransformerOption
   return new Transformer(rt, config, st, tokenizer, weightDtype);
 }
 
+/** `data` when every value is finite, else a ModelWeightsError naming the tensor and the first bad index. */
+function finite(name: string, data: Float32Array): Float32Array {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) throw new ModelWeightsError(name, `tensor ${JSON.stringify(name)} holds ${data[i]} at element ${i}: every weight must be finite`);
+  }
+  return data;
+}
+
+/** The same for raw f16 bits (exponent all ones: Inf or NaN). */
+function finiteF16(name: string, bits: Uint16Array): Uint16Array {
+  for (let i = 0; i < bits.length; i++) {
+    if ((bits[i] & 0x7c00) === 0x7c00) {
+      throw new ModelWeightsError(name, `tensor ${JSON.stringify(name)} holds ${bits[i] & 0x3ff ? 'NaN' : bits[i] & 0x8000 ? '-Infinity' : 'Infinity'} at element ${i}: every weight must be finite`);
+    }
+  }
+  return bits;
+}
+
 function isTokenizer(x: unknown): x is Tokenizer {
   const t = x as Tokenizer;
   return typeof t?.encode === 'function' && typeof t?.decode === 'function' && typeof t?.vocabSize === 'number';
@@ -333,7 +355,7 @@ export class Transformer {
     if (tokenizer) this.tokenizer = tokenizer;
     const rt = runtime;
     const up = (name: string, shape: number[]): Tensor => {
-      const t = rt.tensor(st.f32(name), shape);
+      const t = rt.tensor(finite(name, st.f32(name)), shape);
       this.owned.push(t);
       return t;
     };
@@ -341,7 +363,7 @@ export class Transformer {
     // A Linear weight [out][in] as op(B) = W^T (k = in, n = out), packed once; f16 per weightDtype.
     const pack = (name: string, out: number, inF: number, host?: Float32Array): PackedB => {
       const f16 = weightDtype === 'f16' || (weightDtype === 'auto' && st.entries.get(name)!.dtype === 'F16');
-      const src = f16 && st.entries.get(name)!.dtype === 'F16' ? st.f16Bits(name) : host ?? st.f32(name);
+      const src = f16 && st.entries.get(name)!.dtype === 'F16' ? finiteF16(name, st.f16Bits(name)) : host ?? finite(name, st.f32(name));
       let w: PackedB;
       try {
         w = rt.packB(src, { k: inF, n: out, transposeB: true, ...(f16 ? { dtype: 'f16' as const } : {}) });
@@ -355,7 +377,7 @@ export class Transformer {
     };
     try {
       const c = config, H = c.hiddenSize, qd = c.numHeads * c.headDim, kvd = c.numKvHeads * c.headDim, I = c.intermediateSize;
-      this.embedHost = st.f32('model.embed_tokens.weight');
+      this.embedHost = finite('model.embed_tokens.weight', st.f32('model.embed_tokens.weight'));
       for (let l = 0; l < c.numLayers; l++) {
         const p = `model.layers.${l}.`;
         this.layers.push({

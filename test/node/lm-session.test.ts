@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   createRuntime, loadTransformer, evaluateLMEviction, retrievalPrompts, loadTokenizer, ArgumentError, DisposedError,
-  ModelFileError, ValidationError, SessionStateError, sampleToken, type Runtime, type Transformer,
+  ModelFileError, ModelWeightsError, ValidationError, SessionStateError, sampleToken, parseSafetensors, type Runtime, type Transformer,
 } from 'pcpress';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -21,12 +21,20 @@ const tinyWeights = fs.existsSync(path.join(tinyDir, 'model.safetensors'));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pcpress-lm-'));
 
 /** A safetensors file of F32 tensors. */
-function safetensors(tensors: Record<string, { shape: number[]; data: Float32Array }>): Uint8Array {
+function safetensors(tensors: Record<string, { shape: number[]; data: Float32Array }>, f16: Record<string, number> = {}): Uint8Array {
   const header: Record<string, unknown> = {};
   let off = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + t.data.byteLength] };
-    off += t.data.byteLength;
+  // a name in f16 becomes an F16 tensor of zeros with element 5 set to those bits
+  tensors = Object.fromEntries(Object.entries(tensors).map(([name, t]) => {
+    if (!(name in f16)) return [name, t];
+    const b = new Uint16Array(t.data.length + (t.data.length % 2));
+    b[5] = f16[name];
+    return [name, { shape: t.shape, data: new Float32Array(b.buffer), f16: t.data.length * 2 }];
+  }));
+  for (const [name, t] of Object.entries(tensors) as [string, { shape: number[]; data: Float32Array; f16?: number }][]) {
+    const bytes = t.f16 ?? t.data.byteLength;
+    header[name] = { dtype: t.f16 ? 'F16' : 'F32', shape: t.shape, data_offsets: [off, off + bytes] };
+    off += bytes;
   }
   let h = JSON.stringify(header);
   h += ' '.repeat((8 - (h.length % 8)) % 8);
@@ -35,9 +43,10 @@ function safetensors(tensors: Record<string, { shape: number[]; data: Float32Arr
   new DataView(out.buffer).setUint32(0, hb.length, true);
   out.set(hb, 8);
   let at = 8 + hb.length;
-  for (const t of Object.values(tensors)) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
+  for (const t of Object.values(tensors) as { data: Float32Array; f16?: number }[]) {
+    const bytes = t.f16 ?? t.data.byteLength;
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, bytes), at);
+    at += bytes;
   }
   return out;
 }
@@ -420,6 +429,38 @@ describe('model folders', () => {
     });
     expect(m.tokenizer?.eosTokenId).toBe(1023);
     m.dispose();
+  });
+
+  it('a weight that is Inf or NaN (F32, or F16 bits) is a ModelWeightsError naming the tensor, with every weightDtype', async () => {
+    const cfg = fs.readFileSync(path.join(randomDir, 'config.json'));
+    const st = parseSafetensors(fs.readFileSync(path.join(randomDir, 'model.safetensors')));
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const name of st.names) tensors[name] = { shape: st.entries.get(name)!.shape, data: st.f32(name) };
+    const bad = 'model.layers.1.mlp.up_proj.weight';
+    for (const v of [NaN, Infinity, -Infinity]) {
+      const t = { ...tensors, [bad]: { ...tensors[bad], data: tensors[bad].data.slice() } };
+      t[bad].data[5] = v;
+      for (const weightDtype of ['auto', 'f32', 'f16'] as const) {
+        const err = await loadTransformer(rt, { config: cfg, weights: safetensors(t), weightDtype }).catch((e) => e);
+        expect(err, `${v} ${weightDtype}`).toBeInstanceOf(ModelWeightsError);
+        expect(err.tensor).toBe(bad);
+        expect(err.message).toMatch(/element 5: every weight must be finite/);
+      }
+    }
+    const norm = 'model.norm.weight';
+    const t = { ...tensors, [norm]: { ...tensors[norm], data: tensors[norm].data.slice() } };
+    t[norm].data[0] = NaN;
+    await expect(loadTransformer(rt, { config: cfg, weights: safetensors(t) })).rejects.toThrow(/model\.norm\.weight/);
+    // F16 bits: Inf (0x7c00) and NaN (0x7e00) in a linear weight kept f16 ('auto')
+    for (const bits of [0x7c00, 0xfc00, 0x7e00]) {
+      const f16 = safetensors(tensors, { [bad]: bits });
+      const err = await loadTransformer(rt, { config: cfg, weights: f16 }).catch((e) => e);
+      expect(err).toBeInstanceOf(ModelWeightsError);
+      expect(err.tensor).toBe(bad);
+    }
+    const ok = await loadTransformer(rt, { config: cfg, weights: safetensors(tensors, { [bad]: 0x3c00 }) });
+    expect(ok.info.linearDtype).toBe('mixed');
+    ok.dispose();
   });
 
   it('a missing file is a ModelFileError naming it and where it looked', async () => {
