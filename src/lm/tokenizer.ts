@@ -77,12 +77,47 @@ function translateRegex(pattern: string, where: string): RegExp {
       i++;
       continue;
     }
+    if (!inClass && pattern.startsWith('(?i:', i)) {
+      const end = pattern.indexOf(')', i);
+      out += caseInsensitiveGroup(pattern.slice(i + 4, end < 0 ? pattern.length : end), pattern, where);
+      i = end < 0 ? pattern.length : end;
+      continue;
+    }
     if (ch === '[' && !inClass) inClass = true;
     else if (ch === ']' && inClass) inClass = false;
     out += ch;
   }
   return compileRegex(out, where, pattern);
 }
+
+/**
+ * `(?i:'s|'t|'re|...)` (Qwen2's and Llama 3's contractions; inline flag groups are a SyntaxError in Node 20's
+ * RegExp) as a plain group whose letters are classes of their case variants: `(?:'[sS\u017f]|'[tT]|'[rR][eE]|...)`,
+ * each class holding what the `iu` flags would match (Unicode simple case folding: `s` also matches U+017F, `k`
+ * U+212A). Only a body of literal alternatives is supported: anything else is a TokenizerError.
+ */
+function caseInsensitiveGroup(body: string, pattern: string, where: string): string {
+  if (/[\\()[\]{}.*+?^$]/.test(body) || body === '') {
+    throw new TokenizerError(where, `regex ${JSON.stringify(pattern)}: a (?i:...) group is supported only around literal alternatives (like (?i:'s|'t|'re))`);
+  }
+  let out = '(?:';
+  for (const ch of body) {
+    if (ch === '|') {
+      out += ch;
+      continue;
+    }
+    const same = new RegExp(`^${escapeRegex(ch)}$`, 'iu');
+    const variants = new Set([ch]);
+    for (const c of [ch.toLowerCase(), ch.toUpperCase(), ...(CASE_EXTRA[ch.toLowerCase()] ?? '')]) {
+      if ([...c].length === 1 && same.test(c)) variants.add(c);
+    }
+    out += variants.size === 1 ? escapeRegex(ch) : `[${[...variants].join('')}]`;
+  }
+  return `${out})`;
+}
+
+/** Characters that fold to an ASCII letter besides its other case (Unicode CaseFolding.txt, simple foldings). */
+const CASE_EXTRA: Record<string, string> = { s: '\u017f', k: '\u212a' };
 
 /**
  * `s` as a literal regex source for the `u` flag: only syntax characters (and `/`) are escaped; `-` is not, as

@@ -218,3 +218,46 @@ describe('tokenizer: BPE merges in O(n log n)', () => {
     expect(performance.now() - t1).toBeLessThan(5000);
   });
 });
+
+describe('tokenizer: (?i:...) groups (Qwen2, Llama 3)', () => {
+  const QWEN2 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  // what the pattern means: the contractions case-insensitively (here: the i flag on the whole regex, which changes
+  // nothing else in it for these strings)
+  const reference = new RegExp(QWEN2.replace('(?i:', '(?:'), 'giu');
+  const texts = ["IT'S", "It's", "'Sound", "we'RE here", "THEY'LL'VE'D'M'T", "ſ'ſx 'ſ", "don't\n\n  Stop'S 12", "'K'\u212a 'k"];
+  // a tokenizer whose merges make every substring of the texts one token, so decoding id by id shows the pieces
+  const byteChars = (s: string) => [...new TextEncoder().encode(s)].map((b) => loadTokenizer(gpt2Like()).idToToken(b)!);
+  const base = gpt2Like({ pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: QWEN2 }, behavior: 'Isolated' }, { type: 'ByteLevel', use_regex: false }] } });
+  const vocab = base.model.vocab as Record<string, number>;
+  const merges: [string, string][] = [];
+  const seen = new Set<string>();
+  for (const t of texts) {
+    const c = byteChars(t);
+    for (let i = 0; i < c.length; i++) for (let j = i + 2; j <= c.length; j++) for (let k = i + 1; k < j; k++) {
+      const a = c.slice(i, k).join(''), b = c.slice(k, j).join('');
+      if (seen.has(`${a} ${b}`)) continue;
+      seen.add(`${a} ${b}`);
+      merges.push([a, b]);
+    }
+  }
+  merges.sort((x, y) => (x[0] + x[1]).length - (y[0] + y[1]).length);
+  let next = 1000;
+  for (const [a, b] of merges) vocab[a + b] ??= next++;
+  (base.model as Record<string, unknown>).merges = merges;
+  (base.added_tokens as { id: number }[])[0].id = next;
+
+  it('loads the real Qwen2 pattern and splits as the case-insensitive group means', () => {
+    const tk = loadTokenizer(base);
+    const pieces = (s: string) => tk.encode(s).map((id) => tk.decode([id]));
+    expect(pieces("IT'S")).toEqual(['IT', "'S"]);
+    expect(pieces("'Sound")).toEqual(["'S", 'ound']);
+    expect(pieces("we'RE here")).toEqual(['we', "'RE", ' here']);
+    for (const t of texts) expect(pieces(t), t).toEqual(t.match(reference));
+  });
+
+  it('a (?i:...) group around anything but literal alternatives is a TokenizerError', () => {
+    for (const re of ['(?i:a+)', '(?i:[ab])', '(?i:a|(b))']) {
+      expect(() => loadTokenizer(gpt2Like({ pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: re }, behavior: 'Isolated' }, { type: 'ByteLevel' }] } }))).toThrow(TokenizerError);
+    }
+  });
+});
