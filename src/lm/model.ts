@@ -522,6 +522,8 @@ export class Transformer {
     try {
       let logits = session.logits!;
       const { every, ...once } = o.eviction ?? { every: undefined };
+      // decode steps read queries back only when a decode-time eviction will score with them
+      if (!every) session.untrackAfterEvict();
       if (o.eviction) g.selections = await session.evict({ ...(once as GenerateEviction), window });
       g.cacheLengths = session.cacheLengths;
       // decode-time eviction keeps each layer at the mean per-head size the prefill eviction left
@@ -706,6 +708,8 @@ export class LMSession {
   private broken = false;
   /** dispose() was called while busy: the caches are freed when the running call ends. */
   private freeLater = false;
+  /** Appends after an eviction keep queries (for a later evict); off where none follows (untrackAfterEvict). */
+  private trackAfterEvict = true;
 
   /** @internal Use lm.prefill or lm.session. */
   constructor(/** The model this session runs on. */ readonly model: Transformer, private readonly caches: KVCache[],
@@ -758,7 +762,7 @@ export class LMSession {
     checkKeys('append', 'options', options, ['logits']);
     const rows = options.logits ?? 'all';
     if (rows !== 'all' && rows !== 'last') throw new ArgumentError(`append: logits must be 'all' or 'last', got ${describe(rows)}`);
-    const track = this.window > 0;
+    const track = this.window > 0 && (!this.evictedFlag || this.trackAfterEvict);
     const w = track ? Math.min(this.window, ids.length) : 0;
     return this.exclusive('append', async () => {
       const { logits, queries } = await this.m.step(ids, this.pos, this.caches, rows, w);
@@ -877,6 +881,19 @@ export class LMSession {
     return this.exclusive('evict', () => this.reEvict(e, keepPerLayer));
   }
 
+  /**
+   * @internal No later evict will follow the next one (generate without eviction.every, lm-eval's forks): appends
+   * after an eviction keep no queries, sparing a read-back per layer per step (a GPU round trip on WebGPU). A later
+   * evict is then the 'no token was appended since the last eviction' ArgumentError. Forks inherit it.
+   */
+  untrackAfterEvict(): void {
+    this.trackAfterEvict = false;
+    if (this.evictedFlag) {
+      this.queries = undefined;
+      this.qRows = 0;
+    }
+  }
+
   /** An independent copy: its own caches (copied on the device), queries, logits and position. Dispose both. */
   fork(): LMSession {
     this.check();
@@ -894,6 +911,7 @@ export class LMSession {
     f.queries = this.queries?.map((x) => x.slice());
     f.qRows = this.qRows;
     f.evictedFlag = this.evictedFlag;
+    f.trackAfterEvict = this.trackAfterEvict;
     f.selections = this.selections;
     return f;
   }

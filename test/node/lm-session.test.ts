@@ -4,7 +4,7 @@
 // - loadTransformer from a folder ({ dir }) and the bundled 'tiny' (skipped until its weights are committed),
 //   a missing file is a ModelFileError naming the file and where it looked;
 // - pcpress lm-eval on a small random model with the bundled tokenizer and held-out text: sane JSON.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -251,6 +251,35 @@ describe('LMSession', () => {
     for await (const _ of snap) expect(Math.max(...snap.cacheLengths.flat())).toBeLessThanOrEqual(10 + 4);
     expect(snap.decodeSelections).toBeDefined();
     await expect(collect(lm.generate(prompt, { maxNewTokens: 3, eviction: { method: 'snapkv', keepTokens: 8, every: 0 } }))).rejects.toThrow(/every must be a positive integer/);
+  });
+
+  it('generate with eviction but no every reads no queries back while decoding; the same tokens as a session driven by hand', async () => {
+    const collect = async (it: AsyncIterable<number>) => { const out: number[] = []; for await (const t of it) out.push(t); return out; };
+    const ev = { method: 'snapkv' as const, keepTokens: 10, window: 4 };
+    const spy = vi.spyOn(lm as unknown as { pass: (...a: unknown[]) => Promise<unknown> }, 'pass');
+    let toks: number[], windows: number[];
+    try {
+      toks = await collect(lm.generate(prompt, { maxNewTokens: 8, eviction: ev }));
+      windows = spy.mock.calls.map((c) => (c[4] as number | undefined) ?? 0);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(windows).toHaveLength(8); // the prefill and 7 decode steps
+    expect(windows[0]).toBe(4); // the prefill keeps the window's queries for the eviction
+    expect(windows.slice(1)).toEqual(Array(7).fill(0));
+    // the same tokens as prefill + evict + greedy appends (which do track queries)
+    const s = await lm.prefill(prompt, { window: 4 });
+    try {
+      await s.evict(ev);
+      const ref: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        ref.push(sampleToken(s.logits!, 0, 0, Math.random));
+        if (i < 7) await s.append([ref[i]], { logits: 'last' });
+      }
+      expect(toks).toEqual(ref);
+    } finally {
+      s.dispose();
+    }
   });
 
   it('bad input: typed errors', async () => {
