@@ -88,7 +88,11 @@ export interface GenerateEviction {
   keepTokens?: number;
   /** Budget allocation; default the method's own. */
   allocation?: KVAllocation;
-  /** Observation window of the last prompt queries (default 32, at most prompt length - 1). */
+  /**
+   * Observation window: the last queries scored with (default 32). `generate` lowers it (given or default) to the
+   * prompt length - 1; `session.evict` lowers the default to what the session holds but rejects a given window over
+   * position - 1 or over the queries it keeps (ArgumentError naming both numbers).
+   */
   window?: number;
   /** Avg-pool kernel (default 5). */
   kernel?: number;
@@ -812,6 +816,9 @@ export class LMSession {
         if (e.keepTokens > least) throw new ArgumentError(`evict: eviction.keepTokens ${e.keepTokens} is more than the ${least} tokens the smallest KV head holds (a later evict keeps keepTokens per head)`);
       }
       return this.reEvict(e);
+    }
+    if (e.window !== undefined && e.window > this.pos - 1) {
+      throw new ArgumentError(`evict: eviction.window ${e.window} is more than position - 1 = ${this.pos - 1} (the first token has no earlier key to score)`);
     }
     const w = Math.min(e.window ?? DEFAULT_WINDOW, this.qRows, this.pos - 1);
     if (w < 1) throw new ArgumentError('evict: eviction needs at least 2 tokens (the observation window is the last queries)');

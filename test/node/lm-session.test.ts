@@ -296,6 +296,7 @@ describe('LMSession', () => {
     await expect(s.evict({ method: 'snapkv', compression: 0.5, keepTokens: 3 })).rejects.toThrow(/exactly one/);
     await expect(s.evict({ method: 'snapkv', keepTokens: 11 })).rejects.toThrow(ValidationError);
     await expect(s.evict({ method: 'snapkv', keepTokens: 5, window: 64 })).rejects.toThrow(/more than the 10 queries/);
+    await expect(s.evict({ method: 'snapkv', keepTokens: 5, window: 10 })).rejects.toThrow(/window 10 is more than position - 1 = 9/);
     await s.evict({ method: 'snapkv', keepTokens: 5, window: 4 });
     await expect(s.evict({ method: 'snapkv', keepTokens: 3 })).rejects.toThrow(/no token was appended since the last eviction/);
     await expect(s.evict({ method: 'snapkv', keepTokens: 3, every: 2 })).rejects.toThrow(/generate option/);
