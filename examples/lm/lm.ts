@@ -366,6 +366,8 @@ async function generate(): Promise<void> {
   const method = $<HTMLSelectElement>('method').value as KVMethod;
   const temperature = Number($<HTMLInputElement>('temperature').value);
   const seed = Number($<HTMLInputElement>('seed').value);
+  const maxNewTokens = Number($<HTMLInputElement>('maxNew').value);
+  const winIn = Number($<HTMLInputElement>('window').value);
   const view: LmView = { seq: seq + 1, tokens: [], text: '', budget, backend: rt?.backend, temperature, seed };
   window.lmView = undefined;
   $('run').setAttribute('disabled', '');
@@ -373,6 +375,11 @@ async function generate(): Promise<void> {
   stopRequested = false;
   try {
     if (!lm || !tok) throw new Error('no model is loaded (see the lines above)');
+    // controls are read as given: a value the model cannot use is an error on the page, never a quiet default
+    if (!(Number.isFinite(temperature) && temperature >= 0)) throw new Error(`temperature must be a number >= 0, got "${$<HTMLInputElement>('temperature').value}"`);
+    if (!Number.isInteger(seed)) throw new Error(`seed must be an integer, got "${$<HTMLInputElement>('seed').value}"`);
+    if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 1)) throw new Error(`new tokens must be a positive integer, got "${$<HTMLInputElement>('maxNew').value}"`);
+    if (!(Number.isInteger(winIn) && winIn >= 1)) throw new Error(`window must be a positive integer, got "${$<HTMLInputElement>('window').value}"`);
     const t = tok, c = lm.config;
     const text = $<HTMLTextAreaElement>('prompt').value;
     if (text.length === 0) throw new Error('the prompt is empty');
@@ -382,8 +389,7 @@ async function generate(): Promise<void> {
     if (t.eosTokenId !== undefined && context[0] !== t.eosTokenId) context = [t.eosTokenId, ...context];
     const question = qText ? t.encode(qText) : [];
     const n = context.length;
-    const maxNewTokens = Number($<HTMLInputElement>('maxNew').value);
-    const win = Math.max(1, Math.min(Number($<HTMLInputElement>('window').value) || 1, n - 1));
+    const win = Math.min(winIn, n - 1); // the observation window is at most the context less its last token (shown below)
     const keepTokens = budget === 'full' ? n : Math.max(1, Math.floor(n * Number(budget) + 1e-9));
     const eviction = budget === 'full' ? undefined : { method, keepTokens, window: win };
     Object.assign(view, { mode: question.length ? 'session' : 'generate', context, question, keepTokens });
