@@ -1,7 +1,7 @@
 // Language-model sessions, model folders and lm-eval (src/lm/model.ts, src/lm/files.ts, src/lm/eval.ts):
 // - session.append over the cache gives lm.forward's logits on the whole sequence; forks are independent;
 //   evict leaves caches at the budget; bad input is a typed error;
-// - loadTransformer from a folder ({ dir }) and the bundled 'tiny' (skipped until its weights are committed),
+// - loadTransformer from a folder ({ dir }) and the bundled 'tiny' (its weights are committed),
 //   a missing file is a ModelFileError naming the file and where it looked;
 // - pcpress lm-eval on a small random model with the bundled tokenizer and held-out text: sane JSON.
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   createRuntime, loadTransformer, evaluateLMEviction, retrievalPrompts, loadTokenizer, ArgumentError, DisposedError,
-  ModelFileError, ModelWeightsError, ValidationError, SessionStateError, sampleToken, parseSafetensors, type Runtime, type Transformer,
+  ModelFileError, ModelWeightsError, ValidationError, SessionStateError, sampleToken, parseSafetensors, scoreKVReference, selectKV, type Runtime, type Transformer,
 } from 'pcpress';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -282,6 +282,52 @@ describe('LMSession', () => {
     }
   });
 
+  it('decode-time eviction with a scoring method (SnapKV, every) keeps what the reference scorer picks from the cache and the last queries', async () => {
+    const keep = 8, every = 4, w = 4, n = 13; // decode-time evictions after appends 4, 8 and 12
+    const ev = { method: 'snapkv' as const, keepTokens: keep, window: w };
+    const g = lm.generate(prompt, { maxNewTokens: n, eviction: { ...ev, every } });
+    const toks: number[] = [];
+    for await (const t of g) toks.push(t);
+    expect(toks).toHaveLength(n);
+    // the same on a session by hand: prefill, evict, append one token at a time, evict every 4
+    const c = lm.config, hd = c.headDim, nH = c.numHeads, g2 = nH / c.numKvHeads;
+    const s = await lm.prefill(prompt, { window: w });
+    try {
+      await s.evict(ev);
+      let expected: Int32Array[][] = [];
+      for (let i = 0; i < n - 1; i++) {
+        await s.append([toks[i]], { logits: 'last' });
+        if ((i + 1) % every) continue;
+        // before the eviction: every layer's cache and the last w queries ([numHeads][w][headDim])
+        const queries = (s as unknown as { queries: Float32Array[]; qRows: number }).queries;
+        expect((s as unknown as { qRows: number }).qRows).toBe(w);
+        expected = [];
+        for (let l = 0; l < c.numLayers; l++) {
+          const kv = await s.layerCaches[l].read();
+          const perHead: Int32Array[] = [];
+          for (let kh = 0; kh < c.numKvHeads; kh++) {
+            const off = kv.offsets[kh], len = kv.lengths[kh];
+            const sc = await scoreKVReference('snapkv', {
+              q: queries[l].subarray(kh * g2 * w * hd, (kh + 1) * g2 * w * hd),
+              k: kv.keys.subarray(off * hd, (off + len) * hd), v: kv.values.subarray(off * hd, (off + len) * hd),
+              numHeads: g2, numKvHeads: 1, headDim: hd, window: w, keepTokens: keep,
+            });
+            perHead.push((await selectKV(sc, { keepTokens: keep })).keep[0]);
+          }
+          expected.push(perHead);
+        }
+        const sel = await s.evict(ev);
+        expect(sel.map((x) => x.keep.map((k) => Array.from(k))), `eviction after append ${i + 1}`).toEqual(expected.map((l) => l.map((k) => Array.from(k))));
+      }
+      expect(s.cacheLengths).toEqual([[keep, keep], [keep, keep]]);
+      // generate's last decode-time eviction kept the same tokens as the reference
+      expect(g.decodeSelections!.map((x) => x.keep.map((k) => Array.from(k)))).toEqual(expected.map((l) => l.map((k) => Array.from(k))));
+      expect(expected[0][0].length).toBe(keep);
+    } finally {
+      s.dispose();
+    }
+  });
+
   it('bad input: typed errors', async () => {
     await expect(lm.prefill([1, 97])).rejects.toThrow(ArgumentError);
     await expect(lm.prefill([1, -1])).rejects.toThrow(/token 1 is -1/);
@@ -513,15 +559,8 @@ describe('model folders', () => {
     await expect(loadTransformer(rt, { dir: randomDir, config: {} })).rejects.toThrow(/either dir or config/);
   });
 
-  it.runIf(!tinyWeights)("'tiny' without models/tiny/model.safetensors: a ModelFileError that says where it looked", async () => {
-    const err = await loadTransformer(rt, 'tiny').catch((e) => e);
-    expect(err).toBeInstanceOf(ModelFileError);
-    expect(['config.json', 'model.safetensors']).toContain(err.file);
-    expect(err.location).toBe(path.join(tinyDir, err.file));
-    expect(err.message).toMatch(/bundled model "tiny"/);
-  });
-
-  it.skipIf(!tinyWeights)("loadTransformer(rt, 'tiny') loads the bundled model (skipped until models/tiny/model.safetensors is committed)", async () => {
+  it("loadTransformer(rt, 'tiny') loads the bundled model (models/tiny/model.safetensors is committed)", async () => {
+    expect(tinyWeights, 'models/tiny/model.safetensors ships with the package').toBe(true);
     const m = await loadTransformer(rt, 'tiny');
     try {
       const cfg = JSON.parse(fs.readFileSync(path.join(tinyDir, 'config.json'), 'utf8'));
@@ -631,5 +670,81 @@ describe('lm-eval', () => {
         expect(p.context.split('\n').every((l) => /^[a-z]{6}: [1-9][0-9]{4}$/.test(l))).toBe(true);
       }
     }
+  });
+});
+
+describe('model file limits (untrusted folders and URLs)', () => {
+  const copyModel = (name: string) => {
+    const dir = path.join(tmp, name);
+    fs.mkdirSync(dir);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) fs.copyFileSync(path.join(randomDir, f), path.join(dir, f));
+    return dir;
+  };
+
+  it('a file over its limit is a LimitError before it is read (64 MiB for json, 2^31 bytes for weights)', async () => {
+    const { LimitError } = await import('pcpress');
+    const bigTok = copyModel('big-tokenizer');
+    fs.truncateSync(path.join(bigTok, 'tokenizer.json'), 2 ** 26 + 1); // sparse: nothing is written
+    const e1 = await loadTransformer(rt, { dir: bigTok }).catch((e) => e);
+    expect(e1).toBeInstanceOf(LimitError);
+    expect(e1.message).toMatch(/tokenizer\.json: 67108865 bytes is more than the limit of 67108864/);
+    const bigWeights = copyModel('big-weights');
+    fs.truncateSync(path.join(bigWeights, 'model.safetensors'), 2 ** 31 + 1);
+    const e2 = await loadTransformer(rt, { dir: bigWeights }).catch((e) => e);
+    expect(e2).toBeInstanceOf(LimitError);
+    expect(e2.message).toMatch(/model\.safetensors: 2147483649 bytes/);
+  });
+
+  it('over HTTP: a Content-Length over the limit, and a chunked response that runs past it, are LimitErrors', async () => {
+    const { LimitError } = await import('pcpress');
+    const http = await import('node:http');
+    const server = http.createServer(async (req, res) => {
+      const [, kind, file] = (req.url ?? '').split('/');
+      if (kind === 'cl' && file === 'model.safetensors') {
+        res.writeHead(200, { 'Content-Length': String(3e9) });
+        res.write(new Uint8Array(1024));
+        return; // the client gives up on the header
+      }
+      if (kind === 'chunked' && file === 'tokenizer.json') {
+        res.writeHead(200); // no Content-Length: chunked
+        const mib = new Uint8Array(2 ** 20).fill(32);
+        let closed = false;
+        res.on('close', () => (closed = true));
+        for (let i = 0; i < 80 && !closed; i++) if (!res.write(mib)) await new Promise((r) => res.once('drain', r).once('close', r));
+        res.end();
+        return;
+      }
+      const p = path.join(randomDir, file);
+      if (!fs.existsSync(p)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Length': String(fs.statSync(p).size) }).end(fs.readFileSync(p));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const ok = await loadTransformer(rt, { dir: `${base}/plain/` });
+      expect(ok.tokenizer?.vocabSize).toBe(1024);
+      ok.dispose();
+      const e1 = await loadTransformer(rt, { dir: `${base}/cl/` }).catch((e) => e);
+      expect(e1).toBeInstanceOf(LimitError);
+      expect(e1.message).toMatch(/model\.safetensors: Content-Length 3000000000 is more than the limit of 2147483648/);
+      const e2 = await loadTransformer(rt, { dir: `${base}/chunked/` }).catch((e) => e);
+      expect(e2).toBeInstanceOf(LimitError);
+      expect(e2.message).toMatch(/tokenizer\.json: the response \(\d+ bytes so far\) is more than the limit of 67108864/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('a tokenizer id of 4294967295 counts toward its vocabulary: more ids than vocab_size', async () => {
+    const tok = { model: { type: 'BPE', vocab: { a: 0, b: 1, huge: 4294967295 }, merges: [] }, pre_tokenizer: { type: 'ByteLevel' } };
+    const cfg = fs.readFileSync(path.join(fixture, 'config.json')), weights = fs.readFileSync(path.join(fixture, 'model.safetensors'));
+    await expect(loadTransformer(rt, { config: cfg, weights, tokenizer: tok })).rejects.toThrow(ValidationError);
+    // ids up to 2^31 - 1 are read; more than vocab_size is the config's error
+    tok.model.vocab.huge = 2 ** 31 - 1;
+    await expect(loadTransformer(rt, { config: cfg, weights, tokenizer: tok })).rejects.toThrow(/2147483648 ids, more than vocab_size 97/);
   });
 });
