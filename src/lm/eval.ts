@@ -376,6 +376,7 @@ export async function evaluateLMEviction(lm: Transformer, options: LMEvalOptions
   const eachVariant = async (base: LMSession, n: number, fn: (s: LMSession, a: Acc) => Promise<void>) => {
     for (const v of variants) {
       const s = base.fork();
+      s.untrackAfterEvict(); // one eviction per fork: its appends need keep no queries (no read-back per step)
       try {
         await s.evict({ method: v.method as KVMethod, keepTokens: Math.max(1, Math.floor(n * v.budget + 1e-9)), window: Math.min(o.window, n - 1) });
         const a = acc.get(key(v))!;
