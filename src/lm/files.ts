@@ -1,7 +1,18 @@
 // Model folders: where the bundled models sit (models/<name>/ in the package) and how a folder's files are read
 // in every runtime — Node and Deno read file: URLs and paths from disk, browsers (and Deno for http URLs) fetch.
 import { nodeModule } from '../threads/pool.js';
+import { LimitError } from '../errors.js';
 import { ModelFileError } from './errors.js';
+
+/** Most bytes of a model's weights file read (`model.safetensors`): 2^31, what a typed array holds in every runtime. */
+export const MAX_WEIGHTS_FILE_BYTES = 2 ** 31;
+/** Most bytes of any other model file read (`config.json`, `tokenizer.json`, `heldout.txt`): 64 MiB. */
+export const MAX_MODEL_FILE_BYTES = 2 ** 26;
+
+/** The default size limit of a model folder's file: MAX_WEIGHTS_FILE_BYTES for `.safetensors`, else MAX_MODEL_FILE_BYTES. */
+export function modelFileLimit(file: string): number {
+  return file.endsWith('.safetensors') ? MAX_WEIGHTS_FILE_BYTES : MAX_MODEL_FILE_BYTES;
+}
 
 /** Models shipped in the package's `models/` folder, by name (`loadTransformer(rt, 'tiny')`). */
 export const BUNDLED_MODELS = ['tiny'] as const;
@@ -68,21 +79,30 @@ async function describeUrl(u: URL): Promise<string> {
 
 /**
  * The bytes of `file` in the folder `dir` (a URL ending in `/`); undefined when it does not exist and `optional`,
- * else a ModelFileError naming the file and where it was looked for (`hint` is added to the message).
+ * else a ModelFileError naming the file and where it was looked for (`hint` is added to the message). A file of more
+ * than `maxBytes` (default `modelFileLimit(file)`) is a LimitError, checked before reading (file size,
+ * Content-Length) and while reading (a response without a length stops at the limit).
  */
-export async function readModelFile(dir: URL, file: string, optional: boolean, hint = ''): Promise<Uint8Array | undefined> {
+export async function readModelFile(dir: URL, file: string, optional: boolean, hint = '', maxBytes = modelFileLimit(file)): Promise<Uint8Array | undefined> {
   const u = new URL(file, dir);
   const where = await describeUrl(u);
   const missing = (why: string) => new ModelFileError(file, where, `${why} (looked for ${where})${hint}`);
+  const tooBig = (size: string) => new LimitError(`${file}: ${size} is more than the limit of ${maxBytes} bytes for it (${where})`);
   if (u.protocol === 'file:' && hasFileSystem()) {
     const fs = await nodeModule<typeof import('node:fs/promises')>('node:fs/promises');
+    let bytes: Uint8Array;
     try {
-      return new Uint8Array(await fs.readFile(u));
+      const st = await fs.stat(u);
+      if (st.isFile() && st.size > maxBytes) throw tooBig(`${st.size} bytes`);
+      bytes = new Uint8Array(await fs.readFile(u));
     } catch (e) {
+      if (e instanceof LimitError) throw e;
       const code = (e as { code?: string }).code;
       if ((code === 'ENOENT' || (e as Error).name === 'NotFound') && optional) return undefined;
       throw missing(code === 'ENOENT' ? 'not found' : `cannot be read: ${(e as Error).message}`);
     }
+    if (bytes.length > maxBytes) throw tooBig(`${bytes.length} bytes`); // grew since stat, or not a regular file
+    return bytes;
   }
   let res: Response;
   try {
@@ -92,5 +112,41 @@ export async function readModelFile(dir: URL, file: string, optional: boolean, h
   }
   if (res.status === 404 && optional) return undefined;
   if (!res.ok) throw missing(res.status === 404 ? 'not found (HTTP 404)' : `cannot be fetched: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+  const declared = res.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > maxBytes) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooBig(`Content-Length ${declared.trim()}`);
+  }
+  if (!res.body) {
+    const all = new Uint8Array(await res.arrayBuffer());
+    if (all.length > maxBytes) throw tooBig(`${all.length} bytes`);
+    return all;
+  }
+  // read chunk by chunk, counting: a chunked response (or a wrong Content-Length) cannot exceed the limit
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    let r: ReadableStreamReadResult<Uint8Array>;
+    try {
+      r = await reader.read();
+    } catch (e) {
+      throw missing(`cannot be fetched: ${(e as Error).message}`);
+    }
+    if (r.done) break;
+    total += r.value.length;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooBig(`the response (${total} bytes so far)`);
+    }
+    chunks.push(r.value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
 }

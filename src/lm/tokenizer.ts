@@ -14,6 +14,7 @@
 // U+202F, U+205F, U+3000), so the bundled tokenizer gives exactly the ids of scripts/train-tiny-lm.py's Python
 // Tokenizer; Hugging Face `tokenizers` differs from both only on U+001C-001F (not whitespace there) and
 // JavaScript's own `\s` on U+0085 and U+FEFF.
+import { LimitError } from '../errors.js';
 import { TokenizerError } from './errors.js';
 
 /** A loaded tokenizer (from `loadTokenizer`). */
@@ -40,6 +41,19 @@ const PY_SPACE = '\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u20
 
 /** GPT-2's pre-tokenizer pattern (ByteLevel with use_regex true). */
 const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+/** Most vocabulary entries, merges and added tokens a tokenizer.json may hold (each): 2^21. */
+export const MAX_TOKENIZER_ENTRIES = 2 ** 21;
+/** Token ids are integers in 0..MAX_TOKEN_ID - 1. */
+export const MAX_TOKEN_ID = 2 ** 31;
+
+function isTokenId(id: unknown): id is number {
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < MAX_TOKEN_ID;
+}
+
+function checkCount(n: number, what: string): void {
+  if (n > MAX_TOKENIZER_ENTRIES) throw new LimitError(`tokenizer.json: ${n} ${what} is more than the limit of ${MAX_TOKENIZER_ENTRIES}`);
+}
 
 /** Special tokens that end a text, in the order they are looked for. */
 const EOS_NAMES = ['<|endoftext|>', '</s>', '<|end_of_text|>', '<|im_end|>', '<|eot_id|>', '<eos>'];
@@ -215,7 +229,7 @@ class ByteLevelBPE implements Tokenizer {
   readonly vocabSize: number;
   readonly eosTokenId?: number;
   private readonly vocab: Map<string, number>;
-  private readonly tokens: string[] = [];
+  private readonly tokens = new Map<number, string>();
   private readonly ranks = new Map<string, number>();
   private readonly added: AddedToken[];
   private readonly addedById = new Map<number, AddedToken>();
@@ -240,12 +254,19 @@ class ByteLevelBPE implements Tokenizer {
     const v = model.vocab;
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new TokenizerError('model.vocab', 'model.vocab must be an object { token: id }');
     this.vocab = new Map();
-    for (const [t, id] of Object.entries(v as Record<string, unknown>)) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new TokenizerError('model.vocab', `vocab entry ${JSON.stringify(t)} has id ${JSON.stringify(id)}`);
+    const entries = Object.entries(v as Record<string, unknown>);
+    checkCount(entries.length, 'vocabulary entries');
+    let size = 0;
+    for (const [t, id] of entries) {
+      if (!isTokenId(id)) throw new TokenizerError('model.vocab', `vocab entry ${JSON.stringify(t)} has id ${JSON.stringify(id)}, not an integer in 0..${MAX_TOKEN_ID - 1}`);
+      const other = this.tokens.get(id);
+      if (other !== undefined) throw new TokenizerError('model.vocab', `vocab entries ${JSON.stringify(other)} and ${JSON.stringify(t)} have the same id ${id}`);
       this.vocab.set(t, id);
-      this.tokens[id] = t;
+      this.tokens.set(id, t);
+      size = Math.max(size, id + 1);
     }
     if (!Array.isArray(model.merges)) throw new TokenizerError('model.merges', 'model.merges must be an array');
+    checkCount(model.merges.length, 'merges');
     model.merges.forEach((m, r) => {
       let pair: [string, string];
       if (typeof m === 'string') {
@@ -269,11 +290,14 @@ class ByteLevelBPE implements Tokenizer {
     this.added = [];
     const at = j.added_tokens ?? [];
     if (!Array.isArray(at)) throw new TokenizerError('added_tokens', 'added_tokens must be an array');
+    checkCount(at.length, 'added tokens');
     at.forEach((a, i) => {
       const o = a as Record<string, unknown>;
-      if (o === null || typeof o !== 'object' || typeof o.content !== 'string' || o.content === '' || typeof o.id !== 'number' || !Number.isInteger(o.id) || o.id < 0) {
-        throw new TokenizerError('added_tokens', `added_tokens[${i}] must be { id, content, ... }, got ${JSON.stringify(a)}`);
+      if (o === null || typeof o !== 'object' || typeof o.content !== 'string' || o.content === '' || !isTokenId(o.id)) {
+        throw new TokenizerError('added_tokens', `added_tokens[${i}] must be { id, content, ... } with an integer id in 0..${MAX_TOKEN_ID - 1}, got ${JSON.stringify(a)}`);
       }
+      const other = this.addedById.get(o.id);
+      if (other) throw new TokenizerError('added_tokens', `added tokens ${JSON.stringify(other.content)} and ${JSON.stringify(o.content)} have the same id ${o.id}`);
       if (o.single_word === true) throw new TokenizerError('added_tokens', `added token ${JSON.stringify(o.content)}: single_word is not supported`);
       const t: AddedToken = { id: o.id, content: o.content, special: o.special === true, lstrip: o.lstrip === true, rstrip: o.rstrip === true };
       this.added.push(t);
@@ -285,7 +309,6 @@ class ByteLevelBPE implements Tokenizer {
       const alts = this.addedOrder.map((t) => `(${t.lstrip ? `[${PY_SPACE}]*` : ''}${escapeRegex(t.content)}${t.rstrip ? `[${PY_SPACE}]*` : ''})`);
       this.addedRe = compileRegex(alts.join('|'), 'added_tokens', this.addedOrder.map((t) => t.content).join('|'));
     }
-    let size = this.tokens.length;
     for (const t of this.added) size = Math.max(size, t.id + 1);
     this.vocabSize = size;
     for (const name of EOS_NAMES) {
@@ -303,7 +326,7 @@ class ByteLevelBPE implements Tokenizer {
   }
 
   idToToken(id: number): string | undefined {
-    return this.addedById.get(id)?.content ?? this.tokens[id];
+    return this.addedById.get(id)?.content ?? this.tokens.get(id);
   }
 
   encode(text: string): number[] {
@@ -343,7 +366,7 @@ class ByteLevelBPE implements Tokenizer {
         text += a.content;
         continue;
       }
-      const t = typeof id === 'number' ? this.tokens[id] : undefined;
+      const t = typeof id === 'number' ? this.tokens.get(id) : undefined;
       if (t === undefined) throw new TokenizerError('decode', `decode: id ${i} is ${JSON.stringify(id)}, not a token id of this tokenizer (0..${this.vocabSize - 1})`);
       for (const ch of t) {
         const b = CHAR_BYTE.get(ch);

@@ -5,7 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadTokenizer, TokenizerError, ValidationError } from 'pcpress';
+import { loadTokenizer, LimitError, TokenizerError, ValidationError } from 'pcpress';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tinyJson = fs.readFileSync(path.join(root, 'models/tiny/tokenizer.json'));
@@ -259,5 +259,48 @@ describe('tokenizer: (?i:...) groups (Qwen2, Llama 3)', () => {
     for (const re of ['(?i:a+)', '(?i:[ab])', '(?i:a|(b))']) {
       expect(() => loadTokenizer(gpt2Like({ pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: re }, behavior: 'Isolated' }, { type: 'ByteLevel' }] } }))).toThrow(TokenizerError);
     }
+  });
+});
+
+describe('tokenizer: untrusted ids and counts', () => {
+  const err = (j: unknown) => {
+    try {
+      loadTokenizer(j as object);
+    } catch (e) {
+      return e as Error;
+    }
+    return undefined;
+  };
+
+  it('ids must be unique integers in [0, 2^31), and every id counts toward vocabSize', () => {
+    const big = gpt2Like();
+    (big.model.vocab as Record<string, number>).huge = 4294967295;
+    expect(err(big)).toBeInstanceOf(TokenizerError);
+    expect(err(big)?.message).toMatch(/"huge" has id 4294967295/);
+    const top = gpt2Like();
+    (top.model.vocab as Record<string, number>).top = 2 ** 31 - 1;
+    expect(loadTokenizer(top).vocabSize).toBe(2 ** 31);
+    expect(loadTokenizer(top).decode([2 ** 31 - 1])).toBe('top');
+    const dup = gpt2Like();
+    (dup.model.vocab as Record<string, number>).other = 5;
+    expect(err(dup)).toBeInstanceOf(TokenizerError);
+    expect(err(dup)?.message).toMatch(/same id 5/);
+    const dupAdded = gpt2Like();
+    (dupAdded.added_tokens as unknown[]).push({ id: 264, content: '<|other|>', special: true });
+    expect(err(dupAdded)?.message).toMatch(/added tokens "<\|endoftext\|>" and "<\|other\|>" have the same id 264/);
+    const badAdded = gpt2Like();
+    (badAdded.added_tokens as { id: number }[])[0].id = 2 ** 31;
+    expect(err(badAdded)).toBeInstanceOf(TokenizerError);
+  });
+
+  it('more than 2^21 vocabulary entries, merges or added tokens is a LimitError', () => {
+    const merges = gpt2Like({}, { merges: new Array(2 ** 21 + 1).fill('h e') });
+    expect(err(merges)).toBeInstanceOf(LimitError);
+    expect(err(merges)?.message).toMatch(/2097153 merges/);
+    const added = gpt2Like({ added_tokens: new Array(2 ** 21 + 1).fill({ id: 1, content: 'x' }) });
+    expect(err(added)).toBeInstanceOf(LimitError);
+    const vocab: Record<string, number> = {};
+    for (let i = 0; i <= 2 ** 21; i++) vocab[`t${i}`] = i;
+    expect(err(gpt2Like({}, { vocab }))).toBeInstanceOf(LimitError);
   });
 });
