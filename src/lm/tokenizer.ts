@@ -23,7 +23,8 @@ export interface Tokenizer {
   encode(text: string): number[];
   /**
    * The text of `ids`: byte-level tokens joined and read as UTF-8 (invalid sequences become U+FFFD). Special
-   * tokens are left out unless `skipSpecialTokens` is false. Ids outside the vocabulary are an ArgumentError.
+   * tokens are left out unless `skipSpecialTokens` is false. Ids outside the vocabulary are a TokenizerError
+   * (`feature` 'decode').
    */
   decode(ids: ArrayLike<number>, options?: { skipSpecialTokens?: boolean }): string;
   /** Ids the tokenizer knows: one more than the largest id of the vocabulary and the added tokens. */

@@ -54,6 +54,10 @@ describe('tokenizer: the bundled tiny tokenizer', () => {
     expect(() => tk.decode([0, 1024])).toThrow(/id 1 is 1024/);
     expect(() => tk.decode([-1])).toThrow(TokenizerError);
     expect(() => tk.decode([1.5])).toThrow(TokenizerError);
+    // as documented on Tokenizer.decode: a TokenizerError whose feature is 'decode'
+    const e = (() => { try { tk.decode([4096]); } catch (x) { return x; } })() as TokenizerError;
+    expect(e).toBeInstanceOf(TokenizerError);
+    expect(e.feature).toBe('decode');
   });
 });
 
