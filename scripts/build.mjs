@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
+import { wasmSectionIds } from './wasm-sections.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 process.chdir(root);
@@ -27,25 +28,11 @@ await Promise.all([
 // tables of AssemblyScript's Math.exp / Mathf.log) would be rewritten at every start, at an address that
 // belongs to the main module's heap, and a start function would run on every thread. Refuse both.
 {
-  const bytes = fs.readFileSync('build/pcpress-threads.wasm');
   const bad = { 8: 'a start function', 11: 'a data section', 12: 'a data count section' };
-  let at = 8;
-  const leb = () => {
-    let v = 0, shift = 0, b;
-    do {
-      b = bytes[at++];
-      v += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80);
-    return v;
-  };
-  while (at < bytes.length) {
-    const id = bytes[at++];
-    const size = leb();
+  for (const id of wasmSectionIds(fs.readFileSync('build/pcpress-threads.wasm'))) {
     if (bad[id]) {
       throw new Error(`build/pcpress-threads.wasm has ${bad[id]}: the thread pool's module must write nothing when instantiated (use the table-free exp/log of assembly/mathx.ts)`);
     }
-    at += size;
   }
 }
 

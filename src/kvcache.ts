@@ -213,16 +213,7 @@ export class KVCache {
     }
     const rows = Math.max(total, 1);
     if (be.kind === 'wasm') {
-      let nk: WasmStorage | undefined, nv: WasmStorage | undefined, np: WasmStorage | undefined;
-      try {
-        nk = be.allocF32(rows * hd);
-        nv = be.allocF32(rows * hd);
-        np = be.allocF32(rows);
-      } catch (e) {
-        if (nk) be.release(nk);
-        if (nv) be.release(nv);
-        throw e;
-      }
+      const [nk, nv, np] = wasmBuffers(be, rows, hd);
       const mem = be.ex.memory.buffer;
       const f = new Float32Array(mem);
       const ok = (this.k as WasmStorage).ptr >> 2, ov = (this.v as WasmStorage).ptr >> 2;
@@ -301,14 +292,10 @@ export class KVCache {
     const posHost = new Int32Array(rows);
     posHost.set(this.posHost.subarray(0, Math.min(rows, this.posHost.length)));
     if (be.kind === 'wasm') {
-      let nk: WasmStorage | undefined, nv: WasmStorage | undefined, np: WasmStorage | undefined;
+      let nk: WasmStorage, nv: WasmStorage, np: WasmStorage;
       try {
-        nk = be.allocF32(rows * hd);
-        nv = be.allocF32(rows * hd);
-        np = be.allocF32(rows);
+        [nk, nv, np] = wasmBuffers(be, rows, hd);
       } catch (e) {
-        if (nk) be.release(nk);
-        if (nv) be.release(nv);
         c.dispose();
         throw e;
       }
@@ -397,16 +384,7 @@ export class KVCache {
       posHost.set(this.posHost.subarray(this.offsets[g], this.offsets[g] + this.lens[g]), offsets[g]);
     }
     if (be.kind === 'wasm') {
-      let nk: WasmStorage | undefined, nv: WasmStorage | undefined, np: WasmStorage | undefined;
-      try {
-        nk = be.allocF32(rows * hd);
-        nv = be.allocF32(rows * hd);
-        np = be.allocF32(rows);
-      } catch (e) {
-        if (nk) be.release(nk);
-        if (nv) be.release(nv);
-        throw e;
-      }
+      const [nk, nv, np] = wasmBuffers(be, rows, hd);
       if (this.k) this.copyHeads(be, this.k as WasmStorage, nk, offsets);
       if (this.v) this.copyHeads(be, this.v as WasmStorage, nv, offsets);
       new Int32Array(be.ex.memory.buffer, np.ptr, rows).set(posHost);
@@ -458,6 +436,20 @@ export class KVCache {
 }
 
 /** Keys, values (`n` f32 each) and positions (`posHost`) buffers on the GPU: all three, or none (what was got is released when one fails). */
+/** Keys, values (rows x headDim f32 each) and positions (rows) on the wasm heap: all three, or none (a failed allocation releases the others). */
+function wasmBuffers(be: WasmBackend, rows: number, hd: number): [WasmStorage, WasmStorage, WasmStorage] {
+  const got: WasmStorage[] = [];
+  try {
+    got.push(be.allocF32(rows * hd));
+    got.push(be.allocF32(rows * hd));
+    got.push(be.allocF32(rows));
+  } catch (e) {
+    for (const b of got) be.release(b);
+    throw e;
+  }
+  return [got[0], got[1], got[2]];
+}
+
 function gpuBuffers(be: WebGpuBackend, n: number, posHost: Int32Array): [GpuStorage, GpuStorage, GpuStorage] {
   const got: GpuStorage[] = [];
   try {

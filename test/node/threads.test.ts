@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as pc from 'pcpress';
+import { wasmSectionIds } from '../../scripts/wasm-sections.mjs';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -263,23 +264,7 @@ describe('wasm threads', () => {
   });
 
   it('the kernel module the workers instantiate has no data segments and no start function', () => {
-    const bytes = fs.readFileSync(path.join(root, 'build/pcpress-threads.wasm'));
-    const ids: number[] = [];
-    let at = 8;
-    const leb = () => {
-      let v = 0, shift = 0, b;
-      do {
-        b = bytes[at++];
-        v += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-      } while (b & 0x80);
-      return v;
-    };
-    while (at < bytes.length) {
-      ids.push(bytes[at++]);
-      const size = leb(); // read before adding: `at += leb()` would add to the old `at`
-      at += size;
-    }
+    const ids: number[] = wasmSectionIds(fs.readFileSync(path.join(root, 'build/pcpress-threads.wasm')));
     expect(ids).toContain(10); // code
     expect(ids.filter((id) => id === 8 || id === 11 || id === 12)).toEqual([]); // start, data, data count
   });
