@@ -165,6 +165,9 @@ if (typeof self !== 'undefined' && typeof self.postMessage === 'function') {
     self.onmessage = null;
     self.__pcpressSource = e.data.source;
     role((m) => self.postMessage(m), e.data, spawn, () => self.close());
+    // a kernel worker returns once the pool stops (or its module failed): end the thread, so none outlives its
+    // pool (an orphan of a dead supervisor would otherwise run on into the runtime's teardown)
+    if (e.data.role === 'kernel') self.close();
   };
 } else {
   const node = (wt) => wt.parentPort.once('message', (d) => {
