@@ -4,7 +4,7 @@
 // inputs and the same cos/sin caches. Every measured output is checked against an f64 reference on sampled
 // rows. Run alone with `node bench/run.mjs attention-rope`; `node bench/run.mjs attention` includes it.
 import os from 'node:os';
-import { randomF32, median, timeInterleaved, fmt, markdownTable, toBSNH } from './lib.mjs';
+import { randomF32, median, timeInterleaved, fmt, markdownTable, toBSNH, attentionRefRow } from './lib.mjs';
 import { machineInfo, packageVersion } from './env.mjs';
 import { onnxModel, startOrt, INT32 } from './onnx.mjs';
 
@@ -59,23 +59,8 @@ function ropeRow(x, pos, D, cs) {
 function refRow(q, k, v, h, i, Sq, Sk, D, pos, cs) {
   const g = Math.floor(h / (H / KH));
   const qr = ropeRow(q.subarray((h * Sq + i) * D, (h * Sq + i + 1) * D), pos, D, cs);
-  const n = pos + 1, s = new Float64Array(n);
-  let m = -Infinity;
-  for (let j = 0; j < n; j++) {
-    const kr = ropeRow(k.subarray((g * Sk + j) * D, (g * Sk + j + 1) * D), j, D, cs);
-    let d = 0;
-    for (let x = 0; x < D; x++) d += qr[x] * kr[x];
-    s[j] = SOFTCAP * Math.tanh(d / Math.sqrt(D) / SOFTCAP);
-    if (s[j] > m) m = s[j];
-  }
-  let l = 0;
-  for (let j = 0; j < n; j++) l += (s[j] = Math.exp(s[j] - m));
-  const out = new Float64Array(D);
-  for (let j = 0; j < n; j++) {
-    const w = s[j] / l, vr = (g * Sk + j) * D;
-    for (let x = 0; x < D; x++) out[x] += w * v[vr + x];
-  }
-  return out;
+  return attentionRefRow(qr, (j) => ropeRow(k.subarray((g * Sk + j) * D, (g * Sk + j + 1) * D), j, D, cs), v, (j) => (g * Sk + j) * D, D, pos,
+    (d) => SOFTCAP * Math.tanh(d / Math.sqrt(D) / SOFTCAP));
 }
 
 function rowsErr(out, layout, refs, Sq, D) {

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { randomF32, median, timeInterleaved, fmt, markdownTable, toBSNH } from './lib.mjs';
+import { randomF32, median, timeInterleaved, fmt, markdownTable, toBSNH, attentionRefRow } from './lib.mjs';
 import { machineInfo, packageVersion, repoRoot } from './env.mjs';
 import { onnxModel, startOrt, INT32 } from './onnx.mjs';
 import { runPart as runRopePart, section as ropeSection, failuresOf as ropeFailures } from './attention-rope.mjs';
@@ -49,24 +49,8 @@ function row(x, layout, h, i, S, heads, D) {
 /** f64 causal attention of query row (h, i) (at position pos) over keys 0..pos of KV head h / (H / KH). */
 export function refRow(q, k, v, h, i, Sq, Sk, D, pos) {
   const g = Math.floor(h / (H / KH));
-  const qr = q.subarray((h * Sq + i) * D, (h * Sq + i + 1) * D);
-  const n = pos + 1, s = new Float64Array(n);
-  let m = -Infinity;
-  for (let j = 0; j < n; j++) {
-    let d = 0;
-    const kr = (g * Sk + j) * D;
-    for (let x = 0; x < D; x++) d += qr[x] * k[kr + x];
-    s[j] = d / Math.sqrt(D);
-    if (s[j] > m) m = s[j];
-  }
-  let l = 0;
-  for (let j = 0; j < n; j++) l += (s[j] = Math.exp(s[j] - m));
-  const out = new Float64Array(D);
-  for (let j = 0; j < n; j++) {
-    const w = s[j] / l, vr = (g * Sk + j) * D;
-    for (let x = 0; x < D; x++) out[x] += w * v[vr + x];
-  }
-  return out;
+  return attentionRefRow(q.subarray((h * Sq + i) * D, (h * Sq + i + 1) * D), (j) => k.subarray((g * Sk + j) * D, (g * Sk + j + 1) * D),
+    v, (j) => (g * Sk + j) * D, D, pos);
 }
 
 /** Sampled (h, i) rows: first, last and a few in between, across heads. */

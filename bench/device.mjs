@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { randomF32, median, fmt, markdownTable } from './lib.mjs';
+import { randomF32, median, fmt, markdownTable, attentionRefRow } from './lib.mjs';
 import { machineInfo, packageVersion, repoRoot } from './env.mjs';
 import { matmulModel } from './onnx.mjs';
 
@@ -177,23 +177,8 @@ function maxAbsDiff(x, y) {
 function attnRefRow(q, k, v, h, i, Sq, Sk, D, pos, H, KH) {
   const g = Math.floor(h / (H / KH));
   const qo = (h * Sq + i) * D;
-  const n = pos + 1, s = new Float64Array(n);
-  let m = -Infinity;
-  for (let j = 0; j < n; j++) {
-    let d = 0;
-    const kr = (g * Sk + j) * D;
-    for (let x = 0; x < D; x++) d += q[qo + x] * k[kr + x];
-    s[j] = d / Math.sqrt(D);
-    if (s[j] > m) m = s[j];
-  }
-  let l = 0;
-  for (let j = 0; j < n; j++) l += (s[j] = Math.exp(s[j] - m));
-  const out = new Float64Array(D);
-  for (let j = 0; j < n; j++) {
-    const w = s[j] / l, vr = (g * Sk + j) * D;
-    for (let x = 0; x < D; x++) out[x] += w * v[vr + x];
-  }
-  return { off: qo, ref: out };
+  const ref = attentionRefRow(q.subarray(qo, qo + D), (j) => k.subarray((g * Sk + j) * D, (g * Sk + j + 1) * D), v, (j) => (g * Sk + j) * D, D, pos);
+  return { off: qo, ref };
 }
 
 const readAll = async (t) => {

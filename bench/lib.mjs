@@ -117,3 +117,28 @@ export function toBSNH(x, heads, S, D) {
   for (let h = 0; h < heads; h++) for (let s = 0; s < S; s++) y.set(x.subarray((h * S + s) * D, (h * S + s + 1) * D), (s * heads + h) * D);
   return y;
 }
+
+/**
+ * f64 causal attention of one query row against keys 0..pos: `qr` the query row (length D), `keyRow(j)` key j's row,
+ * `valueAt(j)` value j's row offset in `v`, `logit(dot)` the score of a dot product (default dot / sqrt(D); softcap
+ * and the like go here). Returns the output row (Float64Array of D). The benches' references all go through it.
+ */
+export function attentionRefRow(qr, keyRow, v, valueAt, D, pos, logit = (d) => d / Math.sqrt(D)) {
+  const n = pos + 1, s = new Float64Array(n);
+  let m = -Infinity;
+  for (let j = 0; j < n; j++) {
+    const kr = keyRow(j);
+    let d = 0;
+    for (let x = 0; x < D; x++) d += qr[x] * kr[x];
+    s[j] = logit(d);
+    if (s[j] > m) m = s[j];
+  }
+  let l = 0;
+  for (let j = 0; j < n; j++) l += (s[j] = Math.exp(s[j] - m));
+  const out = new Float64Array(D);
+  for (let j = 0; j < n; j++) {
+    const w = s[j] / l, vr = valueAt(j);
+    for (let x = 0; x < D; x++) out[x] += w * v[vr + x];
+  }
+  return out;
+}
