@@ -524,6 +524,20 @@ function checkPool(rts: CaseContext['rt'][], before: number[], expected: boolean
 const POOL_MIN_WORK = 1 << 19, KV_POOL_MIN_WORK = 1 << 18;
 
 /**
+ * Fills `rts` with runtimes of 1, 2 and 3 wasm threads (the case's own runtime where it has 1 thread), or skips the
+ * case where no pool can run (not the wasm pass; no shared memory). The matmul threads case checks the errors where
+ * threads cannot start. Destroy what it made: `for (const r of rts) if (r !== rt) r.destroy()`.
+ */
+async function threadRuntimes(rt: CaseContext['rt'], pc: CaseContext['pc'], rts: CaseContext['rt'][]): Promise<void> {
+  if (rt.backend !== 'wasm') skipCase('the thread pool is a wasm feature: this case runs on the wasm pass');
+  const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
+  if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) skipCase('no shared memory here (not cross-origin isolated, or no SharedArrayBuffer): threads cannot start');
+  rts.push(rt.info.threads === 1 ? rt : await pc.createRuntime({ backend: 'wasm', threads: 1 }));
+  rts.push(await pc.createRuntime({ backend: 'wasm', threads: 2 }));
+  rts.push(await pc.createRuntime({ backend: 'wasm', threads: 3 }));
+}
+
+/**
  * The wasm thread pool on attention: prefill (KV heads x query tiles), decode (split-K over the cache,
  * then the partials combined in chunk order) and KV scoring (one task per query head, folded in head
  * order) on 1, 2 and 3 threads: the same bits, and the f64 reference. Shapes are odd and over the
@@ -533,14 +547,9 @@ const threadsCase: Case = {
   op: 'attention',
   name: 'wasm threads: prefill, split-K decode and KV scoring give the same bits on 1, 2 and 3 threads (odd shapes), within 1e-5 of f64',
   async run({ rt, rng, pc }) {
-    if (rt.backend !== 'wasm') skipCase('the thread pool is a wasm feature: this case runs on the wasm pass');
-    const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
-    // the matmul threads case checks the errors there
-    if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) skipCase('no shared memory here (not cross-origin isolated, or no SharedArrayBuffer): threads cannot start');
-    const rts = [rt];
+    const rts: CaseContext['rt'][] = [];
     try {
-      if (rt.info.threads !== 1) rts[0] = await pc.createRuntime({ backend: 'wasm', threads: 1 });
-      rts.push(await pc.createRuntime({ backend: 'wasm', threads: 2 }), await pc.createRuntime({ backend: 'wasm', threads: 3 }));
+      await threadRuntimes(rt, pc, rts);
       // prefill: rows split in tiles of 64 per KV head (R = seqQ x group)
       const prefills: [number, number, number, number, boolean, number, number, number][] = [
         [6, 2, 333, 37, true, 0, 0, 0], [8, 2, 260, 64, true, 100, 3, 0], [3, 3, 140, 5, false, 0, 0, 20], [4, 1, 97, 128, false, 40, 0, 0],
@@ -627,13 +636,9 @@ const threadEdgesCase: Case = {
   op: 'attention',
   name: 'wasm threads edges: split-K decode at 1..40 query rows, keys 511..16385, GQA 1/2/4, headDim 16..128; prefill tiles; KV scoring rows: same bits on 1, 2, 3 threads, within 1e-5 of f64',
   async run({ rt, rng, pc }) {
-    if (rt.backend !== 'wasm') skipCase('the thread pool is a wasm feature: this case runs on the wasm pass');
-    const g = globalThis as { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean };
-    if (typeof g.SharedArrayBuffer !== 'function' || g.crossOriginIsolated === false) skipCase('no shared memory here (not cross-origin isolated, or no SharedArrayBuffer): threads cannot start');
-    const rts = [rt];
+    const rts: CaseContext['rt'][] = [];
     try {
-      if (rt.info.threads !== 1) rts[0] = await pc.createRuntime({ backend: 'wasm', threads: 1 });
-      rts.push(await pc.createRuntime({ backend: 'wasm', threads: 2 }), await pc.createRuntime({ backend: 'wasm', threads: 3 }));
+      await threadRuntimes(rt, pc, rts);
       type WithLse = { out: Float32Array; lse: Float32Array };
       const agree = (outs: WithLse[], ref: { out: Float64Array; lse: Float64Array }, tag: string) => {
         checkClose(outs[0].out, ref.out, TOL, tag);
