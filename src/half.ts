@@ -3,8 +3,8 @@
 
 let table: Float32Array | undefined;
 
-/** f32 value of every f16 bit pattern (exact: subnormals, infinities and NaN included). */
-function halfTable(): Float32Array {
+/** f32 value of every f16 bit pattern (exact: subnormals, infinities and NaN included), built once. */
+export function halfTable(): Float32Array {
   if (table) return table;
   const t = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {

@@ -6,6 +6,7 @@
 // against the file and a 100 MB cap (as the reference implementation), the JSON, each dtype (F32, F16,
 // BF16), each shape, offsets inside the data and not overlapping, and that end - begin is exactly
 // prod(shape) x the dtype's size. F16 and BF16 become f32 exactly (every f16 and bf16 value is an f32).
+import { halfTable } from '../half.js';
 import { SafetensorsError } from './errors.js';
 
 /** Element types pcpress reads; each is converted to f32 exactly. */
@@ -31,19 +32,6 @@ const ITEM: Record<SafetensorsDType, number> = { F32: 4, F16: 2, BF16: 2 };
 const OTHER_DTYPES = ['F64', 'F8_E4M3', 'F8_E5M2', 'I64', 'I32', 'I16', 'I8', 'U64', 'U32', 'U16', 'U8', 'BOOL'];
 /** Largest header accepted (the reference implementation's limit). */
 export const SAFETENSORS_MAX_HEADER = 100_000_000;
-
-let f16Table: Float32Array | undefined;
-/** f32 value of every f16 bit pattern (exact: subnormals, infinities and NaN included). */
-function halfTable(): Float32Array {
-  if (f16Table) return f16Table;
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 31, m = h & 1023;
-    t[h] = e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m ? NaN : sign * Infinity) : sign * (1 + m / 1024) * 2 ** (e - 15);
-  }
-  f16Table = t;
-  return t;
-}
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
